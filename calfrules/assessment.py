@@ -1,0 +1,134 @@
+"""The result of assessing a case: level first, then everything that explains it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .levels import Level
+from .vocabulary import Value
+
+
+@dataclass(frozen=True)
+class Source:
+    id: str
+    citation: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """Which rule, in which ruleset, from which plugin."""
+
+    rule: str
+    ruleset: str
+    plugin: str | None
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A rule that fired, the facts it matched, and why the rule exists."""
+
+    rule: RuleRef
+    matched: dict[str, Value]
+    rationale: str
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    id: str
+    label: str
+    red_flag: bool
+    because: tuple[Reason, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class RecommendationResult:
+    id: str
+    text: str
+    kind: str
+    priority: int
+    dose: dict[str, Any]
+    dose_text: str
+    rule: RuleRef
+    sources: tuple[Source, ...]
+    return_if: str | None = None
+
+
+@dataclass(frozen=True)
+class RedFlag:
+    id: str
+    label: str
+    level: Level
+    matched: dict[str, Value]
+    rationale: str
+    origin: str
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class LevelReason:
+    level: Level
+    reason: str
+    source: str
+
+
+@dataclass(frozen=True)
+class TraceStep:
+    step: int
+    rule: RuleRef
+    matched: dict[str, Value]
+    concluded: str | None
+    derived: tuple[str, ...]
+    escalated: Level | None
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    id: str
+    label: str
+    value: float
+    components: dict[str, float]
+    interpretation: str
+    plugin: str
+
+
+@dataclass(frozen=True)
+class Assessment:
+    level: Level
+    complete: bool
+    conditions: tuple[ConditionResult, ...]
+    recommendations: tuple[RecommendationResult, ...]
+    red_flags: tuple[RedFlag, ...]
+    level_reasons: tuple[LevelReason, ...]
+    trace: tuple[TraceStep, ...]
+    scores: tuple[ScoreResult, ...]
+    unused_findings: tuple[str, ...]
+    unexplained_findings: tuple[str, ...]
+    findings: dict[str, Value]
+    provenance: dict[str, Any]
+    incomplete_reasons: tuple[str, ...] = ()
+    case_id: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def condition_ids(self) -> list[str]:
+        return [c.id for c in self.conditions]
+
+    def recommendation_ids(self) -> list[str]:
+        return [r.id for r in self.recommendations]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data; levels appear as their ids (``"urgent"``)."""
+        return _plain(asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Level):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

@@ -1,0 +1,283 @@
+"""Check rulesets against the vocabulary and compile them into durable_rules definitions.
+
+The compiled form avoids every hazard measured in durable_rules 2.0.28
+(shared/notes/durable-rules-hazards.md):
+
+- Each finding is its own fact ``{"f": id, "v": value}``: a fact never nears the
+  252-property limit and a pattern never nears 32 expressions.
+- ``not`` is never compiled to durable_rules' ``$not``/``$nex`` (order-dependent, and
+  a catch-all ``$nex`` hangs). ``not`` may only apply to what is known before the
+  rules run (findings and Python scores); the driver asserts a complement fact
+  ``{"f": "!<atom>"}`` when the atom is false, so every pattern is positive and the
+  result cannot depend on the order of assertion.
+- Rules are split into shards small enough to stay clear of the beta limit
+  (error 108 past about 256 rules sharing a first condition) and of the 512-slot
+  alpha table that spins forever in findAlpha.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from . import condition
+from .condition import Atom, Compare, Expr, Literal, Truthy
+from .errors import ConditionError, RulesetError
+from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
+from .registry import Registry
+from .vocabulary import suggest
+
+MAX_RULES_PER_SHARD = 100
+MAX_PATTERNS_PER_SHARD = 250
+# durable_rules keeps at most 16 messages in a frame (MAX_MESSAGE_FRAMES).
+MAX_LITERALS_PER_BRANCH = 16
+
+_OPS = {">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt", "!=": "$neq"}
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    index: int
+    rule: Rule
+    ruleset: Ruleset
+    plugin: str | None
+    expr: Expr
+    branches: tuple[tuple[Literal, ...], ...]
+    recommendations: tuple[Recommendation, ...]
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return ((self.rule.conclude,) if self.rule.conclude else ()) + self.rule.derive
+
+
+@dataclass(frozen=True)
+class CompiledFloorEntry:
+    entry: FloorEntry
+    origin: str
+    expr: Expr
+
+
+@dataclass
+class Shard:
+    definition: dict[str, Any] = field(default_factory=dict)
+    names: set[str] = field(default_factory=set)
+    patterns: int = 0
+
+
+@dataclass
+class Program:
+    rules: tuple[CompiledRule, ...]
+    floor: tuple[CompiledFloorEntry, ...]
+    conditions: dict[str, ConditionInfo]
+    derived_names: frozenset[str]
+    # atoms that appear under ``not``: evaluated before the run, asserted as complements
+    negated_atoms: dict[str, Atom]
+    # findings and scores some rule matches positively (the only ones worth asserting)
+    input_names: frozenset[str]
+    shards: list[Shard]
+    durable_names: dict[str, int]  # durable rule name -> CompiledRule.index
+    errors: list[RulesetError]
+    complements: dict[str, Atom]  # complement fact name -> its atom
+
+
+class _Names:
+    """What a name in a condition can refer to."""
+
+    def __init__(self, registry: Registry, rulesets: Iterable[Ruleset]) -> None:
+        self.vocabulary = registry.vocabulary
+        self.scores = set(registry.derivers)
+        self.conditions: dict[str, ConditionInfo] = {}
+        self.derived: set[str] = set()
+        for ruleset in rulesets:
+            for info in ruleset.conditions:
+                self.conditions.setdefault(info.id, info)
+            for rule in ruleset.rules:
+                self.derived.update(rule.derive)
+
+    def all(self) -> list[str]:
+        return [*self.vocabulary.findings, *self.scores, *self.conditions, *self.derived]
+
+    def is_known_before_run(self, name: str) -> bool:
+        return name in self.vocabulary or name in self.scores
+
+
+def compile_registry(registry: Registry) -> Program:
+    rulesets = [entry.ruleset for entry in registry.rulesets]
+    names = _Names(registry, rulesets)
+    errors: list[RulesetError] = []
+    compiled: list[CompiledRule] = []
+    for entry in registry.rulesets:
+        ruleset = entry.ruleset
+        try:
+            rules = [_compile_rule(rule, ruleset, entry.plugin, names, registry) for rule in ruleset.rules]
+        except RulesetError as exc:
+            errors.append(exc)
+            continue
+        for rule in rules:
+            compiled.append(replace(rule, index=len(compiled)))
+    floor = []
+    for floor_entry in registry.floor:
+        origin = registry.floor.origin[floor_entry.id]
+        try:
+            expr = _check_condition(floor_entry.when, names, origin, f"floor {floor_entry.id}", allow_derived_negation=True)
+        except RulesetError as exc:
+            errors.append(exc)
+            continue
+        floor.append(CompiledFloorEntry(floor_entry, origin, expr))
+
+    negated: dict[str, Atom] = {}
+    inputs: set[str] = set()
+    for rule in compiled:
+        for branch in rule.branches:
+            for atom, positive in branch:
+                if positive:
+                    if names.is_known_before_run(atom.name):
+                        inputs.add(atom.name)
+                else:
+                    negated[atom.key()] = atom
+    shards, durable_names = _shard(compiled)
+    return Program(
+        rules=tuple(compiled),
+        floor=tuple(floor),
+        conditions=names.conditions,
+        derived_names=frozenset(names.derived | set(names.conditions)),
+        negated_atoms=negated,
+        input_names=frozenset(inputs),
+        shards=shards,
+        durable_names=durable_names,
+        errors=errors,
+        complements={complement_name(atom): atom for atom in negated.values()},
+    )
+
+
+def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Names, registry: Registry) -> CompiledRule:
+    where = ruleset.source or f"ruleset {ruleset.id}"
+    expr = _check_condition(rule.when, names, where, rule.id)
+    try:
+        branches = condition.to_dnf(expr)
+    except ConditionError as exc:
+        raise RulesetError(exc.message, source=where, rule=rule.id) from None
+    for branch in branches:
+        if len(branch) > MAX_LITERALS_PER_BRANCH:
+            raise RulesetError(
+                f"one alternative of 'when' joins {len(branch)} facts; at most {MAX_LITERALS_PER_BRANCH} "
+                "can be joined with 'and' (split the rule, or derive an intermediate fact)",
+                source=where,
+                rule=rule.id,
+            )
+    if rule.conclude and rule.conclude not in names.conditions:
+        hint = suggest(rule.conclude, names.conditions)
+        tip = f" (did you mean {', '.join(hint)}?)" if hint else ""
+        raise RulesetError(
+            f"concludes {rule.conclude!r}, which no ruleset declares under [conditions]{tip}",
+            source=where,
+            rule=rule.id,
+        )
+    for name in ((rule.conclude,) if rule.conclude else ()) + rule.derive:
+        if names.is_known_before_run(name):
+            raise RulesetError(f"cannot derive {name!r}: it is a finding or score, known before the rules run", source=where, rule=rule.id)
+    recommendations = tuple(_resolve_text(rec, registry, where, rule.id) for rec in rule.recommend)
+    return CompiledRule(0, rule, ruleset, plugin, expr, tuple(branches), recommendations)
+
+
+def _resolve_text(rec: Recommendation, registry: Registry, where: str, rule_id: str) -> Recommendation:
+    supplied = registry.texts.get(rec.id)
+    if rec.text.strip():
+        if supplied is not None:
+            registry.problems.append(
+                f"plugin {supplied[1]}: refused: text for {rec.id!r} would override the ruleset's own text"
+            )
+        return rec
+    if supplied is None:
+        raise RulesetError(f"recommendation {rec.id} has no text and no plugin supplies it", source=where, rule=rule_id)
+    return replace(rec, text=supplied[0])
+
+
+def _check_condition(
+    text: str, names: _Names, where: str, rule_id: str, *, allow_derived_negation: bool = False
+) -> Expr:
+    try:
+        expr = condition.parse(text)
+    except ConditionError as exc:
+        raise RulesetError(f"in 'when': {exc.message}", source=where, rule=rule_id, column=exc.column) from None
+    for atom, negated in condition.atoms(expr):
+        problem = _atom_problem(atom, negated, names, allow_derived_negation)
+        if problem:
+            raise RulesetError(f"in 'when': {problem}", source=where, rule=rule_id, column=atom.column)
+    return expr
+
+
+def _atom_problem(atom: Atom, negated: bool, names: _Names, allow_derived_negation: bool) -> str | None:
+    name = atom.name
+    finding = names.vocabulary.findings.get(name)
+    if finding is None and name not in names.scores and name not in names.conditions and name not in names.derived:
+        hint = suggest(name, names.all())
+        tip = f"; did you mean {', '.join(hint)}?" if hint else ""
+        return f"unknown id {name!r}{tip}"
+    if negated and not allow_derived_negation and not names.is_known_before_run(name):
+        return (
+            f"'not {name}': {name} is concluded by rules, and 'not' may only test findings "
+            "and scores (what is known before the rules run)"
+        )
+    is_number = (finding is not None and finding.type == "number") or name in names.scores
+    if isinstance(atom, Truthy):
+        if is_number:
+            return f"{name} is a number: compare it, for example {name} >= 1"
+        if finding is not None and finding.type == "choice":
+            return f"{name} is a choice: compare it, for example {name} == {finding.choices[0]!r}"
+        return None
+    if finding is None and not is_number:
+        return f"{name} is yes/no: write {name} or not {name}, not a comparison"
+    if is_number:
+        if isinstance(atom.value, str):
+            return f"{name} is a number: compare it with a number, not {atom.value!r}"
+        return None
+    assert finding is not None
+    if finding.type == "bool":
+        return f"{name} is yes/no: write {name} or not {name}, not a comparison"
+    if atom.op not in ("==", "!="):
+        return f"{name} is a choice: use == or != (or in [...])"
+    if atom.value not in finding.choices:
+        return f"{atom.value!r} is not a choice of {name}; use one of {', '.join(finding.choices)}"
+    return None
+
+
+# --- durable_rules definitions -------------------------------------------------------
+
+
+def complement_name(atom: Atom) -> str:
+    return "!" + atom.key()
+
+
+def _pattern(literal: Literal) -> dict[str, Any]:
+    atom, positive = literal
+    if not positive:
+        return {"f": complement_name(atom)}
+    if isinstance(atom, Truthy):
+        return {"f": atom.name}
+    assert isinstance(atom, Compare)
+    test: dict[str, Any] = {"v": atom.value} if atom.op == "==" else {_OPS[atom.op]: {"v": atom.value}}
+    return {"$and": [{"f": atom.name}, test]}
+
+
+def _literal_name(literal: Literal) -> str:
+    atom, positive = literal
+    return atom.name if positive else complement_name(atom)
+
+
+def _shard(rules: list[CompiledRule]) -> tuple[list[Shard], dict[str, int]]:
+    shards: list[Shard] = [Shard()]
+    durable_names: dict[str, int] = {}
+    for rule in rules:
+        for branch_index, branch in enumerate(rule.branches):
+            shard = shards[-1]
+            if len(shard.definition) >= MAX_RULES_PER_SHARD or shard.patterns + len(branch) > MAX_PATTERNS_PER_SHARD:
+                shard = Shard()
+                shards.append(shard)
+            name = f"r{rule.index}b{branch_index}"
+            shard.definition[name] = {"all": [{f"a{i}": _pattern(lit)} for i, lit in enumerate(branch)]}
+            shard.names.update(_literal_name(lit) for lit in branch)
+            shard.patterns += len(branch)
+            durable_names[name] = rule.index
+    return [s for s in shards if s.definition], durable_names

@@ -1,0 +1,179 @@
+"""A lean driver of durable_rules' C core (``durable_rules_engine``).
+
+It never uses ``durable.engine.Host``: no background timer threads, no Python
+action callbacks whose exceptions get swallowed, no batch asserts. Each
+assessment runs in its own session id, under a lock (the C core has none), and
+its state is always deleted afterwards, even on error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import durable_rules_engine as core
+
+from . import condition
+from .compiler import Program, complement_name
+from .errors import EngineFault
+from .firing import Firing
+from .vocabulary import Value
+
+_HANDLED, _NOT_HANDLED, _OBSERVED = 0, 1, 2
+_NONCE_RETRIES = 8
+_ruleset_counter = itertools.count(1)
+
+
+class DurableRunner:
+    """Runs a compiled Program on durable_rules; one instance per engine."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = program
+        self._lock = threading.Lock()
+        self._sessions = itertools.count(1)
+        self._handles: list[int] | None = None
+
+    def _ensure_handles(self) -> list[int]:
+        if self._handles is None:
+            handles = []
+            try:
+                for shard in self.program.shards:
+                    name = f"calfrules_{next(_ruleset_counter)}"
+                    handles.append(core.create_ruleset(name, json.dumps(shard.definition)))
+            except core.error as exc:
+                self._delete(handles)
+                raise EngineFault(f"durable_rules refused the compiled rules: {exc}") from exc
+            self._handles = handles
+        return self._handles
+
+    def warm_up(self) -> None:
+        with self._lock:
+            self._ensure_handles()
+
+    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
+        """Assert the case's facts, fire rules to a fixpoint, return the firings in order."""
+        with self._lock:
+            handles = self._ensure_handles()
+            session = _Session(self.program, handles, str(next(self._sessions)))
+            try:
+                return session.run(facts, complements)
+            except core.error as exc:
+                self._poison()
+                raise EngineFault(f"durable_rules failed: {exc}") from exc
+            except EngineFault:
+                self._poison()
+                raise
+            finally:
+                session.delete()
+
+    def _poison(self) -> None:
+        """After a fault the C rulesets may hold stale actions: start afresh next time."""
+        if self._handles is not None:
+            self._delete(self._handles)
+            self._handles = None
+
+    @staticmethod
+    def _delete(handles: list[int]) -> None:
+        for handle in handles:
+            try:
+                core.delete_ruleset(handle)
+            except core.error:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handles is not None:
+                self._delete(self._handles)
+                self._handles = None
+
+
+class _Session:
+    def __init__(self, program: Program, handles: list[int], sid: str) -> None:
+        self.program = program
+        self.handles = handles
+        self.sid = sid
+        self.states: list[int | None] = [None] * len(handles)
+        self.asserted: set[str] = set()
+        self.firings: dict[int, Firing] = {}
+        self.order: list[int] = []
+        self.budget = len(program.durable_names) + 1
+
+    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
+        for name in sorted(facts):  # a canonical order: same result whatever the input order
+            if name in self.program.input_names:
+                self._assert(name, facts[name])
+        for name in sorted(complements):
+            self._assert(name, True)
+        progress = True
+        while progress:
+            progress = False
+            for index, handle in enumerate(self.handles):
+                state = self.states[index]
+                if state is None:
+                    continue
+                result = core.start_action_for_state(handle, state)
+                while result:
+                    progress = True
+                    message = result if isinstance(result, str) else result[1]
+                    self._fire(json.loads(message))
+                    result = core.complete_and_start_action(handle, state)
+        return [self.firings[i] for i in self.order]
+
+    def _fire(self, message: dict[str, Any]) -> None:
+        self.budget -= 1
+        if self.budget < 0:
+            raise EngineFault("more rule firings than the rules allow; stopped to avoid a loop")
+        for durable_name, frame in message.items():
+            rule_index = self.program.durable_names.get(durable_name)
+            if rule_index is None:
+                raise EngineFault(f"durable_rules fired an unknown rule {durable_name!r}")
+            matched = {self._label(fact): fact.get("v", True) for fact in frame.values()}
+            known = self.firings.get(rule_index)
+            if known is not None:  # another alternative of the same rule
+                known.matched.update(matched)
+                continue
+            self.firings[rule_index] = Firing(rule_index, matched)
+            self.order.append(rule_index)
+            for name in self.program.rules[rule_index].outputs:
+                self._assert(name, True)
+
+    def _assert(self, name: str, value: Value) -> None:
+        if name in self.asserted:
+            return
+        self.asserted.add(name)
+        for index, handle in enumerate(self.handles):
+            if name not in self.program.shards[index].names:
+                continue
+            fact: dict[str, Any] = {"sid": self.sid, "f": name, "v": value}
+            for nonce in range(_NONCE_RETRIES):
+                code, state = core.assert_fact(handle, json.dumps(fact))
+                if code != _OBSERVED:
+                    break
+                # durable_rules issue #376: a distinct fact taken for a duplicate by its hash
+                fact["n"] = nonce + 1
+            else:
+                raise EngineFault(f"durable_rules kept rejecting fact {name!r} as a duplicate")
+            if code not in (_HANDLED, _NOT_HANDLED):
+                raise EngineFault(f"durable_rules answered code {code} for fact {name!r}")
+            if self.states[index] is None:
+                self.states[index] = state
+
+    def _label(self, fact: Mapping[str, Any]) -> str:
+        name = str(fact.get("f", "?"))
+        atom = self.program.complements.get(name)
+        return "not " + condition.to_text(atom) if atom is not None else name
+
+    def delete(self) -> None:
+        for handle in self.handles:
+            try:
+                core.delete_state(handle, self.sid)
+            except core.error:
+                pass
+
+
+
+
+__all__ = ["DurableRunner", "complement_name"]

@@ -1,0 +1,197 @@
+"""The engine: plugins and rulesets in, assessments out."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any, Literal
+
+from . import __version__, explain, oracle
+from .assessment import Assessment, ScoreResult
+from .case import Case, parse_case
+from .compiler import Program, compile_registry
+from .durable_driver import DurableRunner
+from .errors import CalfrulesError, EngineFault, RulesetError
+from .firing import Firing
+from .model import Ruleset
+from .plugin_host import PluginInfo, create_host
+from .registry import Registry, RulesetEntry, build_registry
+from .vocabulary import Value, Vocabulary
+
+Evaluator = Literal["durable", "oracle"]
+
+
+class Engine:
+    """Assesses cases with every loaded plugin and ruleset. Thread-safe.
+
+    Build one with :func:`load_engine`; reuse it for many cases.
+    """
+
+    def __init__(self, registry: Registry, program: Program) -> None:
+        self.registry = registry
+        self.program = program
+        self._runner = DurableRunner(program)
+        self._runner.warm_up()
+        self._provenance = self._make_provenance()
+
+    # --- what is loaded ---------------------------------------------------------
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.registry.vocabulary
+
+    @property
+    def rulesets(self) -> list[RulesetEntry]:
+        return list(self.registry.rulesets)
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        return list(self.registry.plugins)
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything refused or broken while loading, as sentences."""
+        return [*self.registry.problems, *(str(e) for e in self.program.errors)]
+
+    def ruleset(self, ruleset_id: str) -> Ruleset | None:
+        entry = self.registry.ruleset(ruleset_id)
+        return entry.ruleset if entry else None
+
+    # --- assessing --------------------------------------------------------------
+    def parse_case(self, data: object) -> Case:
+        return parse_case(data, self.vocabulary)
+
+    def assess(self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable") -> Assessment:
+        """Assess one case. Raises CaseError for bad input; never under-triages on failure."""
+        parsed = self.parse_case(case)
+        incomplete: list[str] = []
+        known: dict[str, Value] = dict(parsed.findings)
+        scores = self._scores(parsed.findings, known, incomplete)
+        firings: list[Firing] = []
+        if evaluator == "oracle":
+            firings = oracle.run(self.program, known)
+        else:
+            try:
+                firings = self._runner.run(known, self._complements(known))
+            except EngineFault as exc:
+                incomplete.append(f"the rule engine failed ({exc}); only the red-flag floor was applied")
+        incomplete.extend(self._load_failures())
+        run = explain.RunInput(
+            findings=parsed.findings,
+            known=known,
+            scores=scores,
+            firings=firings,
+            incomplete=incomplete,
+            warnings=list(self.problems),
+            case_id=parsed.id,
+            provenance={**self._provenance, "evaluator": evaluator},
+        )
+        return explain.build(self.program, self.vocabulary, run)
+
+    def _complements(self, known: Mapping[str, Value]) -> list[str]:
+        return [
+            name
+            for name, atom in self.program.complements.items()
+            if not oracle.evaluate(atom, known.get)
+        ]
+
+    def _scores(self, findings: Mapping[str, Value], known: dict[str, Value], incomplete: list[str]) -> list[ScoreResult]:
+        results = []
+        for deriver, plugin in self.registry.derivers.values():
+            try:
+                score = deriver.compute(findings)
+                if score is None:
+                    continue
+                value = float(score.value)
+                if not math.isfinite(value):
+                    raise ValueError(f"returned {score.value!r}")
+            except Exception as exc:  # a plugin's bug: fail safe, say so
+                incomplete.append(f"score {deriver.id} from plugin {plugin} failed: {type(exc).__name__}: {exc}")
+                continue
+            known[deriver.id] = value
+            results.append(
+                ScoreResult(deriver.id, deriver.label, value, dict(score.components), score.interpretation, plugin)
+            )
+        return results
+
+    def _load_failures(self) -> list[str]:
+        return [
+            f"built-in plugin {p.name} is not working ({p.error})"
+            for p in self.registry.plugins
+            if p.builtin and p.status == "failed"
+        ]
+
+    # --- provenance -------------------------------------------------------------
+    def _make_provenance(self) -> dict[str, Any]:
+        return {
+            "engine": "calfrules",
+            "engine_version": __version__,
+            "durable_rules_version": _dist_version("durable_rules"),
+            "python": platform.python_version(),
+            "rulesets": [
+                {
+                    "id": e.ruleset.id,
+                    "version": e.ruleset.version,
+                    "hash": e.hash,
+                    "plugin": e.plugin,
+                    "source": e.ruleset.source,
+                    "replaces_plugin": e.replaced,
+                }
+                for e in self.registry.rulesets
+            ],
+            "plugins": [
+                {"name": p.name, "version": p.version, "status": p.status}
+                for p in self.registry.plugins
+            ],
+        }
+
+    def close(self) -> None:
+        """Free durable_rules' memory for this engine."""
+        self._runner.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_engine(
+    *,
+    rulesets: Iterable[str | os.PathLike[str] | Ruleset] = (),
+    plugins: Iterable[object] = (),
+    entry_points: bool = True,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] = (),
+    strict: bool = False,
+) -> Engine:
+    """Load plugins (built-in and installed packs) and ruleset files, compile, and return an Engine.
+
+    - ``rulesets``: extra ruleset files (or Ruleset objects); one with the id of a
+      plugin's ruleset replaces it (the plugin's floor entries stay).
+    - ``plugins``: plugin objects or modules to register directly (tests, embedding).
+    - ``entry_points``: load plugins from the ``calfrules`` entry-point group.
+    - ``allow`` / ``block``: plugin names to keep / drop (also $CALFRULES_PLUGINS,
+      $CALFRULES_BLOCK_PLUGINS).
+    - ``strict``: raise on the first ruleset error instead of reporting and skipping.
+    """
+    host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
+    registry = build_registry(host, rulesets)
+    program = compile_registry(registry)
+    if strict and (program.errors or registry.problems):
+        if program.errors:
+            raise program.errors[0]
+        raise RulesetError(registry.problems[0])
+    return Engine(registry, program)
+
+
+__all__ = ["Engine", "load_engine", "CalfrulesError"]

@@ -1,0 +1,45 @@
+"""The red-flag floor: entries can be added or raised, never removed or lowered."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .errors import PluginError
+from .model import FloorEntry
+
+
+@dataclass
+class Floor:
+    entries: dict[str, FloorEntry] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def add(self, entry: FloorEntry, origin: str) -> None:
+        """Add a new entry or raise an existing one; refuse anything that would weaken it."""
+        known = self.entries.get(entry.id)
+        if known is None:
+            self.entries[entry.id] = entry
+            self.origin[entry.id] = origin
+            return
+        if known.when != entry.when:
+            raise PluginError(
+                f"floor entry {entry.id!r} from {origin} changes its condition "
+                f"({known.when!r} -> {entry.when!r}); a floor entry's condition cannot change"
+            )
+        if entry.level < known.level:
+            raise PluginError(
+                f"floor entry {entry.id!r} from {origin} would lower the level from "
+                f"{known.level.value} to {entry.level.value}; the floor can only go up"
+            )
+        if entry.level > known.level:
+            self.entries[entry.id] = entry
+            self.origin[entry.id] = f"{self.origin[entry.id]}, raised by {origin}"
+
+    def __iter__(self) -> Iterator[FloorEntry]:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __delitem__(self, key: str) -> None:
+        raise PluginError(f"floor entry {key!r} cannot be removed")

@@ -1,0 +1,1 @@
+"""Built-in calfrules plugins; each loads through the calfrules entry-point group."""
