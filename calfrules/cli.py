@@ -1,0 +1,225 @@
+"""The ``calfrules`` command line: a thin layer over the public API."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__
+from .engine import Engine, load_engine
+from .errors import CalfrulesError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+
+
+class _Group(click.Group):
+    """Turns our errors into one line on stderr and an exit status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CalfrulesError as exc:
+            click.echo(f"calfrules: error: {exc}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("calfrules: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            if os.environ.get("CALFRULES_DEBUG"):
+                raise
+            click.echo(
+                f"calfrules: internal error: {type(exc).__name__}: {exc} (set CALFRULES_DEBUG=1 for details)",
+                err=True,
+            )
+            ctx.exit(70)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="calfrules")
+@click.option(
+    "-r",
+    "--ruleset",
+    "rulesets",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Extra ruleset TOML file (repeatable). One with a built-in ruleset's id replaces it.",
+)
+@click.pass_context
+def cli(ctx: click.Context, rulesets: tuple[str, ...]) -> None:
+    """Clinical decision support for calf and lower-leg pain in runners.
+
+    \b
+    Examples:
+      calfrules assess examples/cases/sore_calves_after_layoff.json
+      echo '{"findings": {"calf_pain": true}}' | calfrules assess - --json
+      calfrules test            run every ruleset's golden cases
+      calfrules safety --json   the red-flag floor
+    """
+    ctx.obj = {"rulesets": list(rulesets)}
+
+
+def _engine(ctx: click.Context, *, extra: tuple[str, ...] = ()) -> Engine:
+    engine = load_engine(rulesets=[*ctx.obj["rulesets"], *extra])
+    for problem in engine.problems:
+        click.echo(f"calfrules: warning: {problem}", err=True)
+    return engine
+
+
+def _print_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@cli.command()
+@click.argument("case", metavar="PATH|-")
+@click.option("--json", "as_json", is_flag=True, help="Print the full assessment as JSON (Assessment.to_dict()).")
+@click.pass_context
+def assess(ctx: click.Context, case: str, as_json: bool) -> None:
+    """Assess one case file (JSON or TOML; - reads standard input).
+
+    A case looks like {"id": "optional", "findings": {"calf_pain": true, "pain_score": 4}}.
+    Exit status 2 with a one-line error for bad input.
+    """
+    from .case import read_case_source
+
+    data = read_case_source(case)
+    engine = _engine(ctx)
+    assessment = engine.assess(data)  # type: ignore[arg-type]
+    if as_json:
+        _print_json(assessment.to_dict())
+        return
+    from rich.console import Console
+
+    from .render import render_lines
+
+    console = Console(highlight=False, soft_wrap=True)
+    for text, style in render_lines(assessment):
+        console.print(text, style=style or None, markup=False)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_context
+def check(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
+    """Validate rulesets (the built-in ones plus FILES) and report every problem."""
+    engine = load_engine(rulesets=[*ctx.obj["rulesets"], *files])
+    problems = engine.problems
+    summary = {
+        "ok": not problems,
+        "problems": problems,
+        "rulesets": [
+            {"id": e.ruleset.id, "version": e.ruleset.version, "rules": len(e.ruleset.rules), "source": e.ruleset.source}
+            for e in engine.rulesets
+        ],
+        "rules_compiled": len(engine.program.rules),
+    }
+    if as_json:
+        _print_json(summary)
+    else:
+        for problem in problems:
+            click.echo(f"problem: {problem}")
+        click.echo(
+            f"{'OK' if not problems else 'FAILED'}: {len(engine.rulesets)} rulesets, "
+            f"{len(engine.program.rules)} rules compiled, {len(problems)} problem(s)"
+        )
+    if problems:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("test")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--only", "only", multiple=True, help="Run only this ruleset id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+@click.pass_context
+def test_cmd(ctx: click.Context, files: tuple[str, ...], only: tuple[str, ...], as_json: bool, verbose: bool) -> None:
+    """Run the golden cases of every ruleset (or --only some) against the whole engine."""
+    from .goldens import run_all
+
+    engine = _engine(ctx, extra=files)
+    results = run_all(engine, list(only) or None)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        _print_json({"passed": len(results) - len(failed), "failed": len(failed), "results": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            if r.passed and not verbose:
+                continue
+            click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.ruleset}/{r.test} [{r.level}]")
+            for diff in r.differences:
+                click.echo(f"    {diff}")
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    if failed or not results:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def plugins(ctx: click.Context, as_json: bool) -> None:
+    """List plugins: name, version, status (loaded, failed, blocked)."""
+    engine = _engine(ctx)
+    infos = [p.to_dict() for p in engine.plugins]
+    if as_json:
+        _print_json(infos)
+        return
+    for p in infos:
+        error = f"  ({p['error']})" if p["error"] else ""
+        click.echo(f"{p['name']:<18} {p['version'] or '-':<10} {p['status']}{error}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--group", help="Only this group (e.g. pain, swelling, red_flags).")
+@click.pass_context
+def vocab(ctx: click.Context, as_json: bool, group: str | None) -> None:
+    """List the findings a case may carry, with type, range and question."""
+    engine = _engine(ctx)
+    findings = [f for f in engine.vocabulary if group is None or f.group == group]
+    if as_json:
+        _print_json([f.to_dict() for f in findings])
+        return
+    for f in findings:
+        kind = f.type if f.type != "number" else f"number, {f.range_text().removeprefix('use ')}"
+        click.echo(f"{f.id:<38} {kind:<28} {f.question}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def safety(ctx: click.Context, as_json: bool) -> None:
+    """List the red-flag floor: which findings or conditions force which minimum level."""
+    engine = _engine(ctx)
+    rows = [
+        {
+            "id": c.entry.id,
+            "when": c.entry.when,
+            "level": c.entry.level.value,
+            "label": c.entry.label,
+            "rationale": c.entry.rationale,
+            "origin": c.origin,
+        }
+        for c in sorted(engine.program.floor, key=lambda c: (-c.entry.level.rank, c.entry.id))
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        click.echo(f"{row['level']:<14} {row['label']}\n{'':<14} when {row['when']}")
+
+
+def main() -> None:
+    cli(prog_name="calfrules")
+
+
+if __name__ == "__main__":
+    main()
