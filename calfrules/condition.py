@@ -165,7 +165,8 @@ def parse(text: str) -> Expr:
     except UnexpectedCharacters as exc:
         raise ConditionError(_describe_char(text, exc), column=exc.column, text=text) from None
     except UnexpectedToken as exc:
-        raise ConditionError(_describe_token(exc), column=exc.column, text=text) from None
+        column = len(text.rstrip()) + 1 if exc.token.type == "$END" else exc.column
+        raise ConditionError(_describe_token(exc), column=column, text=text) from None
     except UnexpectedInput as exc:  # end of input and other cases
         column = len(text) + 1
         raise ConditionError("the condition ends too early", column=column, text=text) from exc

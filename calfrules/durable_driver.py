@@ -1,9 +1,14 @@
 """A lean driver of durable_rules' C core (``durable_rules_engine``).
 
 It never uses ``durable.engine.Host``: no background timer threads, no Python
-action callbacks whose exceptions get swallowed, no batch asserts. Each
-assessment runs in its own session id, under a lock (the C core has none), and
-its state is always deleted afterwards, even on error.
+action callbacks whose exceptions get swallowed, no batch asserts. Assessments
+run one at a time under a lock (the C core has none) in a single session id.
+
+It never calls ``delete_state``: measured here, deleting a session that holds a
+partly matched rule (or never completed an action) frees an invalid pointer and
+kills the process, depending on heap layout. Instead every fact asserted for a
+case is retracted, byte for byte, when the case is done, and the session is
+checked to be empty; if it is not, the C rulesets are rebuilt.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .vocabulary import Value
 _HANDLED, _NOT_HANDLED, _OBSERVED = 0, 1, 2
 _NONCE_RETRIES = 8
 _ruleset_counter = itertools.count(1)
+SESSION_ID = "calfrules"
 
 
 class DurableRunner:
@@ -33,7 +39,6 @@ class DurableRunner:
     def __init__(self, program: Program) -> None:
         self.program = program
         self._lock = threading.Lock()
-        self._sessions = itertools.count(1)
         self._handles: list[int] | None = None
 
     def _ensure_handles(self) -> list[int]:
@@ -57,7 +62,7 @@ class DurableRunner:
         """Assert the case's facts, fire rules to a fixpoint, return the firings in order."""
         with self._lock:
             handles = self._ensure_handles()
-            session = _Session(self.program, handles, str(next(self._sessions)))
+            session = _Session(self.program, handles, SESSION_ID)
             try:
                 return session.run(facts, complements)
             except core.error as exc:
@@ -67,7 +72,8 @@ class DurableRunner:
                 self._poison()
                 raise
             finally:
-                session.delete()
+                if self._handles is not None and not session.clear():
+                    self._poison()
 
     def _poison(self) -> None:
         """After a fault the C rulesets may hold stale actions: start afresh next time."""
@@ -97,6 +103,7 @@ class _Session:
         self.sid = sid
         self.states: list[int | None] = [None] * len(handles)
         self.asserted: set[str] = set()
+        self.messages: list[tuple[int, str]] = []  # (handle, exact JSON) to retract afterwards
         self.firings: dict[int, Firing] = {}
         self.order: list[int] = []
         self.budget = len(program.durable_names) + 1
@@ -149,8 +156,10 @@ class _Session:
                 continue
             fact: dict[str, Any] = {"sid": self.sid, "f": name, "v": value}
             for nonce in range(_NONCE_RETRIES):
-                code, state = core.assert_fact(handle, json.dumps(fact))
+                message = json.dumps(fact)
+                code, state = core.assert_fact(handle, message)
                 if code != _OBSERVED:
+                    self.messages.append((handle, message))
                     break
                 # durable_rules issue #376: a distinct fact taken for a duplicate by its hash
                 fact["n"] = nonce + 1
@@ -166,12 +175,18 @@ class _Session:
         atom = self.program.complements.get(name)
         return "not " + condition.to_text(atom) if atom is not None else name
 
-    def delete(self) -> None:
-        for handle in self.handles:
-            try:
-                core.delete_state(handle, self.sid)
-            except core.error:
-                pass
+    def clear(self) -> bool:
+        """Retract what this case asserted; True when the session is empty again."""
+        try:
+            for handle, message in reversed(self.messages):
+                core.retract_fact(handle, message)
+            return all(
+                core.get_facts(handle, self.sid) == "[]"
+                for handle, state in zip(self.handles, self.states, strict=True)
+                if state is not None
+            )
+        except core.error:
+            return False
 
 
 

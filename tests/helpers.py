@@ -1,0 +1,28 @@
+"""Small builders for tests: a ruleset from TOML text, an engine from it."""
+
+from __future__ import annotations
+
+import textwrap
+
+from calfrules import Engine, Ruleset, load_engine
+from calfrules.ruleset_io import loads
+
+HEADER = """
+id = "{id}"
+version = "1.0.0"
+title = "test ruleset"
+
+[[references]]
+id = "ref"
+citation = "test citation"
+"""
+
+
+def ruleset(body: str, ruleset_id: str = "t") -> Ruleset:
+    return loads(HEADER.format(id=ruleset_id) + textwrap.dedent(body), f"{ruleset_id}.toml")
+
+
+def engine_with(*rulesets: Ruleset, builtins: bool = True) -> Engine:
+    """An engine with the built-in vocabulary plus the given rulesets (and optionally all built-ins)."""
+    allow = None if builtins else ["vocabulary"]
+    return load_engine(rulesets=rulesets, allow=allow)

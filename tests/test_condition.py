@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calfrules import condition
+from calfrules.condition import And, Compare, Not, Or, Truthy
+from calfrules.errors import ConditionError
+
+
+def test_parses_the_example_from_the_design() -> None:
+    expr = condition.parse("swelling_unilateral and calf_circumference_diff_cm >= 3")
+    assert isinstance(expr, And)
+    assert expr.operands[0] == Truthy("swelling_unilateral", 1)
+    assert expr.operands[1] == Compare("calf_circumference_diff_cm", ">=", 3.0, 25)
+
+
+def test_precedence_not_binds_tighter_than_and_than_or() -> None:
+    expr = condition.parse("a or not b and c")
+    assert isinstance(expr, Or)
+    right = expr.operands[1]
+    assert isinstance(right, And) and isinstance(right.operands[0], Not)
+
+
+def test_keywords_inside_names_are_names() -> None:
+    expr = condition.parse("notable and android or index")
+    assert condition.names(expr) == {"notable", "android", "index"}
+
+
+def test_membership_expands_to_alternatives() -> None:
+    expr = condition.parse("side in ['left', 'right']")
+    assert condition.to_dnf(expr) == [
+        ((Compare("side", "==", "left", 1), True),),
+        ((Compare("side", "==", "right", 1), True),),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "words"),
+    [
+        ("calf_pain and", 14, "ends too early"),
+        ("Calf_pain", 1, "lower case"),
+        ("pain_score = 3", 12, "=="),
+        ("a && b", 3, "and, or, not"),
+        ("a and (b or c", 14, "ends too early"),
+        ("a b", 3, "unexpected 'b'"),
+    ],
+)
+def test_errors_point_at_the_column(text: str, column: int, words: str) -> None:
+    with pytest.raises(ConditionError) as info:
+        condition.parse(text)
+    assert words in str(info.value)
+    assert info.value.column is not None
+    assert abs(info.value.column - column) <= 1
+    assert "^" in info.value.pointer()
+
+
+def test_never_evaluates_python() -> None:
+    with pytest.raises(ConditionError):
+        condition.parse("__import__('os').system('true')")
+
+
+def test_empty_and_huge_conditions_are_refused_clearly() -> None:
+    with pytest.raises(ConditionError, match="empty"):
+        condition.parse("   ")
+    with pytest.raises(ConditionError, match="nest deeper"):
+        condition.parse("(" * 100 + "a" + ")" * 100)
+
+
+def test_dnf_of_negated_conjunction_uses_de_morgan() -> None:
+    branches = condition.to_dnf(condition.parse("not (a and b)"))
+    assert branches == [((Truthy("a", 6), False),), ((Truthy("b", 12), False),)]
+
+
+def test_dnf_explosion_is_refused_with_advice() -> None:
+    text = " and ".join(f"(a{i} or b{i})" for i in range(8))  # 256 alternatives
+    with pytest.raises(ConditionError, match="split it"):
+        condition.to_dnf(condition.parse(text))
+
+
+NAMES = st.sampled_from(["a", "b", "c", "pain_score", "swelling"])
+
+
+def exprs() -> st.SearchStrategy[condition.Expr]:
+    leaves = st.one_of(
+        NAMES.map(lambda n: Truthy(n, 1)),
+        st.builds(
+            lambda n, op, v: Compare(n, op, float(v), 1),
+            NAMES,
+            st.sampled_from([">=", "<=", ">", "<", "==", "!="]),
+            st.integers(0, 10),
+        ),
+    )
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            inner.map(lambda e: Not(e, 1)),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
+            st.lists(inner, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
+        ),
+        max_leaves=8,
+    )
+
+
+def _truth(expr: condition.Expr, env: dict[str, object]) -> bool:
+    from calfrules.oracle import evaluate
+
+    return evaluate(expr, env.get)  # type: ignore[arg-type]
+
+
+@given(exprs(), st.dictionaries(NAMES, st.one_of(st.booleans(), st.integers(0, 10).map(float))))
+def test_text_round_trip_and_dnf_keep_the_meaning(expr: condition.Expr, env: dict[str, object]) -> None:
+    reparsed = condition.parse(condition.to_text(expr))
+    assert _truth(reparsed, env) == _truth(expr, env)
+    try:
+        branches = condition.to_dnf(expr)
+    except ConditionError:
+        return
+    from calfrules.oracle import evaluate
+
+    def literal_holds(atom: condition.Atom, positive: bool) -> bool:
+        return evaluate(atom, env.get) == positive  # type: ignore[arg-type]
+
+    dnf_truth = any(all(literal_holds(a, p) for a, p in branch) for branch in branches)
+    assert dnf_truth == _truth(expr, env)
