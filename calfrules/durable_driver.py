@@ -110,7 +110,8 @@ class _Session:
 
     def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
         for name in sorted(facts):  # a canonical order: same result whatever the input order
-            if name in self.program.input_names:
+            # patterns test only {"f": name} for yes/no facts, so a "no" is never asserted
+            if name in self.program.input_names and facts[name] is not False:
                 self._assert(name, facts[name])
         for name in sorted(complements):
             self._assert(name, True)

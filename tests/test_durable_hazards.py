@@ -1,0 +1,294 @@
+"""One test per hazard measured in durable_rules 2.0.28 (shared/notes/durable-rules-hazards.md),
+plus two found while building the driver (delete_state crash, order-dependent $not, 16-message frames).
+
+Tests that could kill or hang the process run the engine in a subprocess with a time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+
+import durable_rules_engine as core
+import pytest
+
+from calfrules import Engine, Level, load_engine
+from calfrules import durable_driver
+
+from helpers import ruleset
+
+
+SMALL = ruleset(
+    """
+    [conditions.c]
+    label = "C"
+
+    [[rules]]
+    id = "pain"
+    when = "calf_pain and not fever"
+    conclude = "c"
+    rationale = "x"
+
+    [[rules]]
+    id = "pain_and_swelling"
+    when = "calf_pain and swelling"
+    escalate = "see_clinician"
+    rationale = "x"
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def small() -> Engine:
+    return load_engine(rulesets=[SMALL], allow=["vocabulary"], strict=True)
+
+
+def run_isolated(code: str, timeout: float = 120) -> str:
+    """Run code in a fresh interpreter; a segfault or hang fails the test instead of killing pytest."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    return proc.stdout
+
+
+def test_thousands_of_cases_in_one_process_no_session_build_up() -> None:
+    # Hazard: never-deleted sessions segfault after ~1,000; deleting partly matched ones crashes too.
+    out = run_isolated(
+        """
+        import random
+        from calfrules import load_engine
+        e = load_engine()
+        ids = [f.id for f in e.vocabulary if f.type == "bool"]
+        rnd = random.Random(7)
+        for i in range(4000):
+            e.assess({"findings": {k: True for k in rnd.sample(ids, 4)}})
+        import durable_rules_engine as core
+        print(all(core.get_facts(h, "calfrules") == "[]" for h in e._runner._handles))
+        """
+    )
+    assert out.strip() == "True"
+
+
+def test_driver_never_uses_batch_asserts_retract_by_pattern_events_or_delete_state(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hazards: batch assert_facts loses firings and leaves queued actions; post() events are consumed by
+    # the first rule; delete_state crashes on partly matched sessions.
+    calls: list[str] = []
+    for name in ("assert_facts", "assert_event", "assert_events", "retract_facts", "delete_state"):
+        monkeypatch.setattr(core, name, lambda *a, _n=name: calls.append(_n))
+    real_assert = core.assert_fact
+    facts: list[dict[str, object]] = []
+
+    def spy(handle: int, message: str) -> tuple[int, int]:
+        facts.append(json.loads(message))
+        return real_assert(handle, message)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(core, "assert_fact", spy)
+    engine.assess({"findings": {"calf_pain": True, "sudden_sharp_pain": True, "pop_or_snap_felt": True}})
+    assert calls == []
+    assert facts and all(f.get("sid") == durable_driver.SESSION_ID for f in facts)  # #381: always a sid
+
+
+def test_every_rule_on_a_fact_sees_it() -> None:
+    # Hazard: events are consumed by the first matching rule; we assert facts, seen by every rule.
+    two = ruleset(
+        """
+        [[rules]]
+        id = "one"
+        when = "calf_pain"
+        derive = ["seen_by_one"]
+        rationale = "x"
+
+        [[rules]]
+        id = "two"
+        when = "calf_pain"
+        derive = ["seen_by_two"]
+        rationale = "x"
+        """
+    )
+    e = load_engine(rulesets=[two], allow=["vocabulary"])
+    fired = {s.rule.rule for s in e.assess({"findings": {"calf_pain": True}}).trace}
+    assert fired == {"one", "two"}
+
+
+def test_compiled_rules_never_use_not_or_nex(engine: Engine) -> None:
+    # Hazards: a catch-all $nex rule hangs the first assert; $not is order-dependent (measured while building).
+    text = json.dumps([s.definition for s in engine.program.shards])
+    assert "$nex" not in text and "$not" not in text and "$ex" not in text
+
+
+def test_native_not_is_order_dependent_which_is_why_we_avoid_it() -> None:
+    definition = {"r": {"all": [{"a": {"f": "x"}}, {"b$not": {"f": "y"}}]}}
+    handle = core.create_ruleset("hazard_not", json.dumps(definition))
+    try:
+        _, state = core.assert_fact(handle, json.dumps({"sid": "1", "f": "x"}))
+        core.assert_fact(handle, json.dumps({"sid": "1", "f": "y"}))
+        fired_although_y_present = bool(core.start_action_for_state(handle, state))
+    finally:
+        core.delete_ruleset(handle)
+    assert fired_although_y_present  # if this ever fails, durable_rules fixed its negation
+
+
+def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
+    # Hazard: 513+ rules branching on one first condition spin forever in findAlpha (and error 108 past ~256).
+    out = run_isolated(
+        """
+        from calfrules import load_engine
+        from calfrules.ruleset_io import loads
+        body = 'id = "many"\\nversion = "1"\\ntitle = "many"\\n'
+        body += '[conditions.c]\\nlabel = "C"\\n'
+        for i in range(600):
+            body += f'[[rules]]\\nid = "r{i}"\\nwhen = "calf_pain and pain_score >= {i % 10}"\\nderive = ["d{i}"]\\nrationale = "x"\\n'
+        body += '[[rules]]\\nid = "last"\\nwhen = "d599"\\nconclude = "c"\\nrationale = "x"\\n'
+        e = load_engine(rulesets=[loads(body)], allow=["vocabulary"], strict=True)
+        a = e.assess({"findings": {"calf_pain": True, "pain_score": 9}})
+        print(len(e.program.shards), len(a.trace), a.condition_ids())
+        """,
+        timeout=60,
+    )
+    shards, fired, conditions = out.split(" ", 2)
+    assert int(shards) >= 6 and int(fired) == 601 and "'c'" in conditions
+
+
+def test_a_duplicate_rejection_is_retried_with_a_nonce(small: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hazard #376: distinct facts rejected as duplicates by their hash; we retry with a nonce field.
+    real_assert = core.assert_fact
+    rejected: list[str] = []
+
+    def reject_first_calf_pain(handle: int, message: str) -> tuple[int, int]:
+        fact = json.loads(message)
+        if fact["f"] == "calf_pain" and "n" not in fact:
+            rejected.append(message)
+            return (2, 0)
+        return real_assert(handle, message)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(core, "assert_fact", reject_first_calf_pain)
+    a = small.assess({"findings": {"calf_pain": True}})
+    assert rejected
+    assert a.condition_ids() == ["c"]
+
+
+def test_a_failure_inside_the_engine_fails_safe_and_recovers(small: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Hazard #305: errors inside actions are swallowed. We have no Python actions; a C error reaches us.
+    def boom(*args: object) -> None:
+        raise core.error("simulated crash")
+
+    case = {"findings": {"calf_pain": True}}
+    healthy = small.assess(case)
+    assert healthy.condition_ids() == ["c"]
+    with monkeypatch.context() as patch:
+        patch.setattr(core, "start_action_for_state", boom)
+        failed = small.assess(case)
+    assert not failed.complete and failed.level >= Level.URGENT
+    assert "rule engine failed" in failed.incomplete_reasons[0]
+    again = small.assess(case)
+    assert again.to_dict()["conditions"] == healthy.to_dict()["conditions"] and again.complete
+
+
+def test_a_fact_no_rule_matches_is_fine(small: Engine) -> None:
+    a = small.assess({"findings": {"age": 40, "smoker": False}})
+    assert a.complete and a.level == Level.SELF_CARE
+
+
+def test_no_background_threads_are_started() -> None:
+    # Hazard: every durable.engine.Host starts two timer threads that never stop.
+    before = threading.active_count()
+    engines = [load_engine() for _ in range(20)]
+    for e in engines:
+        e.assess({"findings": {"calf_pain": True}})
+        e.close()
+    assert threading.active_count() == before
+    assert "durable.engine" not in sys.modules
+
+
+def test_many_engines_side_by_side_use_distinct_ruleset_names() -> None:
+    # Hazard: registering the same ruleset name twice raises; we never reuse a name.
+    first, second = load_engine(), load_engine()
+    case = {"findings": {"calf_pain": True}}
+    assert first.assess(case).to_dict()["conditions"] == second.assess(case).to_dict()["conditions"]
+    first.close()
+    second.close()
+
+
+def test_compiling_does_not_mutate_the_definitions(engine: Engine) -> None:
+    # Hazard: Host registration deletes "run" from the caller's dict. We hand the C core JSON text.
+    before = json.dumps([s.definition for s in engine.program.shards], sort_keys=True)
+    extra = load_engine()
+    extra.close()
+    assert json.dumps([s.definition for s in engine.program.shards], sort_keys=True) == before
+
+
+def test_memory_stays_flat_when_engines_are_closed() -> None:
+    # Hazard: creating and deleting rulesets after asserting into them leaks unless state is cleared.
+    out = run_isolated(
+        """
+        import resource
+        from calfrules import load_engine
+        def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for i in range(30):
+            e = load_engine(); e.assess({"findings": {"calf_pain": True, "swelling": True}}); e.close()
+        start = rss()
+        for i in range(200):
+            e = load_engine(); e.assess({"findings": {"calf_pain": True, "swelling": True}}); e.close()
+        print(rss() - start)
+        """
+    )
+    assert int(out) < 40_000  # KiB: 200 engines must not grow memory by more than ~40 MB
+
+
+def test_a_case_with_300_findings_is_assessed() -> None:
+    # Hazard: at most 252 properties in one message. Each finding is its own small fact.
+    from calfrules import Finding, hookimpl
+
+    class ManyFindings:
+        calfrules_plugin_name = "many_findings"
+
+        @hookimpl
+        def calfrules_register_vocabulary(self, register):  # type: ignore[no-untyped-def]
+            for i in range(300):
+                register(Finding(id=f"extra_{i}", type="bool", label=f"Extra {i}", question="?", kind="context"))
+
+    rules = ruleset(
+        '[[rules]]\nid = "r"\nwhen = "extra_0 and extra_299"\nescalate = "urgent"\nrationale = "x"\n'
+    )
+    e = load_engine(plugins=[ManyFindings()], rulesets=[rules], allow=["vocabulary"])
+    a = e.assess({"findings": {f"extra_{i}": True for i in range(300)}})
+    assert a.level == Level.URGENT and len(a.findings) == 300
+
+
+def test_concurrent_threads_get_the_same_answers(small: Engine) -> None:
+    # Hazard: the C core has no locks. The driver serialises access.
+    engine = small
+    cases = [
+        {"findings": {"calf_pain": True, "swelling": True}},
+        {"findings": {"calf_pain": True, "fever": True}},
+        {"findings": {"calf_pain": True}},
+    ]
+    expected = [engine.assess(c).to_dict() for c in cases]
+    errors: list[str] = []
+
+    def worker() -> None:
+        for _ in range(100):
+            for case, want in zip(cases, expected, strict=True):
+                if engine.assess(case).to_dict() != want:
+                    errors.append("mismatch")
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_python_313_is_excluded_in_packaging() -> None:
+    import tomllib
+    from pathlib import Path
+
+    meta = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
+    assert meta["requires-python"] == ">=3.11,<3.13"

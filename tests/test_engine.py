@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from calfrules import Engine, Level, RulesetError, load_engine
+
+from helpers import engine_with, ruleset
+
+CHAIN = ruleset(
+    """
+    [conditions.x_condition]
+    label = "X condition"
+
+    [[rules]]
+    id = "derive_risk"
+    when = "swelling_unilateral and calf_circumference_diff_cm >= 3"
+    derive = ["leg_asymmetry"]
+    rationale = "asymmetry"
+    references = ["ref"]
+
+    [[rules]]
+    id = "conclude_x"
+    when = "leg_asymmetry and calf_pain"
+    conclude = "x_condition"
+    escalate = "see_clinician"
+    rationale = "chained"
+    references = ["ref"]
+
+    [[rules]]
+    id = "lower_attempt"
+    when = "calf_pain"
+    escalate = "self_care"
+    rationale = "a rule cannot lower the level"
+    references = ["ref"]
+
+    [[rules]]
+    id = "no_fever"
+    when = "calf_pain and not fever"
+    derive = ["afebrile_pain"]
+    rationale = "negation on a finding"
+    references = ["ref"]
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def chain_engine() -> Engine:
+    return engine_with(CHAIN, builtins=False)
+
+
+def test_forward_chaining_explains_itself(chain_engine: Engine) -> None:
+    a = chain_engine.assess(
+        {"findings": {"swelling_unilateral": True, "calf_circumference_diff_cm": 3.5, "calf_pain": True}}
+    )
+    assert a.condition_ids() == ["x_condition"]
+    assert [step.rule.rule for step in a.trace][:2] == ["derive_risk", "conclude_x"] or {
+        s.rule.rule for s in a.trace
+    } >= {"derive_risk", "conclude_x"}
+    by_rule = {step.rule.rule: step for step in a.trace}
+    assert by_rule["derive_risk"].matched == {"swelling_unilateral": True, "calf_circumference_diff_cm": 3.5}
+    assert by_rule["conclude_x"].matched == {"leg_asymmetry": True, "calf_pain": True}
+    assert by_rule["no_fever"].matched == {"calf_pain": True, "not fever": True}
+    assert a.conditions[0].because[0].rule.ruleset == "t"
+    assert a.level == Level.SEE_CLINICIAN  # the self_care rule did not lower it
+    assert a.unexplained_findings == ()  # swelling explained through the derived fact
+
+
+def test_negation_respects_an_explicit_yes(chain_engine: Engine) -> None:
+    a = chain_engine.assess({"findings": {"calf_pain": True, "fever": True}})
+    assert "no_fever" not in {s.rule.rule for s in a.trace}
+
+
+def test_unexplained_symptoms_are_at_least_see_clinician(chain_engine: Engine) -> None:
+    a = chain_engine.assess({"findings": {"night_pain": True, "age": 30}})
+    assert a.level == Level.SEE_CLINICIAN
+    assert a.unexplained_findings == ("night_pain",)
+    assert "age" in a.unused_findings
+    assert any(r.source == "uncertainty" for r in a.level_reasons)
+
+
+def test_history_alone_is_self_care(chain_engine: Engine) -> None:
+    a = chain_engine.assess({"findings": {"smoker": True}})
+    assert a.level == Level.SELF_CARE and a.complete
+
+
+def test_provenance_names_rulesets_plugins_and_hashes(chain_engine: Engine) -> None:
+    prov = chain_engine.assess({"findings": {"calf_pain": True}}).provenance
+    assert prov["engine"] == "calfrules" and prov["durable_rules_version"] == "2.0.28"
+    ids = {r["id"]: r for r in prov["rulesets"]}
+    assert ids["t"]["hash"].startswith("sha256:") and ids["t"]["version"] == "1.0.0"
+    assert {p["name"] for p in prov["plugins"]} >= {"vocabulary"}
+
+
+def test_to_dict_is_plain_json(chain_engine: Engine) -> None:
+    import json
+
+    data = chain_engine.assess({"findings": {"calf_pain": True}}).to_dict()
+    assert json.loads(json.dumps(data)) == data
+    assert data["level"] in {level.value for level in Level}
+    assert set(data) >= {"level", "conditions", "recommendations", "red_flags", "trace", "unused_findings", "provenance"}
+
+
+@pytest.mark.parametrize(
+    ("when", "message"),
+    [
+        ("calf_pian", "unknown id 'calf_pian'; did you mean calf_pain"),
+        ("pain_score", "pain_score is a number: compare it"),
+        ("calf_pain >= 3", "calf_pain is yes/no"),
+        ("not leg_asymmetry", "'not' may only test findings"),
+    ],
+)
+def test_compile_errors_point_at_rule_and_column(when: str, message: str) -> None:
+    bad = ruleset(
+        f"""
+        [[rules]]
+        id = "d"
+        when = "swelling"
+        derive = ["leg_asymmetry"]
+        rationale = "x"
+
+        [[rules]]
+        id = "bad"
+        when = "{when}"
+        escalate = "urgent"
+        rationale = "x"
+        """
+    )
+    with pytest.raises(RulesetError) as info:
+        load_engine(rulesets=[bad], allow=["vocabulary"], strict=True)
+    assert "rule bad: column" in str(info.value) and message in str(info.value)
+
+
+def test_too_long_conjunction_is_refused_before_durable_rules_sees_it() -> None:
+    names = ["calf_pain", "swelling", "fever", "bruising", "numbness", "night_pain", "foot_drop", "chest_pain",
+             "skin_redness", "calf_warmth", "dark_urine", "pain_on_hop", "achilles_pain", "palpable_gap",
+             "saddle_numbness", "coughing_blood", "pitting_oedema"]
+    long_rule = ruleset(f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names)}"\nescalate = "urgent"\nrationale = "x"\n')
+    with pytest.raises(RulesetError, match="at most 16"):
+        load_engine(rulesets=[long_rule], allow=["vocabulary"], strict=True)
+    ok_rule = ruleset(f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names[:16])}"\nescalate = "urgent"\nrationale = "x"\n')
+    engine = load_engine(rulesets=[ok_rule], allow=["vocabulary"], strict=True)
+    assert engine.assess({"findings": dict.fromkeys(names[:16], True)}).level == Level.URGENT
+
+
+BUILTIN_BOOLS = st.sampled_from(
+    ["calf_pain", "swelling", "swelling_unilateral", "fever", "calf_warmth", "sudden_sharp_pain", "pop_or_snap_felt",
+     "cramp_during_run", "night_pain", "chest_pain", "shortness_of_breath", "returning_after_layoff",
+     "calf_soreness_after_run", "shin_pain_medial_diffuse", "focal_bone_tenderness", "pain_on_hop", "hot_weather",
+     "unable_to_bear_weight", "bruising", "tense_compartment", "pain_out_of_proportion", "recent_long_travel"]
+)
+
+
+def cases() -> st.SearchStrategy[dict[str, object]]:
+    bools = st.dictionaries(BUILTIN_BOOLS, st.booleans(), min_size=1, max_size=10)
+    numbers = st.fixed_dictionaries(
+        {},
+        optional={
+            "pain_score": st.integers(0, 10),
+            "calf_circumference_diff_cm": st.floats(0, 6, allow_nan=False),
+            "run_duration_min": st.integers(0, 240),
+            "weekly_mileage_increase_pct": st.integers(0, 100),
+        },
+    )
+    return st.builds(lambda b, n: {**b, **n}, bools, numbers)
+
+
+@given(cases(), st.randoms(use_true_random=False))
+def test_order_of_findings_changes_nothing(engine: Engine, findings: dict[str, object], rnd: random.Random) -> None:
+    items = list(findings.items())
+    rnd.shuffle(items)
+    first = engine.assess({"findings": findings}).to_dict()
+    second = engine.assess({"findings": dict(items)}).to_dict()
+    for key in ("level", "conditions", "recommendations", "red_flags", "unused_findings"):
+        assert first[key] == second[key]
+    assert sorted(s["rule"]["rule"] for s in first["trace"]) == sorted(s["rule"]["rule"] for s in second["trace"])
+
+
+@given(cases())
+def test_durable_rules_agrees_with_the_oracle(engine: Engine, findings: dict[str, object]) -> None:
+    fast = engine.assess({"findings": findings})
+    slow = engine.assess({"findings": findings}, evaluator="oracle")
+    assert fast.level == slow.level
+    assert fast.condition_ids() == slow.condition_ids()
+    assert fast.recommendation_ids() == slow.recommendation_ids()
+
+
+@given(cases(), BUILTIN_BOOLS)
+def test_adding_a_finding_never_lowers_a_rule_escalation(engine: Engine, findings: dict[str, object], extra: str) -> None:
+    before = engine.assess({"findings": findings})
+    rule_levels = [r.level for r in before.level_reasons if r.source.startswith(("rule", "floor"))]
+    after = engine.assess({"findings": {**findings, extra: True}})
+    assert after.level >= Level.highest(rule_levels) or findings.get(extra) is False
