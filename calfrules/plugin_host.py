@@ -51,7 +51,7 @@ class PluginHost:
     def call_each(self, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
         """Call one hook on every plugin separately, so one that raises spoils nothing else."""
         caller = getattr(self.manager.hook, hook_name)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order
             plugin_name = impl.plugin_name
             try:
                 impl.function(register=make_register(plugin_name))
