@@ -1,4 +1,8 @@
-"""The two-level Wells score for deep vein thrombosis, computed from the findings."""
+"""The two-level Wells score for deep vein thrombosis, computed from the findings.
+
+Criteria and points: calfrules shared notes, clinical-references.md, 'Red flags' - DVT
+(the two-level DVT Wells score as tabled in NICE NG158; 2 or more = DVT likely).
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,74 @@ from collections.abc import Mapping
 from calfrules import Deriver, Score
 from calfrules.vocabulary import Value
 
-# finding id -> points (clinical-references.md: Wells criteria, +1 each; alternative -2)
-WELLS_POINTS: dict[str, int] = {
-    "swelling_unilateral": 0,  # placeholder until the red-flags knowledge lands
-}
+# One point each (clinical-references.md, Wells criteria).
+ONE_POINT: tuple[str, ...] = (
+    "active_cancer",
+    "leg_immobilised",  # paralysis, paresis or recent plaster
+    "deep_vein_tenderness",
+    "entire_leg_swollen",
+    "pitting_oedema",
+    "collateral_superficial_veins",
+    "previous_dvt",
+)
+# Wells counts "bedridden 3 days or more, or major surgery within 12 weeks" as ONE item:
+# both together still score a single point, or the score would overstate the risk.
+ONE_POINT_FOR_EITHER: tuple[str, ...] = ("bedridden_recently", "recent_surgery")
+CALF_DIFF = "calf_circumference_diff_cm"
+CALF_DIFF_CM = 3.0  # calf 3 cm or more larger than the other side scores a point
+ALTERNATIVE = "alternative_diagnosis_likely"  # a clinician's judgement; subtracts 2
+ALTERNATIVE_POINTS = -2
 LIKELY_THRESHOLD = 2
+
+INPUTS: tuple[str, ...] = (*ONE_POINT, *ONE_POINT_FOR_EITHER, CALF_DIFF, ALTERNATIVE)
 
 
 def wells_score(findings: Mapping[str, Value]) -> Score | None:
-    components: dict[str, float] = {}
-    for finding, points in WELLS_POINTS.items():
-        if findings.get(finding) is True:
-            components[finding] = points
-    diff = findings.get("calf_circumference_diff_cm")
-    if isinstance(diff, float) and diff >= 3:
-        components["calf_circumference_diff_cm"] = 1
-    if not components:
+    """Score every Wells item the case records; None only when it records none of them.
+
+    A case that answers the Wells questions with "no" still gets a score (0), so a
+    clinician can see the score was computed and came out low, rather than missing.
+    """
+    if not any(name in findings for name in INPUTS):
         return None
+    # Components are keyed by finding id so the engine (and a clinician) can trace each point.
+    components: dict[str, float] = {name: 1 for name in ONE_POINT if findings.get(name) is True}
+    either = [name for name in ONE_POINT_FOR_EITHER if findings.get(name) is True]
+    if either:
+        components[either[0]] = 1
+        for name in either[1:]:
+            components[name] = 0  # recorded, but already counted under the same Wells item
+    diff = findings.get(CALF_DIFF)
+    if isinstance(diff, (int, float)) and not isinstance(diff, bool) and diff >= CALF_DIFF_CM:
+        components[CALF_DIFF] = 1
+    if findings.get(ALTERNATIVE) is True:
+        components[ALTERNATIVE] = ALTERNATIVE_POINTS
     total = sum(components.values())
     verdict = "DVT likely" if total >= LIKELY_THRESHOLD else "DVT unlikely"
-    return Score(total, components, f"{verdict} (two-level Wells score {total:g}; likely at 2 or more)")
+    note = " (bed rest and surgery count once)" if len(either) > 1 else ""
+    return Score(
+        total,
+        components,
+        f"{verdict}: two-level Wells score {total:g}; 2 or more means likely{note}",
+    )
 
 
 def wells_deriver() -> Deriver:
     return Deriver(
         id="wells_score",
         label="Wells score (DVT)",
-        inputs=(*WELLS_POINTS, "calf_circumference_diff_cm"),
+        inputs=INPUTS,
         compute=wells_score,
+        references=(
+            "calfrules shared notes: clinical-references.md, 'Red flags' - DVT, Wells criteria and two-level score",
+            "NICE NG158 (2020), table 1: two-level DVT Wells score - https://www.nice.org.uk/guidance/ng158",
+        ),
+        description=(
+            "Two-level Wells score for deep vein thrombosis: one point each for active cancer, "
+            "a paralysed, weak or recently plastered leg, bed rest of 3 days or more or major surgery "
+            "within 12 weeks (one point for either or both), tenderness along the deep veins, a whole "
+            "leg swollen, a calf 3 cm or more larger than the other, pitting oedema in the painful leg "
+            "only, new non-varicose surface veins and a previous DVT; minus 2 when another diagnosis is "
+            "at least as likely. A score of 2 or more means DVT is likely."
+        ),
     )

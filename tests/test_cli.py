@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from calfrules.cli import cli
+
+EXAMPLES = Path(__file__).parent.parent / "examples" / "cases"
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.iterdir()), ids=lambda p: p.name)
+def test_assess_prints_the_level_first(path: Path) -> None:
+    code, out, _ = run("assess", str(path))
+    assert code == 0
+    assert out.splitlines()[0].startswith("LEVEL: ")
+    assert "Conditions considered" in out
+
+
+def test_assess_json_is_the_assessment_dict() -> None:
+    code, out, _ = run("assess", "-", "--json", stdin='{"findings": {"calf_pain": true, "fever": true}}')
+    data = json.loads(out)
+    assert code == 0 and data["level"] in ("self_care", "see_clinician", "urgent", "emergency")
+    assert data["findings"] == {"calf_pain": True, "fever": True}
+
+
+@pytest.mark.parametrize(
+    ("stdin", "message"),
+    [
+        ('{"findings": {"calf_pian": true}}', "did you mean calf_pain"),
+        ('{"findings": {}}', "the case is empty"),
+        ("{", "not valid JSON"),
+        ('{"findings": {"pain_score": 42}}', "out of range"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(stdin: str, message: str) -> None:
+    code, out, err = run("assess", "-", stdin=stdin)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("calfrules: error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_a_clear_error() -> None:
+    code, _, err = run("assess", "no/such/case.json")
+    assert code == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize("command", ["plugins", "vocab", "safety"])
+def test_listings_have_json(command: str) -> None:
+    code, out, _ = run(command, "--json")
+    assert code == 0 and isinstance(json.loads(out), list) and json.loads(out)
+
+
+def test_vocab_json_lists_types_and_questions() -> None:
+    entries = {e["id"]: e for e in json.loads(run("vocab", "--json")[1])}
+    assert entries["pain_score"]["type"] == "number" and entries["pain_score"]["maximum"] == 10
+    assert entries["calf_pain"]["question"].endswith("?")
+
+
+def test_check_reports_a_broken_ruleset_with_location(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('id = "bad"\nversion = "1"\ntitle = "t"\n[[rules]]\nid = "r"\nwhen = "calf_pain and"\nescalate = "urgent"\nrationale = "x"\n')
+    code, out, _ = run("check", str(bad))
+    assert code == 1 and f"{bad}: rule r: column 14" in out
+
+
+def test_check_passes_on_the_builtin_knowledge() -> None:
+    code, out, _ = run("check", "--json")
+    assert code == 0 and json.loads(out)["ok"] is True
+
+
+def test_test_command_runs_golden_cases() -> None:
+    code, out, _ = run("test", "--json")
+    data = json.loads(out)
+    assert data["passed"] > 0 and code == (0 if data["failed"] == 0 else 1)
+
+
+def test_help_explains_commands() -> None:
+    code, out, _ = run("--help")
+    assert code == 0 and all(word in out for word in ("assess", "check", "test", "plugins", "vocab", "safety"))
