@@ -121,7 +121,8 @@ class Assessment:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data; levels appear as their ids (``"urgent"``)."""
-        return _plain(asdict(self))
+        plain: dict[str, Any] = _plain(asdict(self))
+        return plain
 
 
 def _plain(value: Any) -> Any:

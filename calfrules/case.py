@@ -89,7 +89,7 @@ def read_case_source(source: str) -> object:
 
 def parse_case_text(text: str, name: str = "case", *, toml: bool = False) -> object:
     if not text.strip():
-        raise CaseError(f"{name}: empty; a case looks like {{\"findings\": {{\"calf_pain\": true}}}}")
+        raise CaseError(f'{name}: empty; a case looks like {{"findings": {{"calf_pain": true}}}}')
     if toml:
         try:
             return tomllib.loads(text)

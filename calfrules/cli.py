@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -117,7 +116,12 @@ def check(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
         "ok": not problems,
         "problems": problems,
         "rulesets": [
-            {"id": e.ruleset.id, "version": e.ruleset.version, "rules": len(e.ruleset.rules), "source": e.ruleset.source}
+            {
+                "id": e.ruleset.id,
+                "version": e.ruleset.version,
+                "rules": len(e.ruleset.rules),
+                "source": e.ruleset.source,
+            }
             for e in engine.rulesets
         ],
         "rules_compiled": len(engine.program.rules),
@@ -149,7 +153,9 @@ def test_cmd(ctx: click.Context, files: tuple[str, ...], only: tuple[str, ...], 
     results = run_all(engine, list(only) or None)
     failed = [r for r in results if not r.passed]
     if as_json:
-        _print_json({"passed": len(results) - len(failed), "failed": len(failed), "results": [r.to_dict() for r in results]})
+        _print_json(
+            {"passed": len(results) - len(failed), "failed": len(failed), "results": [r.to_dict() for r in results]}
+        )
     else:
         for r in results:
             if r.passed and not verbose:

@@ -120,7 +120,9 @@ def compile_registry(registry: Registry) -> Program:
     for floor_entry in registry.floor:
         origin = registry.floor.origin[floor_entry.id]
         try:
-            expr = _check_condition(floor_entry.when, names, origin, f"floor {floor_entry.id}", allow_derived_negation=True)
+            expr = _check_condition(
+                floor_entry.when, names, origin, f"floor {floor_entry.id}", allow_derived_negation=True
+            )
         except RulesetError as exc:
             errors.append(exc)
             continue
@@ -176,7 +178,11 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
         )
     for name in ((rule.conclude,) if rule.conclude else ()) + rule.derive:
         if names.is_known_before_run(name):
-            raise RulesetError(f"cannot derive {name!r}: it is a finding or score, known before the rules run", source=where, rule=rule.id)
+            raise RulesetError(
+                f"cannot derive {name!r}: it is a finding or score, known before the rules run",
+                source=where,
+                rule=rule.id,
+            )
     recommendations = tuple(_resolve_text(rec, registry, where, rule.id) for rec in rule.recommend)
     return CompiledRule(0, rule, ruleset, plugin, expr, tuple(branches), recommendations)
 

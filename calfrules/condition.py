@@ -185,7 +185,8 @@ def _max_paren_depth(text: str) -> int:
 
 
 def _describe_char(text: str, exc: UnexpectedCharacters) -> str:
-    char = text[exc.pos_in_stream] if 0 <= exc.pos_in_stream < len(text) else "?"
+    pos = exc.pos_in_stream or 0
+    char = text[pos] if 0 <= pos < len(text) else "?"
     if char.isupper():
         return f"unexpected {char!r}: ids are lower case (letters, digits and _)"
     if char == "=":
@@ -286,8 +287,7 @@ def _dnf(expr: Expr, positive: bool) -> list[tuple[Literal, ...]]:
 def _check_branches(count: int) -> None:
     if count > MAX_BRANCHES:
         raise ConditionError(
-            f"the condition expands to more than {MAX_BRANCHES} alternatives; "
-            "split it into several rules"
+            f"the condition expands to more than {MAX_BRANCHES} alternatives; split it into several rules"
         )
 
 
@@ -302,9 +302,7 @@ def to_text(expr: Expr) -> str:
         inner = to_text(expr.operand)
         return f"not {inner}" if isinstance(expr.operand, (Truthy, Not)) else f"not ({inner})"
     joiner = " and " if isinstance(expr, And) else " or "
-    return joiner.join(
-        f"({to_text(op)})" if isinstance(op, (And, Or)) else to_text(op) for op in expr.operands
-    )
+    return joiner.join(f"({to_text(op)})" if isinstance(op, (And, Or)) else to_text(op) for op in expr.operands)
 
 
 def _format_value(value: Scalar) -> str:

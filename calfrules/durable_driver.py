@@ -190,6 +190,4 @@ class _Session:
             return False
 
 
-
-
 __all__ = ["DurableRunner", "complement_name"]

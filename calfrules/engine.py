@@ -91,13 +91,11 @@ class Engine:
         return explain.build(self.program, self.vocabulary, run)
 
     def _complements(self, known: Mapping[str, Value]) -> list[str]:
-        return [
-            name
-            for name, atom in self.program.complements.items()
-            if not oracle.evaluate(atom, known.get)
-        ]
+        return [name for name, atom in self.program.complements.items() if not oracle.evaluate(atom, known.get)]
 
-    def _scores(self, findings: Mapping[str, Value], known: dict[str, Value], incomplete: list[str]) -> list[ScoreResult]:
+    def _scores(
+        self, findings: Mapping[str, Value], known: dict[str, Value], incomplete: list[str]
+    ) -> list[ScoreResult]:
         results = []
         for deriver, plugin in self.registry.derivers.values():
             try:
@@ -141,10 +139,7 @@ class Engine:
                 }
                 for e in self.registry.rulesets
             ],
-            "plugins": [
-                {"name": p.name, "version": p.version, "status": p.status}
-                for p in self.registry.plugins
-            ],
+            "plugins": [{"name": p.name, "version": p.version, "status": p.status} for p in self.registry.plugins],
         }
 
     def close(self) -> None:
@@ -194,4 +189,4 @@ def load_engine(
     return Engine(registry, program)
 
 
-__all__ = ["Engine", "load_engine", "CalfrulesError"]
+__all__ = ["CalfrulesError", "Engine", "load_engine"]

@@ -138,7 +138,12 @@ def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> l
     for rule, firing in fired:
         if rule.rule.conclude:
             reasons.setdefault(rule.rule.conclude, []).append(
-                Reason(rule_ref(rule), dict(firing.matched), rule.rule.rationale, sources(rule.ruleset, rule.rule.references))
+                Reason(
+                    rule_ref(rule),
+                    dict(firing.matched),
+                    rule.rule.rationale,
+                    sources(rule.ruleset, rule.rule.references),
+                )
             )
     results = []
     for condition_id, because in reasons.items():

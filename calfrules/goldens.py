@@ -61,9 +61,7 @@ def run_ruleset_tests(engine: Engine, ruleset: Ruleset) -> list[GoldenResult]:
             results.append(GoldenResult(ruleset.id, test.id, test.description, False, [f"invalid case: {exc}"]))
             continue
         diffs = compare(test, assessment)
-        results.append(
-            GoldenResult(ruleset.id, test.id, test.description, not diffs, diffs, assessment.level.value)
-        )
+        results.append(GoldenResult(ruleset.id, test.id, test.description, not diffs, diffs, assessment.level.value))
     return results
 
 

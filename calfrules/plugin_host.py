@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -112,8 +113,12 @@ def create_host(
         if name in blocked:
             info.status = "blocked"
             continue
-        _register(host, info, lambda plugin=plugin: plugin)
+        _register(host, info, functools.partial(_identity, plugin))
     return host
+
+
+def _identity(plugin: object) -> object:
+    return plugin
 
 
 def _register(host: PluginHost, info: PluginInfo, load: Callable[[], object]) -> None:

@@ -50,7 +50,9 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
         return register
 
     host.call_each("calfrules_register_vocabulary", lambda p: guarded(p, lambda p, f: _add_finding(registry, f, p)))
-    host.call_each("calfrules_register_rulesets", lambda p: guarded(p, lambda p, r: _add_plugin_ruleset(registry, r, p)))
+    host.call_each(
+        "calfrules_register_rulesets", lambda p: guarded(p, lambda p, r: _add_plugin_ruleset(registry, r, p))
+    )
     host.call_each("calfrules_register_derivers", lambda p: guarded(p, lambda p, d: _add_deriver(registry, d, p)))
     host.call_each("calfrules_register_texts", lambda p: guarded(p, lambda p, i, t: _add_text(registry, i, t, p)))
     host.call_each("calfrules_register_floor", lambda p: guarded(p, lambda p, e: _add_floor(registry, e, p)))
@@ -122,7 +124,9 @@ def _add_file_ruleset(registry: Registry, ruleset: Ruleset) -> None:
     existing = registry.ruleset(ruleset.id)
     if existing is not None:
         if existing.plugin is None:
-            registry.problems.append(f"{ruleset.source}: refused: ruleset id {ruleset.id!r} was already loaded from a file")
+            registry.problems.append(
+                f"{ruleset.source}: refused: ruleset id {ruleset.id!r} was already loaded from a file"
+            )
             return
         entry.replaced = existing.plugin
         registry.rulesets[registry.rulesets.index(existing)] = entry

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .assessment import Assessment, RecommendationResult
 from .levels import Level
@@ -25,7 +25,7 @@ _STYLE = {
 }
 
 
-def _facts(matched: dict[str, object]) -> str:
+def _facts(matched: Mapping[str, object]) -> str:
     parts = []
     for name, value in matched.items():
         if value is True:
@@ -41,8 +41,8 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
     yield a.level.meaning, ""
     if not a.complete:
         yield "INCOMPLETE ASSESSMENT - the level was raised to be safe:", "bold red"
-        for reason in a.incomplete_reasons:
-            yield f"  - {reason}", "red"
+        for problem in a.incomplete_reasons:
+            yield f"  - {problem}", "red"
     if a.level_reasons:
         yield "", ""
         yield "Why this level", "bold"
@@ -64,11 +64,11 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
     if not a.conditions:
         yield "  none concluded", "dim"
     for condition in a.conditions:
-        flag = "  (red flag)" if condition.red_flag else ""
-        yield f"  * {condition.label}{flag}", "bold"
-        for reason in condition.because:
-            yield f"      because {_facts(reason.matched)}  [rule {reason.rule.rule}, {reason.rule.ruleset}]", ""
-            yield f"      {reason.rationale}", "dim"
+        marker = "  (red flag)" if condition.red_flag else ""
+        yield f"  * {condition.label}{marker}", "bold"
+        for because in condition.because:
+            yield f"      because {_facts(because.matched)}  [rule {because.rule.rule}, {because.rule.ruleset}]", ""
+            yield f"      {because.rationale}", "dim"
     if a.recommendations:
         yield "", ""
         yield "Advice (most important first)", "bold"

@@ -71,7 +71,7 @@ class _Reader:
         return tuple(items)
 
     def take_id(self, key: str = "id") -> str:
-        value = self.take(key, str, required=True)
+        value: str = self.take(key, str, required=True)
         check_id(value, self.error)
         return value
 
@@ -95,12 +95,8 @@ def ruleset_from_data(data: Mapping[str, Any], source: str = "") -> Ruleset:
     top = _Reader(data, "ruleset", source)
     ruleset_id = top.take_id()
     references = tuple(_reference(item, source) for item in top.take("references", list, []))
-    findings = tuple(
-        _finding(fid, item, source) for fid, item in top.take("findings", dict, {}).items()
-    )
-    conditions = tuple(
-        _condition_info(cid, item, source) for cid, item in top.take("conditions", dict, {}).items()
-    )
+    findings = tuple(_finding(fid, item, source) for fid, item in top.take("findings", dict, {}).items())
+    conditions = tuple(_condition_info(cid, item, source) for cid, item in top.take("conditions", dict, {}).items())
     rules = tuple(_rule(item, source) for item in top.take("rules", list, []))
     floor = tuple(_floor(item, source) for item in top.take("floor", list, []))
     tests = tuple(_golden(item, source) for item in top.take("tests", list, []))
@@ -185,10 +181,10 @@ def _finding(finding_id: str, item: object, source: str) -> Finding:
         raise r.error("only number findings take a minimum or maximum")
     finding = Finding(
         id=finding_id,
-        type=ftype,  # type: ignore[arg-type]
+        type=ftype,
         label=r.take("label", str, required=True),
         question=r.take("question", str, required=True),
-        kind=kind,  # type: ignore[arg-type]
+        kind=kind,
         unit=r.take("unit", str, None),
         minimum=None if minimum is None else float(minimum),
         maximum=None if maximum is None else float(maximum),
@@ -223,11 +219,13 @@ def _level(r: _Reader, key: str, required: bool = False) -> Level | None:
 
 
 def _when(r: _Reader) -> str:
-    text = r.take("when", str, required=True)
+    text: str = r.take("when", str, required=True)
     try:
         condition.parse(text)
     except ConditionError as exc:
-        raise r.error(f"in 'when': {exc.message}\n  {exc.pointer().replace(chr(10), chr(10) + '  ')}", exc.column) from None
+        raise r.error(
+            f"in 'when': {exc.message}\n  {exc.pointer().replace(chr(10), chr(10) + '  ')}", exc.column
+        ) from None
     return text
 
 
@@ -254,7 +252,7 @@ def _rule(item: object, source: str) -> Rule:
 
 
 def _optional_id(r: _Reader, key: str) -> str | None:
-    value = r.take(key, str, None)
+    value: str | None = r.take(key, str, None)
     if value is not None:
         check_id(value, r.error)
     return value

@@ -66,7 +66,13 @@ def test_toml_cases_are_read() -> None:
     assert data == {"id": "x", "findings": {"calf_pain": True}}
 
 
-@given(st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=5), lambda c: st.lists(c) | st.dictionaries(st.text(max_size=5), c), max_leaves=10))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.floats() | st.text(max_size=5),
+        lambda c: st.lists(c) | st.dictionaries(st.text(max_size=5), c),
+        max_leaves=10,
+    )
+)
 def test_any_json_value_is_assessed_or_refused_with_case_error(engine: Engine, junk: object) -> None:
     for case in (junk, {"findings": junk}, {"findings": {"calf_pain": junk}}):
         try:

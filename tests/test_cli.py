@@ -66,7 +66,10 @@ def test_vocab_json_lists_types_and_questions() -> None:
 
 def test_check_reports_a_broken_ruleset_with_location(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('id = "bad"\nversion = "1"\ntitle = "t"\n[[rules]]\nid = "r"\nwhen = "calf_pain and"\nescalate = "urgent"\nrationale = "x"\n')
+    bad.write_text(
+        'id = "bad"\nversion = "1"\ntitle = "t"\n'
+        '[[rules]]\nid = "r"\nwhen = "calf_pain and"\nescalate = "urgent"\nrationale = "x"\n'
+    )
     code, out, _ = run("check", str(bad))
     assert code == 1 and f"{bad}: rule r: column 14" in out
 

@@ -14,12 +14,9 @@ import threading
 
 import durable_rules_engine as core
 import pytest
-
-from calfrules import Engine, Level, load_engine
-from calfrules import durable_driver
-
 from helpers import ruleset
 
+from calfrules import Engine, Level, durable_driver, load_engine
 
 SMALL = ruleset(
     """
@@ -143,7 +140,8 @@ def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
         body = 'id = "many"\\nversion = "1"\\ntitle = "many"\\n'
         body += '[conditions.c]\\nlabel = "C"\\n'
         for i in range(600):
-            body += f'[[rules]]\\nid = "r{i}"\\nwhen = "calf_pain and pain_score >= {i % 10}"\\nderive = ["d{i}"]\\nrationale = "x"\\n'
+            body += f'[[rules]]\\nid = "r{i}"\\nwhen = "calf_pain and pain_score >= {i % 10}"\\n'
+            body += f'derive = ["d{i}"]\\nrationale = "x"\\n'
         body += '[[rules]]\\nid = "last"\\nwhen = "d599"\\nconclude = "c"\\nrationale = "x"\\n'
         e = load_engine(rulesets=[loads(body)], allow=["vocabulary"], strict=True)
         a = e.assess({"findings": {"calf_pain": True, "pain_score": 9}})
@@ -253,9 +251,7 @@ def test_a_case_with_300_findings_is_assessed() -> None:
             for i in range(300):
                 register(Finding(id=f"extra_{i}", type="bool", label=f"Extra {i}", question="?", kind="context"))
 
-    rules = ruleset(
-        '[[rules]]\nid = "r"\nwhen = "extra_0 and extra_299"\nescalate = "urgent"\nrationale = "x"\n'
-    )
+    rules = ruleset('[[rules]]\nid = "r"\nwhen = "extra_0 and extra_299"\nescalate = "urgent"\nrationale = "x"\n')
     e = load_engine(plugins=[ManyFindings()], rulesets=[rules], allow=["vocabulary"])
     a = e.assess({"findings": {f"extra_{i}": True for i in range(300)}})
     assert a.level == Level.URGENT and len(a.findings) == 300

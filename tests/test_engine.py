@@ -3,12 +3,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from helpers import engine_with, ruleset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine, Level, RulesetError, load_engine
-
-from helpers import engine_with, ruleset
 
 CHAIN = ruleset(
     """
@@ -101,7 +100,15 @@ def test_to_dict_is_plain_json(chain_engine: Engine) -> None:
     data = chain_engine.assess({"findings": {"calf_pain": True}}).to_dict()
     assert json.loads(json.dumps(data)) == data
     assert data["level"] in {level.value for level in Level}
-    assert set(data) >= {"level", "conditions", "recommendations", "red_flags", "trace", "unused_findings", "provenance"}
+    assert set(data) >= {
+        "level",
+        "conditions",
+        "recommendations",
+        "red_flags",
+        "trace",
+        "unused_findings",
+        "provenance",
+    }
 
 
 @pytest.mark.parametrize(
@@ -135,22 +142,62 @@ def test_compile_errors_point_at_rule_and_column(when: str, message: str) -> Non
 
 
 def test_too_long_conjunction_is_refused_before_durable_rules_sees_it() -> None:
-    names = ["calf_pain", "swelling", "fever", "bruising", "numbness", "night_pain", "foot_drop", "chest_pain",
-             "skin_redness", "calf_warmth", "dark_urine", "pain_on_hop", "achilles_pain", "palpable_gap",
-             "saddle_numbness", "coughing_blood", "pitting_oedema"]
-    long_rule = ruleset(f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names)}"\nescalate = "urgent"\nrationale = "x"\n')
+    names = [
+        "calf_pain",
+        "swelling",
+        "fever",
+        "bruising",
+        "numbness",
+        "night_pain",
+        "foot_drop",
+        "chest_pain",
+        "skin_redness",
+        "calf_warmth",
+        "dark_urine",
+        "pain_on_hop",
+        "achilles_pain",
+        "palpable_gap",
+        "saddle_numbness",
+        "coughing_blood",
+        "pitting_oedema",
+    ]
+    long_rule = ruleset(
+        f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names)}"\nescalate = "urgent"\nrationale = "x"\n'
+    )
     with pytest.raises(RulesetError, match="at most 16"):
         load_engine(rulesets=[long_rule], allow=["vocabulary"], strict=True)
-    ok_rule = ruleset(f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names[:16])}"\nescalate = "urgent"\nrationale = "x"\n')
+    ok_rule = ruleset(
+        f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names[:16])}"\nescalate = "urgent"\nrationale = "x"\n'
+    )
     engine = load_engine(rulesets=[ok_rule], allow=["vocabulary"], strict=True)
     assert engine.assess({"findings": dict.fromkeys(names[:16], True)}).level == Level.URGENT
 
 
 BUILTIN_BOOLS = st.sampled_from(
-    ["calf_pain", "swelling", "swelling_unilateral", "fever", "calf_warmth", "sudden_sharp_pain", "pop_or_snap_felt",
-     "cramp_during_run", "night_pain", "chest_pain", "shortness_of_breath", "returning_after_layoff",
-     "calf_soreness_after_run", "shin_pain_medial_diffuse", "focal_bone_tenderness", "pain_on_hop", "hot_weather",
-     "unable_to_bear_weight", "bruising", "tense_compartment", "pain_out_of_proportion", "recent_long_travel"]
+    [
+        "calf_pain",
+        "swelling",
+        "swelling_unilateral",
+        "fever",
+        "calf_warmth",
+        "sudden_sharp_pain",
+        "pop_or_snap_felt",
+        "cramp_during_run",
+        "night_pain",
+        "chest_pain",
+        "shortness_of_breath",
+        "returning_after_layoff",
+        "calf_soreness_after_run",
+        "shin_pain_medial_diffuse",
+        "focal_bone_tenderness",
+        "pain_on_hop",
+        "hot_weather",
+        "unable_to_bear_weight",
+        "bruising",
+        "tense_compartment",
+        "pain_out_of_proportion",
+        "recent_long_travel",
+    ]
 )
 
 
@@ -189,7 +236,9 @@ def test_durable_rules_agrees_with_the_oracle(engine: Engine, findings: dict[str
 
 
 @given(cases(), BUILTIN_BOOLS)
-def test_adding_a_finding_never_lowers_a_rule_escalation(engine: Engine, findings: dict[str, object], extra: str) -> None:
+def test_adding_a_finding_never_lowers_a_rule_escalation(
+    engine: Engine, findings: dict[str, object], extra: str
+) -> None:
     before = engine.assess({"findings": findings})
     rule_levels = [r.level for r in before.level_reasons if r.source.startswith(("rule", "floor"))]
     after = engine.assess({"findings": {**findings, extra: True}})

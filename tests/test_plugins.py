@@ -4,10 +4,9 @@ import inspect
 from pathlib import Path
 
 import pytest
+from helpers import ruleset
 
 from calfrules import Deriver, Finding, FloorEntry, Level, Score, hookimpl, hookspecs, load_engine
-
-from helpers import ruleset
 
 TESTS_DIR = Path(__file__).parent
 README = TESTS_DIR.parent / "README.md"
@@ -154,7 +153,16 @@ def test_allow_and_block_lists_choose_plugins(monkeypatch: pytest.MonkeyPatch) -
 
 def test_builtin_plugins_load_through_entry_points_and_are_marked_builtin() -> None:
     infos = {p.name: p for p in load_engine().plugins}
-    for name in ("vocabulary", "cramps", "strains", "shin_splints", "stress_fractures", "dehydration", "form", "red_flags"):
+    for name in (
+        "vocabulary",
+        "cramps",
+        "strains",
+        "shin_splints",
+        "stress_fractures",
+        "dehydration",
+        "form",
+        "red_flags",
+    ):
         assert infos[name].status == "loaded" and infos[name].builtin
         assert infos[name].module.startswith("calfrules.plugins.")
 

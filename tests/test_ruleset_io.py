@@ -4,14 +4,13 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import ruleset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Level, RulesetError, load_ruleset, save_ruleset
 from calfrules.model import ConditionInfo, Expectation, FloorEntry, GoldenCase, Recommendation, Reference, Rule, Ruleset
 from calfrules.ruleset_io import content_hash, dumps, loads
-
-from helpers import ruleset
 
 BUILTIN = sorted((Path(__file__).parent.parent / "rulesets").glob("*.toml"))
 
@@ -51,7 +50,10 @@ def test_errors_name_file_rule_and_column() -> None:
             '[[rules]]\nid = "r"\nwhen = "calf_pain"\nrationale = "x"\n[[rules.recommend]]\nid = "a"\ntext = "t"\n',
             "recommendation a has no source",
         ),
-        ('[[rules]]\nid = "r"\nwhen = "calf_pain"\nrationale = "x"\nescalate = "urgent"\nreferences = ["nope"]\n', "unknown reference 'nope'"),
+        (
+            '[[rules]]\nid = "r"\nwhen = "calf_pain"\nrationale = "x"\nescalate = "urgent"\nreferences = ["nope"]\n',
+            "unknown reference 'nope'",
+        ),
     ],
 )
 def test_structural_errors_are_precise(body: str, message: str) -> None:
@@ -103,7 +105,10 @@ def rulesets(draw: st.DrawFn) -> Ruleset:
                 kind=st.sampled_from(["treatment", "exercise", "seek_care"]),
                 priority=st.integers(0, 100),
                 dose=st.lists(
-                    st.tuples(st.sampled_from(["sets", "reps", "minutes"]), st.integers(1, 50) | st.tuples(st.just(1.0), st.just(2.5))),
+                    st.tuples(
+                        st.sampled_from(["sets", "reps", "minutes"]),
+                        st.integers(1, 50) | st.tuples(st.just(1.0), st.just(2.5)),
+                    ),
                     max_size=2,
                     unique_by=lambda kv: kv[0],
                 ).map(tuple),
@@ -127,7 +132,10 @@ def rulesets(draw: st.DrawFn) -> Ruleset:
         )
         for i, rid in enumerate(rule_ids)
     )
-    rules = tuple(r if (r.conclude or r.derive or r.escalate or r.recommend) else Rule(**{**vars(r), "escalate": Level.URGENT}) for r in rules)
+    rules = tuple(
+        r if (r.conclude or r.derive or r.escalate or r.recommend) else Rule(**{**vars(r), "escalate": Level.URGENT})
+        for r in rules
+    )
     tests = (
         GoldenCase(
             id="g",
