@@ -14,6 +14,7 @@ from .assessment import Assessment, ScoreResult
 from .case import Case, parse_case
 from .compiler import Program, compile_registry
 from .durable_driver import DurableRunner
+from .isolation import IsolatedRunner
 from .errors import CalfrulesError, EngineFault, RulesetError
 from .firing import Firing
 from .model import Ruleset
@@ -22,6 +23,7 @@ from .registry import Registry, RulesetEntry, build_registry
 from .vocabulary import Value, Vocabulary
 
 Evaluator = Literal["durable", "oracle"]
+Isolation = Literal["process", "none"]
 
 
 class Engine:
@@ -30,10 +32,17 @@ class Engine:
     Build one with :func:`load_engine`; reuse it for many cases.
     """
 
-    def __init__(self, registry: Registry, program: Program) -> None:
+    def __init__(
+        self, registry: Registry, program: Program, *, isolation: Isolation = "process", timeout: float = 5.0
+    ) -> None:
         self.registry = registry
         self.program = program
-        self._runner = DurableRunner(program)
+        self.isolation = isolation
+        self._runner: DurableRunner | IsolatedRunner
+        if isolation == "process":
+            self._runner = IsolatedRunner(program, timeout)
+        else:
+            self._runner = DurableRunner(program)
         self._runner.warm_up()
         self._provenance = self._make_provenance()
 
@@ -168,6 +177,8 @@ def load_engine(
     allow: Iterable[str] | None = None,
     block: Iterable[str] = (),
     strict: bool = False,
+    isolation: Isolation = "process",
+    timeout: float = 5.0,
 ) -> Engine:
     """Load plugins (built-in and installed packs) and ruleset files, compile, and return an Engine.
 
@@ -178,6 +189,9 @@ def load_engine(
     - ``allow`` / ``block``: plugin names to keep / drop (also $CALFRULES_PLUGINS,
       $CALFRULES_BLOCK_PLUGINS).
     - ``strict``: raise on the first ruleset error instead of reporting and skipping.
+    - ``isolation``: ``"process"`` (default) runs durable_rules in a child process, so a
+      hang (past ``timeout`` seconds) or a crash fails safe instead of taking the caller
+      down; ``"none"`` runs it in this process, faster, for trusted batch work.
     """
     host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
     registry = build_registry(host, rulesets)
@@ -186,7 +200,7 @@ def load_engine(
         if program.errors:
             raise program.errors[0]
         raise RulesetError(registry.problems[0])
-    return Engine(registry, program)
+    return Engine(registry, program, isolation=isolation, timeout=timeout)
 
 
 __all__ = ["CalfrulesError", "Engine", "load_engine"]

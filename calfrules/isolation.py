@@ -1,0 +1,108 @@
+"""Run the durable_rules engine in a child process, so a hang or a crash costs one case.
+
+durable_rules' C core holds the GIL: a hang inside it freezes every thread of the
+process, and a segfault ends it. In the child, either one is contained: the parent
+waits at most ``timeout`` seconds, kills the child, raises EngineFault (the engine
+then fails safe) and starts a fresh child for the next case.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .compiler import Program
+from .durable_driver import DurableRunner
+from .errors import EngineFault
+from .firing import Firing
+from .vocabulary import Value
+
+DEFAULT_TIMEOUT_S = 5.0
+
+
+def _serve(conn: Connection, program: Program) -> None:
+    runner = DurableRunner(program)
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        facts, complements = request
+        try:
+            firings = runner.run(facts, complements)
+            conn.send(("ok", [(f.rule_index, f.matched) for f in firings]))
+        except Exception as exc:  # reported to the parent, which fails safe
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class IsolatedRunner:
+    """Same interface as DurableRunner; the work happens in a forked child process."""
+
+    def __init__(self, program: Program, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.program = program
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._child: Any = None
+        self._conn: Connection | None = None
+        self.restarts = 0
+
+    def _ensure_child(self) -> Connection:
+        if self._conn is None or self._child is None or not self._child.is_alive():
+            self._stop()
+            context = multiprocessing.get_context("fork")
+            parent, child = context.Pipe()
+            process = context.Process(target=_serve, args=(child, self.program), daemon=True)
+            process.start()
+            child.close()
+            self._child, self._conn = process, parent
+        return self._conn
+
+    def warm_up(self) -> None:
+        with self._lock:
+            self._ensure_child()
+
+    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
+        with self._lock:
+            conn = self._ensure_child()
+            try:
+                conn.send((dict(facts), list(complements)))
+                if not conn.poll(self.timeout):
+                    self._restart()
+                    raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
+                status, payload = conn.recv()
+            except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+                code = self._child.exitcode if self._child is not None else None
+                self._restart()
+                raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
+            if status != "ok":
+                raise EngineFault(str(payload))
+            return [Firing(index, matched) for index, matched in payload]
+
+    def _restart(self) -> None:
+        self.restarts += 1
+        self._stop()
+
+    def _stop(self) -> None:
+        if self._child is not None:
+            if self._child.is_alive():
+                self._child.kill()
+            self._child.join(timeout=5)
+        if self._conn is not None:
+            self._conn.close()
+        self._child = None
+        self._conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._child is not None and self._child.is_alive():
+                try:
+                    self._conn.send(None)
+                    self._child.join(timeout=1)
+                except OSError:
+                    pass
+            self._stop()

@@ -1,0 +1,68 @@
+"""When the rule engine raises, hangs or dies, the assessment still returns: incomplete, at least urgent."""
+
+from __future__ import annotations
+
+import ctypes
+import time
+
+import durable_rules_engine as core
+import pytest
+
+from calfrules import Level, load_engine
+
+from helpers import ruleset
+
+RULES = ruleset(
+    """
+    [conditions.c]
+    label = "C"
+
+    [[rules]]
+    id = "pain"
+    when = "calf_pain"
+    conclude = "c"
+    rationale = "x"
+
+    [[floor]]
+    id = "chest"
+    when = "chest_pain and swelling"
+    level = "emergency"
+    label = "Chest pain with a swollen leg"
+    """
+)
+CASE = {"findings": {"calf_pain": True}}
+
+
+def _hang(*args: object) -> None:
+    time.sleep(60)
+
+
+def _segfault(*args: object) -> None:
+    ctypes.string_at(0)  # a real SIGSEGV, as durable_rules' C core can cause
+
+
+@pytest.mark.parametrize(("sabotage", "words"), [(_hang, "did not answer within"), (_segfault, "process died")])
+def test_hang_or_crash_in_the_engine_fails_safe_then_recovers(
+    monkeypatch: pytest.MonkeyPatch, sabotage: object, words: str
+) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(core, "start_action_for_state", sabotage)
+        engine = load_engine(rulesets=[RULES], allow=["vocabulary"], timeout=1.0)  # the child inherits the sabotage
+        started = time.monotonic()
+        failed = engine.assess({"findings": {"calf_pain": True, "chest_pain": True, "swelling": True}})
+        assert time.monotonic() - started < 10
+    assert not failed.complete and words in failed.incomplete_reasons[0]
+    assert failed.level == Level.EMERGENCY  # the floor still applies, from plain Python
+    assert [f.id for f in failed.red_flags] == ["chest"]
+    assert failed.conditions == ()
+    minor = engine.assess(CASE)  # a fresh child, without the sabotage
+    assert minor.complete and minor.condition_ids() == ["c"] and minor.level == Level.SELF_CARE
+    engine.close()
+
+
+def test_a_failure_never_leaves_the_level_below_urgent(monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(core, "start_action_for_state", _segfault)
+        engine = load_engine(rulesets=[RULES], allow=["vocabulary"], timeout=1.0)
+        assert engine.assess(CASE).level == Level.URGENT
+    engine.close()
