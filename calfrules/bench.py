@@ -51,7 +51,10 @@ def _time_each(run: Callable[[dict[str, Any]], object], cases: list[dict[str, An
 
 def startup_ms() -> float:
     """Plugins loaded and rulesets compiled, in a fresh process."""
-    code = "import time; t=time.perf_counter(); from calfrules import load_engine; load_engine(); print(time.perf_counter()-t)"
+    code = (
+        "import time; t = time.perf_counter(); from calfrules import load_engine; "
+        "load_engine(); print(time.perf_counter() - t)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return float(out) * 1000
 

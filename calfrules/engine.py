@@ -14,9 +14,9 @@ from .assessment import Assessment, ScoreResult
 from .case import Case, parse_case
 from .compiler import Program, compile_registry
 from .durable_driver import DurableRunner
-from .isolation import IsolatedRunner
 from .errors import CalfrulesError, EngineFault, RulesetError
 from .firing import Firing
+from .isolation import IsolatedRunner
 from .model import Ruleset
 from .plugin_host import PluginInfo, create_host
 from .registry import Registry, RulesetEntry, build_registry

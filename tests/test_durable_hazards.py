@@ -14,9 +14,10 @@ import threading
 
 import durable_rules_engine as core
 import pytest
-from helpers import ruleset
 
 from calfrules import Engine, Level, durable_driver, load_engine
+
+from helpers import ruleset
 
 SMALL = ruleset(
     """

@@ -3,11 +3,12 @@ from __future__ import annotations
 import random
 
 import pytest
-from helpers import engine_with, ruleset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine, Level, RulesetError, load_engine
+
+from helpers import engine_with, ruleset
 
 CHAIN = ruleset(
     """

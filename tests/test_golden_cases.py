@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from conftest import BUILTIN_PLUGINS
 
 from calfrules import Engine, load_engine
 from calfrules.goldens import compare
 from calfrules.model import GoldenCase
+
+from conftest import BUILTIN_PLUGINS
 
 _ENGINE = load_engine(allow=BUILTIN_PLUGINS)
 CASES = [(entry.ruleset.id, test) for entry in _ENGINE.rulesets for test in entry.ruleset.tests]

@@ -4,9 +4,10 @@ import inspect
 from pathlib import Path
 
 import pytest
-from helpers import ruleset
 
 from calfrules import Deriver, Finding, FloorEntry, Level, Score, hookimpl, hookspecs, load_engine
+
+from helpers import ruleset
 
 TESTS_DIR = Path(__file__).parent
 README = TESTS_DIR.parent / "README.md"

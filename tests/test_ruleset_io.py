@@ -4,13 +4,14 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import ruleset
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Level, RulesetError, load_ruleset, save_ruleset
 from calfrules.model import ConditionInfo, Expectation, FloorEntry, GoldenCase, Recommendation, Reference, Rule, Ruleset
 from calfrules.ruleset_io import content_hash, dumps, loads
+
+from helpers import ruleset
 
 BUILTIN = sorted((Path(__file__).parent.parent / "rulesets").glob("*.toml"))
 
