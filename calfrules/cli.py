@@ -107,14 +107,27 @@ def assess(ctx: click.Context, case: str, as_json: bool) -> None:
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--no-safety", is_flag=True, help="Skip the red-flag safety search (validation only).")
+@click.option("--examples", default=1500, show_default=True, help="Cases the safety search may try per property.")
 @click.pass_context
-def check(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
-    """Validate rulesets (the built-in ones plus FILES) and report every problem."""
+def check(ctx: click.Context, files: tuple[str, ...], as_json: bool, no_safety: bool, examples: int) -> None:
+    """Validate rulesets (the built-in ones plus FILES) and run the red-flag safety gate.
+
+    The gate searches for a case where adding a red-flag finding lowers the level, and
+    refuses the rulesets if it finds one, printing the smallest such case.
+    """
     engine = load_engine(rulesets=[*ctx.obj["rulesets"], *files])
     problems = engine.problems
+    safety = None
+    if not no_safety:
+        from .safety import check_engine
+
+        safety = check_engine(engine, max_examples=examples)
+    unsafe = safety is not None and not safety.ok
     summary = {
-        "ok": not problems,
+        "ok": not problems and not unsafe,
         "problems": problems,
+        "safety": safety.to_dict() if safety else None,
         "rulesets": [
             {
                 "id": e.ruleset.id,
@@ -131,11 +144,20 @@ def check(ctx: click.Context, files: tuple[str, ...], as_json: bool) -> None:
     else:
         for problem in problems:
             click.echo(f"problem: {problem}")
+        if safety is not None:
+            for violation in safety.violations:
+                click.echo(f"UNSAFE: {violation['message']}")
+                click.echo(f"  smallest case: {json.dumps(violation['case'])}")
+                click.echo(f"  then adding:   {json.dumps(violation['added'])}")
+                click.echo(f"  rules that stop firing: {', '.join(violation['rules_lost']) or '-'}")
+            click.echo(
+                f"safety: {'passed' if safety.ok else 'FAILED'} ({safety.cases_tried} cases in {safety.seconds:.1f} s)"
+            )
         click.echo(
-            f"{'OK' if not problems else 'FAILED'}: {len(engine.rulesets)} rulesets, "
+            f"{'OK' if summary['ok'] else 'FAILED'}: {len(engine.rulesets)} rulesets, "
             f"{len(engine.program.rules)} rules compiled, {len(problems)} problem(s)"
         )
-    if problems:
+    if not summary["ok"]:
         ctx.exit(EXIT_FAILED)
 
 

@@ -1,0 +1,185 @@
+"""The safety gate: search for a case where the rules under-triage a red flag.
+
+Two properties are searched with hypothesis (a shrinking search, so the case
+reported is the smallest it finds):
+
+- floor: a case where a floor entry's condition holds gets at least its level;
+- monotonic: adding a red-flag finding to a case never lowers the level.
+
+``calfrules check`` and the TUI's save run this before a ruleset is accepted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
+
+from .compiler import Program
+from .condition import Atom, Compare, Truthy, atoms, to_text
+from .engine import Engine
+from .levels import Level
+from .vocabulary import Finding, Value, Vocabulary
+
+
+@dataclass(frozen=True)
+class RedFlagLiteral:
+    """A finding value that makes one atom of a floor entry true (``chest_pain``, ``wells_score >= 2``)."""
+
+    floor_id: str
+    finding: str
+    value: Value
+    text: str
+
+
+@dataclass
+class SafetyReport:
+    ok: bool
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    cases_tried: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "violations": self.violations, "cases_tried": self.cases_tried, "seconds": self.seconds}
+
+
+def red_flag_literals(program: Program, vocabulary: Vocabulary) -> list[RedFlagLiteral]:
+    """Findings that, set to the given value, satisfy an atom of some floor entry."""
+    found: dict[tuple[str, object], RedFlagLiteral] = {}
+    for compiled in program.floor:
+        for atom, negated in atoms(compiled.expr):
+            if negated or atom.name not in vocabulary:
+                continue
+            value = satisfying_value(atom, vocabulary[atom.name])
+            if value is not None:
+                found.setdefault((atom.name, value), RedFlagLiteral(compiled.entry.id, atom.name, value, to_text(atom)))
+    return sorted(found.values(), key=lambda lit: (lit.finding, str(lit.value)))
+
+
+def satisfying_value(atom: Atom, finding: Finding) -> Value | None:
+    if isinstance(atom, Truthy):
+        return True if finding.type == "bool" else None
+    assert isinstance(atom, Compare)
+    if isinstance(atom.value, str):
+        return atom.value if atom.op == "==" else None
+    step = {">=": 0.0, ">": 1.0, "<=": 0.0, "<": -1.0, "==": 0.0}.get(atom.op)
+    if step is None:
+        return None
+    value = float(atom.value) + step
+    if (finding.minimum is not None and value < finding.minimum) or (
+        finding.maximum is not None and value > finding.maximum
+    ):
+        return None
+    return value
+
+
+def case_strategy(engine: Engine) -> st.SearchStrategy[dict[str, Value]]:
+    """Cases built from the findings the rules and the floor actually test, values near their thresholds."""
+    program = engine.program
+    tested: dict[str, set[Value]] = {}
+    exprs = [rule.expr for rule in program.rules] + [entry.expr for entry in program.floor]
+    for expr in exprs:
+        for atom, _ in atoms(expr):
+            if atom.name in engine.vocabulary:
+                values = tested.setdefault(atom.name, set())
+                if isinstance(atom, Compare) and not isinstance(atom.value, str):
+                    values.update(_near(float(atom.value), engine.vocabulary[atom.name]))
+                elif isinstance(atom, Compare):
+                    values.add(atom.value)
+    per_finding: dict[str, st.SearchStrategy[Value]] = {}
+    for name in sorted(tested):
+        finding = engine.vocabulary[name]
+        if finding.type == "bool":
+            per_finding[name] = st.just(True) | st.just(False)
+        elif finding.type == "choice":
+            per_finding[name] = st.sampled_from(finding.choices)
+        else:
+            per_finding[name] = st.sampled_from(sorted(tested[name]) or [finding.minimum or 0.0])
+    if not per_finding:
+        return st.just({})
+    # optional keys shrink by dropping findings, so counter-examples come out small
+    return st.fixed_dictionaries({}, optional=per_finding)
+
+
+def _near(value: float, finding: Finding) -> set[Value]:
+    options = {value - 1, value - 0.5, value, value + 0.5, value + 1}
+    low = finding.minimum if finding.minimum is not None else float("-inf")
+    high = finding.maximum if finding.maximum is not None else float("inf")
+    return {v for v in options if low <= v <= high}
+
+
+def _drop_what_does_not_matter(case: dict[str, Value], literal: RedFlagLiteral, violates: Any) -> dict[str, Value]:
+    """Greedy final shrink: remove each finding the violation does not need."""
+    for name in sorted(case):
+        smaller = {k: v for k, v in case.items() if k != name}
+        if smaller and violates((smaller, literal)):
+            case = smaller
+    return case
+
+
+class _Probe:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.cases = 0
+
+    def level(self, findings: Mapping[str, Value]) -> Level:
+        self.cases += 1
+        return self.engine.assess({"findings": dict(findings)}).level
+
+
+def check_engine(engine: Engine, *, max_examples: int = 1500, seconds: float = 4.0) -> SafetyReport:
+    """Search for under-triage; returns the smallest counter-example per property, if any."""
+    started = time.monotonic()
+    probe = _Probe(engine)
+    literals = red_flag_literals(engine.program, engine.vocabulary)
+    report = SafetyReport(ok=True)
+    if not literals:
+        report.seconds = time.monotonic() - started
+        return report
+    budget = settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    cases = case_strategy(engine)
+
+    def lowers(example: tuple[dict[str, Value], RedFlagLiteral]) -> bool:
+        if time.monotonic() - started > seconds:
+            return False
+        case, literal = example
+        if not case or case.get(literal.finding) == literal.value:
+            return False
+        return probe.level({**case, literal.finding: literal.value}) < probe.level(case)
+
+    try:
+        case, literal = find(st.tuples(cases, st.sampled_from(literals)), lowers, settings=budget)
+    except NoSuchExample:
+        pass
+    else:
+        case = _drop_what_does_not_matter(case, literal, lowers)
+        before = engine.assess({"findings": case})
+        after = engine.assess({"findings": {**case, literal.finding: literal.value}})
+        report.ok = False
+        report.violations.append(
+            {
+                "property": "monotonic",
+                "message": (
+                    f"adding the red-flag finding {literal.text} (floor entry {literal.floor_id}) lowers the level "
+                    f"from {before.level.value} to {after.level.value}"
+                ),
+                "case": {"findings": case},
+                "added": {literal.finding: literal.value},
+                "rules_lost": sorted({s.rule.rule for s in before.trace} - {s.rule.rule for s in after.trace}),
+            }
+        )
+    report.cases_tried = probe.cases
+    report.seconds = time.monotonic() - started
+    return report
