@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from collections.abc import Iterable, Mapping
@@ -10,14 +9,13 @@ from importlib import metadata
 from typing import Any, Literal
 
 from . import __version__, explain, oracle
-from .assessment import Assessment, ScoreResult
+from .assessment import Assessment
 from .case import Case, parse_case
 from .compiler import Program, compile_registry
-from .durable_driver import DurableRunner
 from .errors import CalfrulesError, EngineFault, RulesetError
-from .firing import Firing
 from .isolation import IsolatedRunner
 from .model import Ruleset
+from .pipeline import Pipeline, RunOutput
 from .plugin_host import PluginInfo, create_host
 from .registry import Registry, RulesetEntry, build_registry
 from .vocabulary import Value, Vocabulary
@@ -38,11 +36,9 @@ class Engine:
         self.registry = registry
         self.program = program
         self.isolation = isolation
-        self._runner: DurableRunner | IsolatedRunner
-        if isolation == "process":
-            self._runner = IsolatedRunner(program, timeout)
-        else:
-            self._runner = DurableRunner(program)
+        self._pipeline = Pipeline(program, registry.derivers)
+        self._runner: Pipeline | IsolatedRunner
+        self._runner = IsolatedRunner(self._pipeline, timeout) if isolation == "process" else self._pipeline
         self._runner.warm_up()
         self._provenance = self._make_provenance()
 
@@ -75,22 +71,17 @@ class Engine:
     def assess(self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable") -> Assessment:
         """Assess one case. Raises CaseError for bad input; never under-triages on failure."""
         parsed = self.parse_case(case)
-        incomplete: list[str] = []
-        known: dict[str, Value] = dict(parsed.findings)
-        scores = self._scores(parsed.findings, known, incomplete)
-        firings: list[Firing] = []
-        if evaluator == "oracle":
-            firings = oracle.run(self.program, known)
-        else:
-            try:
-                firings = self._runner.run(known, self._complements(known))
-            except EngineFault as exc:
-                incomplete.append(f"the rule engine failed ({exc}); only the red-flag floor was applied")
-        incomplete.extend(self._load_failures())
+        try:
+            output = self._oracle(parsed.findings) if evaluator == "oracle" else self._runner.run(parsed.findings)
+        except EngineFault as exc:
+            output = RunOutput(problems=[f"{exc}; only the red-flag floor was applied"])
+        known: dict[str, Value] = {**parsed.findings, **{s.id: s.value for s in output.scores}}
+        incomplete = [*output.problems, *self._load_failures()]
+        firings = output.firings
         run = explain.RunInput(
             findings=parsed.findings,
             known=known,
-            scores=scores,
+            scores=output.scores,
             firings=firings,
             incomplete=incomplete,
             warnings=list(self.problems),
@@ -99,29 +90,11 @@ class Engine:
         )
         return explain.build(self.program, self.vocabulary, run)
 
-    def _complements(self, known: Mapping[str, Value]) -> list[str]:
-        return [name for name, atom in self.program.complements.items() if not oracle.evaluate(atom, known.get)]
-
-    def _scores(
-        self, findings: Mapping[str, Value], known: dict[str, Value], incomplete: list[str]
-    ) -> list[ScoreResult]:
-        results = []
-        for deriver, plugin in self.registry.derivers.values():
-            try:
-                score = deriver.compute(findings)
-                if score is None:
-                    continue
-                value = float(score.value)
-                if not math.isfinite(value):
-                    raise ValueError(f"returned {score.value!r}")
-            except Exception as exc:  # a plugin's bug: fail safe, say so
-                incomplete.append(f"score {deriver.id} from plugin {plugin} failed: {type(exc).__name__}: {exc}")
-                continue
-            known[deriver.id] = value
-            results.append(
-                ScoreResult(deriver.id, deriver.label, value, dict(score.components), score.interpretation, plugin)
-            )
-        return results
+    def _oracle(self, findings: Mapping[str, Value]) -> RunOutput:
+        """The independent evaluator: same plugin scores, rules fired by plain Python."""
+        output, known = self._pipeline.scores(findings)
+        output.firings = oracle.run(self.program, known)
+        return output
 
     def _load_failures(self) -> list[str]:
         return [
@@ -154,6 +127,7 @@ class Engine:
     def close(self) -> None:
         """Free durable_rules' memory for this engine."""
         self._runner.close()
+        self._pipeline.close()
 
     def __enter__(self) -> Engine:
         return self

@@ -1,9 +1,9 @@
-"""Run the durable_rules engine in a child process, so a hang or a crash costs one case.
+"""Run plugin scores and the durable_rules engine in a child process.
 
 durable_rules' C core holds the GIL: a hang inside it freezes every thread of the
-process, and a segfault ends it. In the child, either one is contained: the parent
-waits at most ``timeout`` seconds, kills the child, raises EngineFault (the engine
-then fails safe) and starts a fresh child for the next case.
+process, and a segfault ends it; a plugin's deriver may sleep or loop. In the child,
+each is contained: the parent waits at most ``timeout`` seconds, kills the child,
+raises EngineFault (the engine then fails safe) and starts a fresh child.
 """
 
 from __future__ import annotations
@@ -14,17 +14,14 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .compiler import Program
-from .durable_driver import DurableRunner
 from .errors import EngineFault
-from .firing import Firing
+from .pipeline import Pipeline, RunOutput
 from .vocabulary import Value
 
 DEFAULT_TIMEOUT_S = 5.0
 
 
-def _serve(conn: Connection, program: Program) -> None:
-    runner = DurableRunner(program)
+def _serve(conn: Connection, pipeline: Pipeline) -> None:
     while True:
         try:
             request = conn.recv()
@@ -32,10 +29,8 @@ def _serve(conn: Connection, program: Program) -> None:
             return
         if request is None:
             return
-        facts, complements = request
         try:
-            firings = runner.run(facts, complements)
-            conn.send(("ok", [(f.rule_index, f.matched) for f in firings]))
+            conn.send(("ok", pipeline.run(request)))
         except Exception as exc:  # reported to the parent, which fails safe
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -43,8 +38,8 @@ def _serve(conn: Connection, program: Program) -> None:
 class IsolatedRunner:
     """Same interface as DurableRunner; the work happens in a forked child process."""
 
-    def __init__(self, program: Program, timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        self.program = program
+    def __init__(self, pipeline: Pipeline, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        self.pipeline = pipeline
         self.timeout = timeout
         self._lock = threading.Lock()
         self._child: Any = None
@@ -56,7 +51,7 @@ class IsolatedRunner:
             self._stop()
             context = multiprocessing.get_context("fork")
             parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, self.program), daemon=True)
+            process = context.Process(target=_serve, args=(child, self.pipeline), daemon=True)
             process.start()
             child.close()
             self._child, self._conn = process, parent
@@ -66,11 +61,11 @@ class IsolatedRunner:
         with self._lock:
             self._ensure_child()
 
-    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
+    def run(self, findings: Mapping[str, Value]) -> RunOutput:
         with self._lock:
             conn = self._ensure_child()
             try:
-                conn.send((dict(facts), list(complements)))
+                conn.send(dict(findings))
                 if not conn.poll(self.timeout):
                     self._restart()
                     raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
@@ -81,7 +76,8 @@ class IsolatedRunner:
                 raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
             if status != "ok":
                 raise EngineFault(str(payload))
-            return [Firing(index, matched) for index, matched in payload]
+            output: RunOutput = payload
+            return output
 
     def _restart(self) -> None:
         self.restarts += 1

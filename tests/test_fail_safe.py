@@ -66,3 +66,39 @@ def test_a_failure_never_leaves_the_level_below_urgent(monkeypatch: pytest.Monke
         engine = load_engine(rulesets=[RULES], allow=["vocabulary"], timeout=1.0)
         assert engine.assess(CASE).level == Level.URGENT
     engine.close()
+
+
+def test_a_sleeping_plugin_deriver_is_cut_off_and_the_floor_holds() -> None:
+    from calfrules import Deriver, Score, hookimpl
+
+    class Sleeper:
+        calfrules_plugin_name = "sleeper"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            register(Deriver(id="slow_score", label="Slow", inputs=(), compute=lambda f: time.sleep(60) or Score(1)))
+
+    engine = load_engine(plugins=[Sleeper()], rulesets=[RULES], allow=["vocabulary"], timeout=1.0)
+    started = time.monotonic()
+    a = engine.assess({"findings": {"chest_pain": True, "swelling": True}})
+    assert time.monotonic() - started < 10
+    assert not a.complete and a.level == Level.EMERGENCY and [f.id for f in a.red_flags] == ["chest"]
+    engine.close()
+
+
+def test_a_raising_plugin_deriver_fails_safe() -> None:
+    from calfrules import Deriver, hookimpl
+
+    class Broken:
+        calfrules_plugin_name = "broken"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            register(Deriver(id="bad_score", label="Bad", inputs=(), compute=lambda f: 1 / 0))
+
+    engine = load_engine(plugins=[Broken()], rulesets=[RULES], allow=["vocabulary"])
+    a = engine.assess(CASE)
+    assert a.condition_ids() == ["c"]  # the rules still ran
+    assert not a.complete and a.level == Level.URGENT
+    assert "bad_score from plugin broken failed: ZeroDivisionError" in a.incomplete_reasons[0]
+    engine.close()
