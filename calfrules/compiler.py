@@ -56,6 +56,7 @@ class CompiledFloorEntry:
     entry: FloorEntry
     origin: str
     expr: Expr
+    names: tuple[str, ...]
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Program:
     durable_names: dict[str, int]  # durable rule name -> CompiledRule.index
     errors: list[RulesetError]
     complements: dict[str, Atom]  # complement fact name -> its atom
+    producers: dict[str, list[Expr]]  # derived name -> the conditions of rules that derive it
 
 
 class _Names:
@@ -126,7 +128,7 @@ def compile_registry(registry: Registry) -> Program:
         except RulesetError as exc:
             errors.append(exc)
             continue
-        floor.append(CompiledFloorEntry(floor_entry, origin, expr))
+        floor.append(CompiledFloorEntry(floor_entry, origin, expr, tuple(sorted(condition.names(expr)))))
 
     negated: dict[str, Atom] = {}
     inputs: set[str] = set()
@@ -150,7 +152,16 @@ def compile_registry(registry: Registry) -> Program:
         durable_names=durable_names,
         errors=errors,
         complements={complement_name(atom): atom for atom in negated.values()},
+        producers=_producers(compiled),
     )
+
+
+def _producers(rules: list[CompiledRule]) -> dict[str, list[Expr]]:
+    producers: dict[str, list[Expr]] = {}
+    for rule in rules:
+        for name in rule.outputs:
+            producers.setdefault(name, []).append(rule.expr)
+    return producers
 
 
 def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Names, registry: Registry) -> CompiledRule:

@@ -191,16 +191,10 @@ def _apply_floor(
     for compiled in program.floor:
         if oracle.evaluate(compiled.expr, lookup):
             entry = compiled.entry
-            matched = {n: v for n in sorted(_names(compiled.expr)) if (v := lookup(n)) is not None}
+            matched = {n: v for n in compiled.names if (v := lookup(n)) is not None}
             names.update(matched)
             flags.append(RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin))
     return flags, names
-
-
-def _names(expr: Any) -> set[str]:
-    from .condition import names
-
-    return names(expr)
 
 
 def _explained_names(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> set[str]:

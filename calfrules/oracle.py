@@ -90,10 +90,7 @@ class Prover:
         self.program = program
         self.known = known
         self.memo: dict[str, bool] = {}
-        self.producers: dict[str, list[Expr]] = {}
-        for rule in program.rules:
-            for name in rule.outputs:
-                self.producers.setdefault(name, []).append(rule.expr)
+        self.producers = program.producers
 
     def lookup(self, name: str) -> Value | None:
         if name in self.known:

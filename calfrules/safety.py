@@ -132,15 +132,98 @@ class _Probe:
         return self.engine.assess({"findings": dict(findings)}).level
 
 
-def check_engine(engine: Engine, *, max_examples: int = 1500, seconds: float = 4.0) -> SafetyReport:
-    """Search for under-triage; returns the smallest counter-example per property, if any."""
+def fragile_findings(program: Program) -> set[str]:
+    """Findings whose new value can make some rule stop firing.
+
+    Everything else in an assessment only ever rises as findings are added (rules
+    without ``not`` fire on more, the floor and the uncertainty check only raise), so
+    only a finding under ``not``, or compared with a number (its value may change), can
+    lower a level. Red-flag findings outside this set cannot break monotonicity.
+    """
+    fragile: set[str] = set()
+    for compiled in program.rules:
+        for branch in compiled.branches:
+            for atom, positive in branch:
+                if not positive or isinstance(atom, Compare):
+                    fragile.add(atom.name)
+    return fragile
+
+
+def supporting_cases(engine: Engine, depth: int = 4) -> list[dict[str, Value]]:
+    """For every alternative of every rule, the smallest case that makes it fire.
+
+    Derived facts are satisfied through a rule that produces them; ``not`` is satisfied
+    by leaving the finding out. Alternatives that contradict themselves are skipped.
+    """
+    program = engine.program
+    producers: dict[str, list[int]] = {}
+    for compiled in program.rules:
+        for name in compiled.outputs:
+            producers.setdefault(name, []).append(compiled.index)
+
+    def satisfy(branch: tuple[tuple[Atom, bool], ...], case: dict[str, Value], absent: set[str], left: int) -> bool:
+        for atom, positive in branch:
+            name = atom.name
+            if name in engine.vocabulary:
+                if not positive:
+                    if name in case:
+                        return False
+                    absent.add(name)
+                    continue
+                value = satisfying_value(atom, engine.vocabulary[name])
+                if value is None or name in absent or case.get(name, value) != value:
+                    return False
+                case[name] = value
+            elif positive and left > 0:
+                for index in producers.get(name, []):
+                    trial, trial_absent = dict(case), set(absent)
+                    if satisfy(program.rules[index].branches[0], trial, trial_absent, left - 1):
+                        case.update(trial)
+                        absent.update(trial_absent)
+                        break
+                else:
+                    return False
+            elif positive:
+                return False
+        return True
+
+    cases: dict[str, dict[str, Value]] = {}
+    for compiled in program.rules:
+        for branch in compiled.branches:
+            case: dict[str, Value] = {}
+            if satisfy(branch, case, set(), depth) and case:
+                cases.setdefault(repr(sorted(case.items())), case)
+    return list(cases.values())
+
+
+def check_engine(engine: Engine, *, max_examples: int = 400, seconds: float = 1.0) -> SafetyReport:
+    """Search for under-triage; returns the smallest counter-example per property, if any.
+
+    First every rule's smallest supporting case is tried with every red-flag finding
+    added (deterministic, and finds the usual mistake: a ``not`` on a red-flag
+    finding); then hypothesis searches random mixes for the time that is left.
+    """
     started = time.monotonic()
     probe = _Probe(engine)
-    literals = red_flag_literals(engine.program, engine.vocabulary)
+    fragile = fragile_findings(engine.program)
+    literals = [lit for lit in red_flag_literals(engine.program, engine.vocabulary) if lit.finding in fragile]
     report = SafetyReport(ok=True)
     if not literals:
         report.seconds = time.monotonic() - started
         return report
+    for case in supporting_cases(engine):
+        base = probe.level(case)
+        for literal in literals:
+            if case.get(literal.finding) == literal.value:
+                continue
+            if probe.level({**case, literal.finding: literal.value}) < base:
+                report.ok = False
+                report.violations.append(_violation(engine, case, literal, probe))
+                break
+        if not report.ok:
+            report.cases_tried = probe.cases
+            report.seconds = time.monotonic() - started
+            return report
     budget = settings(
         max_examples=max_examples,
         deadline=None,
@@ -151,8 +234,10 @@ def check_engine(engine: Engine, *, max_examples: int = 1500, seconds: float = 4
     )
     cases = case_strategy(engine)
 
+    random_started = time.monotonic()
+
     def lowers(example: tuple[dict[str, Value], RedFlagLiteral]) -> bool:
-        if time.monotonic() - started > seconds:
+        if time.monotonic() - random_started > seconds:
             return False
         case, literal = example
         if not case or case.get(literal.finding) == literal.value:
@@ -164,22 +249,28 @@ def check_engine(engine: Engine, *, max_examples: int = 1500, seconds: float = 4
     except NoSuchExample:
         pass
     else:
-        case = _drop_what_does_not_matter(case, literal, lowers)
-        before = engine.assess({"findings": case})
-        after = engine.assess({"findings": {**case, literal.finding: literal.value}})
         report.ok = False
-        report.violations.append(
-            {
-                "property": "monotonic",
-                "message": (
-                    f"adding the red-flag finding {literal.text} (floor entry {literal.floor_id}) lowers the level "
-                    f"from {before.level.value} to {after.level.value}"
-                ),
-                "case": {"findings": case},
-                "added": {literal.finding: literal.value},
-                "rules_lost": sorted({s.rule.rule for s in before.trace} - {s.rule.rule for s in after.trace}),
-            }
-        )
+        report.violations.append(_violation(engine, case, literal, probe))
     report.cases_tried = probe.cases
     report.seconds = time.monotonic() - started
     return report
+
+
+def _violation(engine: Engine, case: dict[str, Value], literal: RedFlagLiteral, probe: _Probe) -> dict[str, Any]:
+    def lowers(example: tuple[dict[str, Value], RedFlagLiteral]) -> bool:
+        smaller, lit = example
+        return probe.level({**smaller, lit.finding: lit.value}) < probe.level(smaller)
+
+    case = _drop_what_does_not_matter(case, literal, lowers)
+    before = engine.assess({"findings": case})
+    after = engine.assess({"findings": {**case, literal.finding: literal.value}})
+    return {
+        "property": "monotonic",
+        "message": (
+            f"adding the red-flag finding {literal.text} (floor entry {literal.floor_id}) lowers the level "
+            f"from {before.level.value} to {after.level.value}"
+        ),
+        "case": {"findings": case},
+        "added": {literal.finding: literal.value},
+        "rules_lost": sorted({s.rule.rule for s in before.trace} - {s.rule.rule for s in after.trace}),
+    }

@@ -14,7 +14,18 @@ settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
     "ci", max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
-settings.load_profile("ci" if os.environ.get("CI", "").lower() in ("1", "true", "yes") else "dev")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+settings.load_profile("ci" if IN_CI else "dev")
+# examples per safety property: each example assesses several cases (see the summary line)
+PROPERTY_EXAMPLES = 2500 if IN_CI else 40
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    from case_counter import CASES
+
+    if CASES:
+        parts = ", ".join(f"{name} {count}" for name, count in sorted(CASES.items()))
+        terminalreporter.write_line(f"safety properties: {sum(CASES.values())} cases ({parts})")
 
 
 @pytest.fixture(scope="session")
