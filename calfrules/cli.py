@@ -108,7 +108,9 @@ def assess(ctx: click.Context, case: str, as_json: bool) -> None:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--no-safety", is_flag=True, help="Skip the red-flag safety search (validation only).")
-@click.option("--examples", default=400, show_default=True, help="Random cases the safety search tries after the targeted search.")
+@click.option(
+    "--examples", default=400, show_default=True, help="Random cases the safety search tries after the targeted search."
+)
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], as_json: bool, no_safety: bool, examples: int) -> None:
     """Validate rulesets (the built-in ones plus FILES) and run the red-flag safety gate.

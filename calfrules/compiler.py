@@ -172,9 +172,10 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
     except ConditionError as exc:
         raise RulesetError(exc.message, source=where, rule=rule.id) from None
     for branch in branches:
-        if len(branch) > MAX_LITERALS_PER_BRANCH:
+        facts = len(_patterns(branch))
+        if facts > MAX_LITERALS_PER_BRANCH:
             raise RulesetError(
-                f"one alternative of 'when' joins {len(branch)} facts; at most {MAX_LITERALS_PER_BRANCH} "
+                f"one alternative of 'when' joins {facts} facts; at most {MAX_LITERALS_PER_BRANCH} "
                 "can be joined with 'and' (split the rule, or derive an intermediate fact)",
                 source=where,
                 rule=rule.id,
@@ -267,20 +268,20 @@ def complement_name(atom: Atom) -> str:
     return "!" + atom.key()
 
 
-def _pattern(literal: Literal) -> dict[str, Any]:
-    atom, positive = literal
-    if not positive:
-        return {"f": complement_name(atom)}
-    if isinstance(atom, Truthy):
-        return {"f": atom.name}
-    assert isinstance(atom, Compare)
-    test: dict[str, Any] = {"v": atom.value} if atom.op == "==" else {_OPS[atom.op]: {"v": atom.value}}
-    return {"$and": [{"f": atom.name}, test]}
-
-
-def _literal_name(literal: Literal) -> str:
-    atom, positive = literal
-    return atom.name if positive else complement_name(atom)
+def _patterns(branch: tuple[Literal, ...]) -> list[tuple[str, dict[str, Any]]]:
+    """One pattern per fact: durable_rules never matches one fact to two patterns of a rule,
+    so every test on the same fact (``x >= 30 and x <= 33``) goes into a single pattern."""
+    tests: dict[str, list[dict[str, Any]]] = {}
+    for atom, positive in branch:
+        if not positive:
+            tests.setdefault(complement_name(atom), [])
+        elif isinstance(atom, Truthy):
+            tests.setdefault(atom.name, [])
+        else:
+            assert isinstance(atom, Compare)
+            value = atom.value
+            tests.setdefault(atom.name, []).append({"v": value} if atom.op == "==" else {_OPS[atom.op]: {"v": value}})
+    return [(name, {"$and": [{"f": name}, *extra]} if extra else {"f": name}) for name, extra in sorted(tests.items())]
 
 
 def _shard(rules: list[CompiledRule]) -> tuple[list[Shard], dict[str, int]]:
@@ -293,8 +294,9 @@ def _shard(rules: list[CompiledRule]) -> tuple[list[Shard], dict[str, int]]:
                 shard = Shard()
                 shards.append(shard)
             name = f"r{rule.index}b{branch_index}"
-            shard.definition[name] = {"all": [{f"a{i}": _pattern(lit)} for i, lit in enumerate(branch)]}
-            shard.names.update(_literal_name(lit) for lit in branch)
-            shard.patterns += len(branch)
+            patterns = _patterns(branch)
+            shard.definition[name] = {"all": [{f"a{i}": pattern} for i, (_, pattern) in enumerate(patterns)]}
+            shard.names.update(fact for fact, _ in patterns)
+            shard.patterns += len(patterns)
             durable_names[name] = rule.index
     return [s for s in shards if s.definition], durable_names

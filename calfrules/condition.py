@@ -130,7 +130,7 @@ class _ToAst(Transformer[Token, Expr]):
         return Or(tuple(items))
 
     def number(self, items: list[Token]) -> float:
-        return float(items[0])
+        return round(float(items[0]), 6)  # as findings are (vocabulary.DECIMALS)
 
     def string(self, items: list[Token]) -> str:
         return str(items[0])[1:-1]
@@ -258,12 +258,13 @@ def to_dnf(expr: Expr) -> list[tuple[Literal, ...]]:
     Raises ConditionError when the expansion passes MAX_BRANCHES alternatives.
     """
     branches = _dnf(expr, True)
-    unique: dict[tuple[Literal, ...], None] = {}
+    unique: dict[tuple[tuple[str, bool], ...], tuple[Literal, ...]] = {}
     for branch in branches:
-        # order literals by key so equal branches compare equal; drop repeats
-        ordered = tuple(sorted(dict.fromkeys(branch), key=lambda lit: (lit[0].key(), lit[1])))
-        unique[ordered] = None
-    return list(unique)
+        # one literal per (atom, sign) whatever its column; ordered so equal branches compare equal
+        by_key = {(atom.key(), positive): (atom, positive) for atom, positive in branch}
+        ordered = tuple(by_key[k] for k in sorted(by_key))
+        unique.setdefault(tuple(sorted(by_key)), ordered)
+    return list(unique.values())
 
 
 def _dnf(expr: Expr, positive: bool) -> list[tuple[Literal, ...]]:

@@ -33,6 +33,22 @@ _ruleset_counter = itertools.count(1)
 SESSION_ID = "calfrules"
 
 
+def to_json(value: Any) -> str:
+    """JSON that durable_rules' parser reads: it rejects exponents (``1e-05``: error 204)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        return f"{value:.6f}" if ("e" in text or "E" in text) else text
+    if isinstance(value, (int, str)) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    raise TypeError(f"cannot send {type(value).__name__} to durable_rules")
+
+
 class DurableRunner:
     """Runs a compiled Program on durable_rules; one instance per engine."""
 
@@ -47,7 +63,7 @@ class DurableRunner:
             try:
                 for shard in self.program.shards:
                     name = f"calfrules_{next(_ruleset_counter)}"
-                    handles.append(core.create_ruleset(name, json.dumps(shard.definition)))
+                    handles.append(core.create_ruleset(name, to_json(shard.definition)))
             except core.error as exc:
                 self._delete(handles)
                 raise EngineFault(f"durable_rules refused the compiled rules: {exc}") from exc
@@ -157,7 +173,7 @@ class _Session:
                 continue
             fact: dict[str, Any] = {"sid": self.sid, "f": name, "v": value}
             for nonce in range(_NONCE_RETRIES):
-                message = json.dumps(fact)
+                message = to_json(fact)
                 code, state = core.assert_fact(handle, message)
                 if code != _OBSERVED:
                     self.messages.append((handle, message))

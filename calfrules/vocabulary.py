@@ -15,6 +15,8 @@ FindingKind = Literal["symptom", "sign", "history", "risk_factor", "measurement"
 Value = Union[bool, float, str]
 
 FINDING_TYPES: tuple[str, ...] = ("bool", "number", "choice")
+# Numbers are kept to 6 decimal places: both evaluators then see exactly the same value.
+DECIMALS = 6
 FINDING_KINDS: tuple[str, ...] = ("symptom", "sign", "history", "risk_factor", "measurement", "context")
 # Kinds that need an explanation: a yes that no condition accounts for is not ignored.
 NEEDS_EXPLANATION: frozenset[str] = frozenset({"symptom", "sign"})
@@ -44,7 +46,7 @@ class Finding:
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {_show(value)}")
-            number = float(value)
+            number = round(float(value), DECIMALS)
             if not math.isfinite(number):
                 raise CaseError(f"{self.id}: expected a finite number, got {_show(value)}")
             if (self.minimum is not None and number < self.minimum) or (

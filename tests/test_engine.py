@@ -244,3 +244,33 @@ def test_adding_a_finding_never_lowers_a_rule_escalation(
     rule_levels = [r.level for r in before.level_reasons if r.source.startswith(("rule", "floor"))]
     after = engine.assess({"findings": {**findings, extra: True}})
     assert after.level >= Level.highest(rule_levels) or findings.get(extra) is False
+
+
+def test_two_tests_on_one_number_share_one_pattern() -> None:
+    # durable_rules never matches one fact to two patterns of a rule (found by the strains helper)
+    ranged = ruleset(
+        '[[rules]]\nid = "band"\nwhen = "pain_score >= 3 and pain_score <= 5 and calf_pain and calf_pain"\n'
+        'escalate = "urgent"\nrationale = "x"\n'
+    )
+    e = load_engine(rulesets=[ranged], allow=["vocabulary"], isolation="none", strict=True)
+    assert e.assess({"findings": {"pain_score": 4, "calf_pain": True}}).level == Level.URGENT
+    assert e.assess({"findings": {"pain_score": 6, "calf_pain": True}}).level != Level.URGENT
+    patterns = e.program.shards[0].definition["r0b0"]["all"]
+    assert len(patterns) == 2  # calf_pain once, pain_score once with both tests
+    tests = patterns[1]["a1"]["$and"]
+    assert tests[0] == {"f": "pain_score"} and sorted(map(str, tests[1:])) == sorted(
+        map(str, [{"$gte": {"v": 3.0}}, {"$lte": {"v": 5.0}}])
+    )
+
+
+def test_tiny_numbers_reach_durable_rules_without_exponents() -> None:
+    # durable_rules' JSON parser rejects 1e-05 (error 204); numbers keep 6 decimals
+    tiny = ruleset(
+        '[[rules]]\nid = "any_diff"\nwhen = "calf_circumference_diff_cm > 0.000001"\n'
+        'escalate = "urgent"\nrationale = "x"\n'
+    )
+    e = load_engine(rulesets=[tiny], allow=["vocabulary"], isolation="none", strict=True)
+    for value, expected in ((1e-05, Level.URGENT), (1e-9, Level.SELF_CARE), (25.0, Level.URGENT)):
+        a = e.assess({"findings": {"calf_circumference_diff_cm": value}})
+        assert a.complete and a.level == expected
+        assert a.level == e.assess({"findings": {"calf_circumference_diff_cm": value}}, evaluator="oracle").level
