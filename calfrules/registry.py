@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from . import ruleset_io
+from . import core, ruleset_io
 from .derivers import Deriver
 from .errors import CalfrulesError, PluginError
 from .floor import Floor
@@ -39,6 +39,7 @@ class Registry:
 
 def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ruleset] = ()) -> Registry:
     registry = Registry(plugins=host.plugins, problems=host.problems)
+    _add_core(registry)
 
     def guarded(plugin: str, add: Callable[..., None]) -> Callable[..., None]:
         def register(*args: object) -> None:
@@ -65,6 +66,18 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
             continue
         _add_file_ruleset(registry, ruleset)
     return registry
+
+
+def _add_core(registry: Registry) -> None:
+    """The vocabulary, the built-in floor and the Wells score, before any plugin runs."""
+    vocabulary = core.core_vocabulary()
+    registry.rulesets.append(RulesetEntry(vocabulary, core.CORE, ruleset_io.content_hash(vocabulary)))
+    for finding in vocabulary.findings:
+        registry.vocabulary.add(finding, core.CORE)
+    floor_source = core.core_floor_source()
+    for entry in floor_source.floor:
+        registry.floor.add(entry, f"{core.CORE} ({floor_source.id} {floor_source.version})")
+    registry.derivers["wells_score"] = (core.wells_deriver(), core.CORE)
 
 
 def _add_finding(registry: Registry, finding: Finding, origin: str) -> None:

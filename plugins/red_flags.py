@@ -1,20 +1,18 @@
-"""Built-in plugin: red flags (rulesets/red_flags.toml) and the Wells score for DVT."""
+"""Built-in plugin: the red-flag rules (rulesets/red_flags.toml).
+
+Its floor entries and the Wells score belong to the core (calfrules/core.py), so
+blocking or breaking this plugin never removes the red-flag floor.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from calfrules import Deriver, Ruleset, hookimpl
+from calfrules import Ruleset, hookimpl
 
 from ._loader import builtin_ruleset
-from .wells import wells_deriver
 
 
 @hookimpl
 def calfrules_register_rulesets(register: Callable[[Ruleset], None]) -> None:
     register(builtin_ruleset("red_flags"))
-
-
-@hookimpl
-def calfrules_register_derivers(register: Callable[[Deriver], None]) -> None:
-    register(wells_deriver())

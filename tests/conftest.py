@@ -37,7 +37,6 @@ def engine() -> Iterator[Engine]:
 
 
 BUILTIN_PLUGINS = [
-    "vocabulary",
     "cramps",
     "strains",
     "shin_splints",

@@ -24,5 +24,5 @@ def ruleset(body: str, ruleset_id: str = "t") -> Ruleset:
 
 def engine_with(*rulesets: Ruleset, builtins: bool = True) -> Engine:
     """An engine with the built-in vocabulary plus the given rulesets (and optionally all built-ins)."""
-    allow = None if builtins else ["vocabulary"]
+    allow = None if builtins else []
     return load_engine(rulesets=rulesets, allow=allow)

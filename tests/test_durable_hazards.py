@@ -42,7 +42,7 @@ SMALL = ruleset(
 @pytest.fixture(scope="module")
 def small() -> Engine:
     # in-process, so monkeypatched durable_rules functions take effect
-    return load_engine(rulesets=[SMALL], allow=["vocabulary"], strict=True, isolation="none")
+    return load_engine(rulesets=[SMALL], allow=[], strict=True, isolation="none")
 
 
 def run_isolated(code: str, timeout: float = 120) -> str:
@@ -110,7 +110,7 @@ def test_every_rule_on_a_fact_sees_it() -> None:
         rationale = "x"
         """
     )
-    e = load_engine(rulesets=[two], allow=["vocabulary"])
+    e = load_engine(rulesets=[two], allow=[])
     fired = {s.rule.rule for s in e.assess({"findings": {"calf_pain": True}}).trace}
     assert fired == {"one", "two"}
 
@@ -145,7 +145,7 @@ def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
             body += f'[[rules]]\\nid = "r{i}"\\nwhen = "calf_pain and pain_score >= {i % 10}"\\n'
             body += f'derive = ["d{i}"]\\nrationale = "x"\\n'
         body += '[[rules]]\\nid = "last"\\nwhen = "d599"\\nconclude = "c"\\nrationale = "x"\\n'
-        e = load_engine(rulesets=[loads(body)], allow=["vocabulary"], strict=True)
+        e = load_engine(rulesets=[loads(body)], allow=[], strict=True)
         a = e.assess({"findings": {"calf_pain": True, "pain_score": 9}})
         print(len(e.program.shards), len(a.trace), a.condition_ids())
         """,
@@ -254,7 +254,7 @@ def test_a_case_with_300_findings_is_assessed() -> None:
                 register(Finding(id=f"extra_{i}", type="bool", label=f"Extra {i}", question="?", kind="context"))
 
     rules = ruleset('[[rules]]\nid = "r"\nwhen = "extra_0 and extra_299"\nescalate = "urgent"\nrationale = "x"\n')
-    e = load_engine(plugins=[ManyFindings()], rulesets=[rules], allow=["vocabulary"])
+    e = load_engine(plugins=[ManyFindings()], rulesets=[rules], allow=[])
     a = e.assess({"findings": {f"extra_{i}": True for i in range(300)}})
     assert a.level == Level.URGENT and len(a.findings) == 300
 

@@ -47,13 +47,13 @@ def test_hang_or_crash_in_the_engine_fails_safe_then_recovers(
 ) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(core, "start_action_for_state", sabotage)
-        engine = load_engine(rulesets=[RULES], allow=["vocabulary"], timeout=1.0)  # the child inherits the sabotage
+        engine = load_engine(rulesets=[RULES], allow=[], timeout=1.0)  # the child inherits the sabotage
         started = time.monotonic()
         failed = engine.assess({"findings": {"calf_pain": True, "chest_pain": True, "swelling": True}})
         assert time.monotonic() - started < 10
     assert not failed.complete and words in failed.incomplete_reasons[0]
     assert failed.level == Level.EMERGENCY  # the floor still applies, from plain Python
-    assert [f.id for f in failed.red_flags] == ["chest"]
+    assert "chest" in [f.id for f in failed.red_flags]
     assert failed.conditions == ()
     minor = engine.assess(CASE)  # a fresh child, without the sabotage
     assert minor.complete and minor.condition_ids() == ["c"] and minor.level == Level.SELF_CARE
@@ -63,7 +63,7 @@ def test_hang_or_crash_in_the_engine_fails_safe_then_recovers(
 def test_a_failure_never_leaves_the_level_below_urgent(monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(core, "start_action_for_state", _segfault)
-        engine = load_engine(rulesets=[RULES], allow=["vocabulary"], timeout=1.0)
+        engine = load_engine(rulesets=[RULES], allow=[], timeout=1.0)
         assert engine.assess(CASE).level == Level.URGENT
     engine.close()
 
@@ -78,11 +78,11 @@ def test_a_sleeping_plugin_deriver_is_cut_off_and_the_floor_holds() -> None:
         def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
             register(Deriver(id="slow_score", label="Slow", inputs=(), compute=lambda f: time.sleep(60) or Score(1)))
 
-    engine = load_engine(plugins=[Sleeper()], rulesets=[RULES], allow=["vocabulary"], timeout=1.0)
+    engine = load_engine(plugins=[Sleeper()], rulesets=[RULES], allow=[], timeout=1.0)
     started = time.monotonic()
     a = engine.assess({"findings": {"chest_pain": True, "swelling": True}})
     assert time.monotonic() - started < 10
-    assert not a.complete and a.level == Level.EMERGENCY and [f.id for f in a.red_flags] == ["chest"]
+    assert not a.complete and a.level == Level.EMERGENCY and "chest" in [f.id for f in a.red_flags]
     engine.close()
 
 
@@ -96,7 +96,7 @@ def test_a_raising_plugin_deriver_fails_safe() -> None:
         def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
             register(Deriver(id="bad_score", label="Bad", inputs=(), compute=lambda f: 1 / 0))
 
-    engine = load_engine(plugins=[Broken()], rulesets=[RULES], allow=["vocabulary"])
+    engine = load_engine(plugins=[Broken()], rulesets=[RULES], allow=[])
     a = engine.assess(CASE)
     assert a.condition_ids() == ["c"]  # the rules still ran
     assert not a.complete and a.level == Level.URGENT

@@ -89,7 +89,7 @@ class Pack:
 
 
 def test_a_pack_contributes_through_every_hook() -> None:
-    e = load_engine(plugins=[Pack()], allow=["vocabulary"])
+    e = load_engine(plugins=[Pack()], allow=[])
     assert e.problems == []
     a = e.assess({"findings": {"ankle_swelling": True}})
     assert a.condition_ids() == ["ankle_sprain"]
@@ -108,7 +108,7 @@ class Raises:
 
 
 def test_a_plugin_that_raises_is_named_and_the_rest_still_load() -> None:
-    e = load_engine(plugins=[Raises(), Pack()], allow=["vocabulary"])
+    e = load_engine(plugins=[Raises(), Pack()], allow=[])
     assert any("plugin raises" in p and "bug in the pack" in p for p in e.problems)
     assert {p.name: p.status for p in e.plugins}["raises"] == "failed"
     assert e.assess({"findings": {"ankle_swelling": True}}).condition_ids() == ["ankle_sprain"]
@@ -124,7 +124,7 @@ class Lowers:
 
 
 def test_the_floor_cannot_be_lowered_or_rewritten() -> None:
-    e = load_engine(plugins=[Pack(), Lowers()], allow=["vocabulary"])
+    e = load_engine(plugins=[Pack(), Lowers()], allow=[])
     refused = [p for p in e.problems if p.startswith("plugin lowers: refused")]
     assert len(refused) == 2 and "can only go up" in refused[0] and "cannot change" in refused[1]
     assert e.assess({"findings": {"ankle_swelling": True, "fever": True}}).level == Level.URGENT
@@ -138,7 +138,7 @@ def test_the_floor_can_be_raised() -> None:
         def calfrules_register_floor(self, register):  # type: ignore[no-untyped-def]
             register(FloorEntry(id="pack_floor", when="ankle_swelling and fever", level=Level.EMERGENCY, label="x"))
 
-    e = load_engine(plugins=[Pack(), Raiser()], allow=["vocabulary"])
+    e = load_engine(plugins=[Pack(), Raiser()], allow=[])
     assert e.assess({"findings": {"ankle_swelling": True, "fever": True}}).level == Level.EMERGENCY
 
 
@@ -147,7 +147,7 @@ def test_allow_and_block_lists_choose_plugins(monkeypatch: pytest.MonkeyPatch) -
     statuses = {p.name: p.status for p in load_engine().plugins}
     assert statuses["cramps"] == "blocked" and statuses["strains"] == "loaded"
     monkeypatch.delenv("CALFRULES_BLOCK_PLUGINS")
-    monkeypatch.setenv("CALFRULES_PLUGINS", "vocabulary,strains")
+    monkeypatch.setenv("CALFRULES_PLUGINS", "strains")
     statuses = {p.name: p.status for p in load_engine().plugins}
     assert statuses["strains"] == "loaded" and statuses["form"] == "not_allowed"
 
@@ -155,7 +155,6 @@ def test_allow_and_block_lists_choose_plugins(monkeypatch: pytest.MonkeyPatch) -
 def test_builtin_plugins_load_through_entry_points_and_are_marked_builtin() -> None:
     infos = {p.name: p for p in load_engine().plugins}
     for name in (
-        "vocabulary",
         "cramps",
         "strains",
         "shin_splints",
@@ -169,7 +168,7 @@ def test_builtin_plugins_load_through_entry_points_and_are_marked_builtin() -> N
 
 
 def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Path) -> None:
-    base = load_engine(allow=["vocabulary", "strains"])
+    base = load_engine(allow=["strains"])
     original = base.ruleset("strains")
     assert original is not None
     from calfrules import save_ruleset
@@ -177,7 +176,19 @@ def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Pa
 
     copy = Ruleset(**{**vars(original), "rules": (), "tests": (), "floor": ()})
     path = save_ruleset(copy, tmp_path / "strains.toml")
-    e = load_engine(rulesets=[path], allow=["vocabulary", "strains"])
+    e = load_engine(rulesets=[path], allow=["strains"])
     entry = next(r for r in e.rulesets if r.ruleset.id == "strains")
     assert entry.plugin is None and entry.replaced == "strains"
     assert len(e.program.floor) == len(base.program.floor)
+
+
+def test_blocking_every_plugin_keeps_the_vocabulary_the_floor_and_wells() -> None:
+    full = load_engine()
+    bare = load_engine(allow=[])
+    from calfrules.core import core_vocabulary
+
+    assert {f.id for f in core_vocabulary().findings} <= set(bare.vocabulary.findings)
+    assert {c.entry.id for c in bare.program.floor} == {c.entry.id for c in full.program.floor}
+    a = bare.assess({"findings": {"chest_pain": True, "swelling": True, "calf_pain": True}})
+    assert a.level == Level.EMERGENCY and a.red_flags
+    assert bare.assess({"findings": {"entire_leg_swollen": True, "pitting_oedema": True}}).scores[0].value == 2

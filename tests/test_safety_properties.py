@@ -127,14 +127,14 @@ def engine_from(order: tuple[str, ...]) -> Engine:
 
 @settings(max_examples=max(20, PROPERTY_EXAMPLES // 10), deadline=None)
 @given(
-    subset=st.sets(st.sampled_from([p for p in BUILTIN_PLUGINS if p not in ("vocabulary", "red_flags")])),
+    subset=st.sets(st.sampled_from([p for p in BUILTIN_PLUGINS if p != "red_flags"])),
     seed=st.integers(0, 2**32),
     case=vocabulary_cases(BUILTIN),
 )
 def test_any_subset_and_order_of_plugins_keeps_the_floor_and_the_answer(
     subset: set[str], seed: int, case: dict[str, object]
 ) -> None:
-    names = ["vocabulary", "red_flags", *sorted(subset)]
+    names = ["red_flags", *sorted(subset)]
     shuffled = list(names)
     random.Random(seed).shuffle(shuffled)
     one = assess(engine_from(tuple(names)), case, "plugin_order")
@@ -239,8 +239,8 @@ def small_cases() -> st.SearchStrategy[dict[str, object]]:
 def test_durable_rules_and_the_oracle_agree_on_generated_rulesets(
     ruleset: Ruleset, cases: list[dict[str, object]]
 ) -> None:
-    engine = load_engine(rulesets=[ruleset], allow=["vocabulary", "red_flags"], isolation="none", strict=True)
-    again = load_engine(rulesets=[loads(dumps(ruleset))], allow=["vocabulary", "red_flags"], isolation="none")
+    engine = load_engine(rulesets=[ruleset], allow=["red_flags"], isolation="none", strict=True)
+    again = load_engine(rulesets=[loads(dumps(ruleset))], allow=["red_flags"], isolation="none")
     try:
         for case in cases:
             CASES["oracle_generated"] += 3
@@ -429,18 +429,24 @@ TestPhysioEdits.settings = settings(
 
 
 def test_the_gate_refuses_an_edit_that_hides_a_red_flag() -> None:
+    # a red-flag finding whose floor is below emergency, alone or with calf pain
+    literal = next(
+        lit
+        for lit in LITERALS
+        if lit.value is True
+        and BUILTIN.assess({"findings": {"calf_pain": True, lit.finding: True}}).level < Level.EMERGENCY
+    )
     unsafe = loads(
         'id = "unsafe"\nversion = "1"\ntitle = "t"\n'
-        '[[rules]]\nid = "r"\nwhen = "calf_pain and swelling and not chest_pain"\nescalate = "urgent"\n'
-        'rationale = "forgets chest pain"\n'
-        '[[floor]]\nid = "t_chest"\nwhen = "chest_pain"\nlevel = "see_clinician"\nlabel = "Chest pain"\n'
+        f'[[rules]]\nid = "r"\nwhen = "calf_pain and not {literal.finding}"\nescalate = "emergency"\n'
+        'rationale = "an edit that forgets what the red flag means"\n'
     )
-    engine = load_engine(rulesets=[unsafe], allow=["vocabulary"], isolation="none")
+    engine = load_engine(rulesets=[unsafe], allow=[], isolation="none")
     report = check_engine(engine)
     assert not report.ok
     violation = report.violations[0]
-    assert violation["case"] == {"findings": {"calf_pain": True, "swelling": True}}
-    assert violation["added"] == {"chest_pain": True} and violation["rules_lost"] == ["r"]
+    assert violation["case"] == {"findings": {"calf_pain": True}}
+    assert violation["added"] == {literal.finding: True} and violation["rules_lost"] == ["r"]
 
 
 def test_the_gate_passes_the_builtin_knowledge_quickly() -> None:

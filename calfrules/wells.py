@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from calfrules import Deriver, Score
-from calfrules.vocabulary import Value
+from .derivers import Deriver, Score
+from .vocabulary import Value
 
 # One point each (clinical-references.md, Wells criteria).
 ONE_POINT: tuple[str, ...] = (

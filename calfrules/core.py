@@ -1,0 +1,27 @@
+"""What every engine has, whatever plugins are allowed, blocked or broken.
+
+The public vocabulary, the built-in red-flag floor and the Wells score are core:
+a plugin can add to them or raise the floor, but blocking or breaking a plugin
+never removes a floor entry.
+"""
+
+from __future__ import annotations
+
+from .model import Ruleset
+from .ruleset_io import content_hash, load_resource
+from .wells import wells_deriver
+
+BUILTIN_RULESETS = "calfrules.rulesets"
+CORE = "core"
+
+
+def core_vocabulary() -> Ruleset:
+    return load_resource(BUILTIN_RULESETS, "vocabulary.toml")
+
+
+def core_floor_source() -> Ruleset:
+    """The built-in red-flag ruleset; the core takes only its floor entries."""
+    return load_resource(BUILTIN_RULESETS, "red_flags.toml")
+
+
+__all__ = ["CORE", "content_hash", "core_floor_source", "core_vocabulary", "wells_deriver"]
