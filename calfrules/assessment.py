@@ -58,6 +58,16 @@ class RecommendationResult:
 
 
 @dataclass(frozen=True)
+class WithheldRecommendation:
+    """Advice a rule gave that is not shown, and why (a contraindication or an urgent level)."""
+
+    id: str
+    text: str
+    rule: RuleRef
+    reason: str
+
+
+@dataclass(frozen=True)
 class RedFlag:
     id: str
     label: str
@@ -110,6 +120,7 @@ class Assessment:
     findings: dict[str, Value]
     provenance: dict[str, Any]
     incomplete_reasons: tuple[str, ...] = ()
+    withheld_recommendations: tuple[WithheldRecommendation, ...] = ()
     case_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
 

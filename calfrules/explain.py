@@ -18,11 +18,12 @@ from .assessment import (
     ScoreResult,
     Source,
     TraceStep,
+    WithheldRecommendation,
 )
 from .compiler import CompiledRule, Program
 from .firing import Firing
 from .levels import Level
-from .model import RECOMMENDATION_KINDS, Ruleset
+from .model import DEFERRED_WHEN_URGENT, RECOMMENDATION_KINDS, Ruleset
 from .vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
 
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
@@ -60,7 +61,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     level_reasons: list[LevelReason] = []
 
     conditions = _conditions(program, fired)
-    recommendations = _recommendations(fired)
+    candidates = _recommendations(fired)
     trace = tuple(
         TraceStep(
             step=n,
@@ -114,6 +115,8 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
             used.update(_deriver_inputs(run, score.id))
     unused = tuple(sorted(name for name in run.findings if name not in used))
     level = Level.highest(reason.level for reason in level_reasons)
+    present = {name for rule, _ in fired for name in rule.outputs} | {flag.id for flag in red_flags}
+    recommendations, withheld = _withhold(candidates, present, level)
     return Assessment(
         level=level,
         complete=not run.incomplete,
@@ -130,6 +133,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
         incomplete_reasons=tuple(run.incomplete),
         case_id=run.case_id,
         warnings=tuple(run.warnings),
+        withheld_recommendations=tuple(withheld),
     )
 
 
@@ -152,24 +156,46 @@ def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> l
     return sorted(results, key=lambda c: (not c.red_flag, c.id))
 
 
-def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[RecommendationResult]:
-    seen: dict[str, RecommendationResult] = {}
+def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[tuple[RecommendationResult, tuple[str, ...]]]:
+    seen: dict[str, tuple[RecommendationResult, tuple[str, ...]]] = {}
     for rule, _ in fired:
         for rec in rule.recommendations:
             if rec.id in seen:
                 continue
-            seen[rec.id] = RecommendationResult(
-                id=rec.id,
-                text=rec.text,
-                kind=rec.kind,
-                priority=rec.priority,
-                dose={k: list(v) if isinstance(v, tuple) else v for k, v in rec.dose},
-                dose_text=rec.dose_text(),
-                rule=rule_ref(rule),
-                sources=sources(rule.ruleset, rec.references or rule.rule.references),
-                return_if=rec.return_if,
+            seen[rec.id] = (
+                RecommendationResult(
+                    id=rec.id,
+                    text=rec.text,
+                    kind=rec.kind,
+                    priority=rec.priority,
+                    dose={k: list(v) if isinstance(v, tuple) else v for k, v in rec.dose},
+                    dose_text=rec.dose_text(),
+                    rule=rule_ref(rule),
+                    sources=sources(rule.ruleset, rec.references or rule.rule.references),
+                    return_if=rec.return_if,
+                ),
+                rec.avoid_with,
             )
-    return sorted(seen.values(), key=lambda r: (_KIND_ORDER.get(r.kind, 99), r.priority, r.id))
+    return sorted(seen.values(), key=lambda pair: (_KIND_ORDER.get(pair[0].kind, 99), pair[0].priority, pair[0].id))
+
+
+def _withhold(
+    candidates: list[tuple[RecommendationResult, tuple[str, ...]]], present: set[str], level: Level
+) -> tuple[list[RecommendationResult], list[WithheldRecommendation]]:
+    """Drop advice that is contraindicated here, or that must wait for a red flag to be assessed."""
+    shown: list[RecommendationResult] = []
+    withheld: list[WithheldRecommendation] = []
+    for rec, avoid_with in candidates:
+        clash = sorted(present.intersection(avoid_with))
+        if clash:
+            reason = f"not advised with {', '.join(clash)}"
+        elif level >= Level.URGENT and rec.kind in DEFERRED_WHEN_URGENT:
+            reason = f"held back until the {level.value} problem has been assessed"
+        else:
+            shown.append(rec)
+            continue
+        withheld.append(WithheldRecommendation(rec.id, rec.text, rec.rule, reason))
+    return shown, withheld
 
 
 def _apply_floor(

@@ -22,6 +22,8 @@ DOSE_FIELDS: dict[str, str] = {
     "weeks": "weeks",
     "ounces_per_day": "oz a day",
 }
+# Advice kinds held back while a red flag puts the case at urgent or above.
+DEFERRED_WHEN_URGENT: frozenset[str] = frozenset({"exercise", "prevention", "return_to_run"})
 RECOMMENDATION_KINDS: tuple[str, ...] = (
     "seek_care",
     "stop",
@@ -52,6 +54,8 @@ class Recommendation:
     dose: tuple[tuple[str, DoseValue], ...] = ()
     references: tuple[str, ...] = ()
     return_if: str | None = None
+    # conditions, derived facts or floor entries in whose presence this advice is withheld
+    avoid_with: tuple[str, ...] = ()
 
     def dose_text(self) -> str:
         parts = []

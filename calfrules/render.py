@@ -81,6 +81,11 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
                     yield f"      Come back if: {rec.return_if}", ""
                 cited = "; ".join(source.citation for source in rec.sources)
                 yield f"      source: {cited} (rule {rec.rule.rule})", "dim"
+    if a.withheld_recommendations:
+        yield "", ""
+        yield "Advice held back", "bold"
+        for held in a.withheld_recommendations:
+            yield f"    - {held.text}  ({held.reason})", "dim"
     if a.unexplained_findings:
         yield "", ""
         yield "Not explained by any condition: " + ", ".join(a.unexplained_findings), "yellow"

@@ -278,6 +278,7 @@ def _recommendation(item: object, source: str, rule: str | None) -> Recommendati
         dose=tuple(dose),
         references=r.take_str_list("references"),
         return_if=r.take("return_if", str, None),
+        avoid_with=r.take_str_list("avoid_with"),
     )
     r.done()
     return rec
@@ -404,6 +405,8 @@ def _recommendation_data(rec: Recommendation) -> dict[str, Any]:
         data["references"] = list(rec.references)
     if rec.return_if:
         data["return_if"] = rec.return_if
+    if rec.avoid_with:
+        data["avoid_with"] = list(rec.avoid_with)
     return data
 
 

@@ -275,3 +275,51 @@ def test_tiny_numbers_reach_durable_rules_without_exponents() -> None:
         a = e.assess({"findings": {"calf_circumference_diff_cm": value}})
         assert a.complete and a.level == expected
         assert a.level == e.assess({"findings": {"calf_circumference_diff_cm": value}}, evaluator="oracle").level
+
+
+def test_contraindicated_and_deferred_advice_is_withheld_with_a_reason() -> None:
+    rules = ruleset(
+        """
+        [conditions.bleed]
+        label = "Bleed"
+
+        [[rules]]
+        id = "sore"
+        when = "calf_pain"
+        rationale = "x"
+        references = ["ref"]
+
+        [[rules.recommend]]
+        id = "painkiller"
+        text = "Take a painkiller."
+        kind = "treatment"
+        avoid_with = ["bleed"]
+
+        [[rules.recommend]]
+        id = "raises"
+        text = "Do calf raises."
+        kind = "exercise"
+
+        [[rules]]
+        id = "bleeding"
+        when = "bruising"
+        conclude = "bleed"
+        escalate = "urgent"
+        rationale = "x"
+        """
+    )
+    e = load_engine(rulesets=[rules], allow=[], isolation="none")
+    calm = e.assess({"findings": {"calf_pain": True}})
+    assert calm.recommendation_ids() == ["painkiller", "raises"] and calm.withheld_recommendations == ()
+    urgent = e.assess({"findings": {"calf_pain": True, "bruising": True}})
+    assert urgent.recommendation_ids() == []
+    reasons = {w.id: w.reason for w in urgent.withheld_recommendations}
+    assert reasons == {
+        "painkiller": "not advised with bleed",
+        "raises": "held back until the urgent problem has been assessed",
+    }
+
+
+def test_no_builtin_painkiller_advice_next_to_rhabdomyolysis(engine: Engine) -> None:
+    a = engine.assess({"findings": {"calf_pain": True, "sudden_sharp_pain": True, "pain_score": 9, "dark_urine": True}})
+    assert "strain_painkillers" not in a.recommendation_ids()
