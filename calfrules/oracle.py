@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from .compiler import Program
-from .condition import And, Compare, Expr, Not, Or, Truthy
+from .compiler import CompiledRule, Program
+from .condition import And, Compare, Expr, Not, Or, Truthy, to_text
 from .firing import Firing
 from .vocabulary import Value
 
@@ -64,22 +64,29 @@ def run(program: Program, known: Mapping[str, Value]) -> list[Firing]:
             if rule.index in done or not evaluate(rule.expr, facts.get):
                 continue
             done.add(rule.index)
-            fired.append(Firing(rule.index, _matched(rule.expr, facts)))
+            fired.append(Firing(rule.index, _matched(rule, facts)))
             for name in rule.outputs:
                 facts[name] = True
             changed = True
     return fired
 
 
-def _matched(expr: Expr, facts: Mapping[str, Value]) -> dict[str, Value]:
-    from .condition import atoms
+def _matched(rule: CompiledRule, facts: Mapping[str, Value]) -> dict[str, Value]:
+    """The facts behind a firing: every literal of every alternative that holds.
 
+    (The decision to fire came from the condition tree itself; the alternatives only say
+    which facts to show, and must agree with that decision.)
+    """
     matched: dict[str, Value] = {}
-    for atom, negated in atoms(expr):
-        if atom.name in facts:
-            matched[atom.name] = facts[atom.name]
-        elif negated:
-            matched["not " + atom.name] = True
+    for branch in rule.branches:
+        if all(evaluate(atom, facts.get) == positive for atom, positive in branch):
+            for atom, positive in branch:
+                if positive:
+                    matched[atom.name] = facts[atom.name]
+                else:
+                    matched["not " + to_text(atom)] = True
+    if not matched and rule.branches:
+        raise AssertionError(f"rule {rule.rule.id} fired but none of its alternatives holds")
     return matched
 
 
