@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
 
-from .compiler import Program
+from .compiler import CompiledRule, Program
 from .condition import Atom, Compare, Truthy, atoms, to_text
 from .engine import Engine
 from .levels import Level
@@ -209,6 +209,30 @@ def supporting_cases(engine: Engine, depth: int = 4) -> list[dict[str, Value]]:
     return list(cases.values())
 
 
+def _fragile_chain(fired: list[CompiledRule], floor_names: set[str]) -> set[str]:
+    producers: dict[str, list[CompiledRule]] = {}
+    for rule in fired:
+        for name in rule.outputs:
+            producers.setdefault(name, []).append(rule)
+    roots = [
+        r for r in fired if (r.rule.escalate and r.rule.escalate > Level.SELF_CARE) or floor_names & set(r.outputs)
+    ]
+    names: set[str] = set()
+    seen: set[int] = set()
+    while roots:
+        rule = roots.pop()
+        if rule.index in seen:
+            continue
+        seen.add(rule.index)
+        for branch in rule.branches:
+            for atom, positive in branch:
+                if not positive or isinstance(atom, Compare):
+                    names.add(atom.name)
+                elif atom.name in producers:
+                    roots.extend(producers[atom.name])
+    return names
+
+
 def check_engine(engine: Engine, *, max_examples: int = 400, seconds: float = 1.0) -> SafetyReport:
     """Search for under-triage; returns the smallest counter-example per property, if any.
 
@@ -224,9 +248,17 @@ def check_engine(engine: Engine, *, max_examples: int = 400, seconds: float = 1.
     if not literals:
         report.seconds = time.monotonic() - started
         return report
+    rules_by_ref = {(c.ruleset.id, c.rule.id): c for c in engine.program.rules}
+    floor_names = {name for entry in engine.program.floor for name in entry.names}
     for case in supporting_cases(engine):
+        # The level can only drop if an escalating rule (or one feeding the floor) stops firing,
+        # and only a finding tested under `not` or in a comparison, somewhere up its chain, can stop it.
+        base = probe.engine.assess({"findings": case})
+        probe.cases += 1
+        fired = [rules_by_ref[(step.rule.ruleset, step.rule.rule)] for step in base.trace]
+        at_risk = _fragile_chain(fired, floor_names)
         for literal in literals:
-            if case.get(literal.finding) == literal.value:
+            if literal.finding not in at_risk or case.get(literal.finding) == literal.value:
                 continue
             if probe.lowered_by(case, literal):
                 report.ok = False

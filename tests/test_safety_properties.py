@@ -425,7 +425,7 @@ class PhysioEdits(RuleBasedStateMachine):
 
 TestPhysioEdits = PhysioEdits.TestCase
 TestPhysioEdits.settings = settings(
-    max_examples=max(5, PROPERTY_EXAMPLES // 100),
+    max_examples=max(5, PROPERTY_EXAMPLES // 250),
     stateful_step_count=6,
     deadline=None,
     suppress_health_check=[HealthCheck.nested_given],  # the save gate runs its own search inside
