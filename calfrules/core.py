@@ -8,7 +8,7 @@ never removes a floor entry.
 from __future__ import annotations
 
 from .model import Ruleset
-from .ruleset_io import content_hash, load_resource
+from .ruleset_io import load_resource
 from .wells import wells_deriver
 
 BUILTIN_RULESETS = "calfrules.rulesets"
@@ -24,4 +24,4 @@ def core_floor_source() -> Ruleset:
     return load_resource(BUILTIN_RULESETS, "red_flags.toml")
 
 
-__all__ = ["CORE", "content_hash", "core_floor_source", "core_vocabulary", "wells_deriver"]
+__all__ = ["CORE", "core_floor_source", "core_vocabulary", "wells_deriver"]

@@ -22,7 +22,7 @@ from typing import Any
 import durable_rules_engine as core
 
 from . import condition
-from .compiler import Program, complement_name
+from .compiler import Program
 from .errors import EngineFault
 from .firing import Firing
 from .vocabulary import Value
@@ -206,4 +206,4 @@ class _Session:
             return False
 
 
-__all__ = ["DurableRunner", "complement_name"]
+__all__ = ["DurableRunner", "to_json"]

@@ -236,9 +236,10 @@ def _fragile_chain(fired: list[CompiledRule], floor_names: set[str]) -> set[str]
 def check_engine(engine: Engine, *, max_examples: int = 400, seconds: float = 1.0) -> SafetyReport:
     """Search for under-triage; returns the smallest counter-example per property, if any.
 
-    First every rule's smallest supporting case is tried with every red-flag finding
-    added (deterministic, and finds the usual mistake: a ``not`` on a red-flag
-    finding); then hypothesis searches random mixes for the time that is left.
+    First every rule's smallest supporting case is tried with each red-flag finding that
+    could stop an escalating rule firing there (deterministic, and finds the usual
+    mistake: a ``not`` on a red-flag finding); then hypothesis searches random mixes
+    for ``seconds``.
     """
     started = time.monotonic()
     probe = _Probe(engine)
