@@ -248,6 +248,10 @@ def safety(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"{row['level']:<14} {row['label']}\n{'':<14} when {row['when']}")
 
 
+# --- commands that live in their own modules (each imports its heavy dependencies lazily) ---
+# One line per module: cli.add_command(...). Keep `import calfrules.cli` free of textual/fastapi.
+
+
 def main() -> None:
     cli(prog_name="calfrules")
 
