@@ -1,15 +1,22 @@
 """Check rulesets against the vocabulary and compile them into durable_rules definitions.
 
 The compiled form avoids every hazard measured in durable_rules 2.0.28
-(shared/notes/durable-rules-hazards.md):
+(shared/notes/durable-rules-hazards.md) and one more found here:
 
-- Each finding is its own fact ``{"f": id, "v": value}``: a fact never nears the
-  252-property limit and a pattern never nears 32 expressions.
+- Every durable rule has exactly ONE pattern, over one "stage fact" that holds all
+  that is known about the case (findings, scores, complements, derived names). Found
+  here: when a fact that took part in a completed multi-fact rule is retracted,
+  durable_rules' ``deleteMessageFromFrame`` scans past the end of the frame and can
+  write into the heap; the process later dies in unrelated code. A frame with one
+  message never triggers it. The driver re-asserts the stage fact when rules derive
+  something new (see durable_driver.py).
+- Fact properties are short keys (``x0``, ``x1``, ...) from ``Program.fact_keys``: no
+  finding id can collide with durable_rules' own ``sid``/``id``, and a shard's fact
+  only carries the keys its rules test, far below the 252-property limit.
 - ``not`` is never compiled to durable_rules' ``$not``/``$nex`` (order-dependent, and
   a catch-all ``$nex`` hangs). ``not`` may only apply to what is known before the
-  rules run (findings and Python scores); the driver asserts a complement fact
-  ``{"f": "!<atom>"}`` when the atom is false, so every pattern is positive and the
-  result cannot depend on the order of assertion.
+  rules run (findings and Python scores); the driver sets a complement key when the
+  atom is false, so every test is positive.
 - Rules are split into shards small enough to stay clear of the beta limit
   (error 108 past about 256 rules sharing a first condition) and of the 512-slot
   alpha table that spins forever in findAlpha.
@@ -28,10 +35,11 @@ from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
 from .registry import Registry
 from .vocabulary import suggest
 
-MAX_RULES_PER_SHARD = 100
-MAX_PATTERNS_PER_SHARD = 250
-# durable_rules keeps at most 16 messages in a frame (MAX_MESSAGE_FRAMES).
-MAX_LITERALS_PER_BRANCH = 16
+MAX_RULES_PER_SHARD = 200
+# durable_rules refuses a message with more than 252 properties (error 302)
+MAX_KEYS_PER_SHARD = 240
+# durable_rules allows at most 32 expressions in one node (error 113)
+MAX_TESTS_PER_BRANCH = 30
 
 _OPS = {">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt", "!=": "$neq"}
 
@@ -62,8 +70,7 @@ class CompiledFloorEntry:
 @dataclass
 class Shard:
     definition: dict[str, Any] = field(default_factory=dict)
-    names: set[str] = field(default_factory=set)
-    patterns: int = 0
+    names: set[str] = field(default_factory=set)  # what its rules test: the keys its stage fact carries
 
 
 @dataclass
@@ -77,7 +84,8 @@ class Program:
     # findings and scores some rule matches positively (the only ones worth asserting)
     input_names: frozenset[str]
     shards: list[Shard]
-    durable_names: dict[str, int]  # durable rule name -> CompiledRule.index
+    durable_names: dict[str, tuple[int, int]]  # durable rule name -> (CompiledRule.index, branch index)
+    fact_keys: dict[str, str]  # name (finding, score, complement, derived) -> property key in the stage fact
     errors: list[RulesetError]
     complements: dict[str, Atom]  # complement fact name -> its atom
     producers: dict[str, list[Expr]]  # derived name -> the conditions of rules that derive it
@@ -140,7 +148,8 @@ def compile_registry(registry: Registry) -> Program:
                         inputs.add(atom.name)
                 else:
                     negated[atom.key()] = atom
-    shards, durable_names = _shard(compiled)
+    fact_keys = _fact_keys(compiled)
+    shards, durable_names = _shard(compiled, fact_keys)
     return Program(
         rules=tuple(compiled),
         floor=tuple(floor),
@@ -150,6 +159,7 @@ def compile_registry(registry: Registry) -> Program:
         input_names=frozenset(inputs),
         shards=shards,
         durable_names=durable_names,
+        fact_keys=fact_keys,
         errors=errors,
         complements={complement_name(atom): atom for atom in negated.values()},
         producers=_producers(compiled),
@@ -172,10 +182,9 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
     except ConditionError as exc:
         raise RulesetError(exc.message, source=where, rule=rule.id) from None
     for branch in branches:
-        facts = len(_patterns(branch))
-        if facts > MAX_LITERALS_PER_BRANCH:
+        if len(branch) > MAX_TESTS_PER_BRANCH:
             raise RulesetError(
-                f"one alternative of 'when' joins {facts} facts; at most {MAX_LITERALS_PER_BRANCH} "
+                f"one alternative of 'when' has {len(branch)} tests; at most {MAX_TESTS_PER_BRANCH} "
                 "can be joined with 'and' (split the rule, or derive an intermediate fact)",
                 source=where,
                 rule=rule.id,
@@ -268,35 +277,43 @@ def complement_name(atom: Atom) -> str:
     return "!" + atom.key()
 
 
-def _patterns(branch: tuple[Literal, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """One pattern per fact: durable_rules never matches one fact to two patterns of a rule,
-    so every test on the same fact (``x >= 30 and x <= 33``) goes into a single pattern."""
-    tests: dict[str, list[dict[str, Any]]] = {}
-    for atom, positive in branch:
+def _branch_names(branch: tuple[Literal, ...]) -> list[str]:
+    return sorted({complement_name(atom) if not positive else atom.name for atom, positive in branch})
+
+
+def _fact_keys(rules: list[CompiledRule]) -> dict[str, str]:
+    names = sorted({name for rule in rules for branch in rule.branches for name in _branch_names(branch)})
+    return {name: f"x{i}" for i, name in enumerate(names)}
+
+
+def _pattern(branch: tuple[Literal, ...], keys: dict[str, str]) -> dict[str, Any]:
+    """All tests of one alternative on the one stage fact (ranges such as
+    ``x >= 30 and x <= 33`` are two tests on the same key)."""
+    tests: list[dict[str, Any]] = []
+    for atom, positive in sorted(branch, key=lambda literal: (literal[0].key(), literal[1])):
         if not positive:
-            tests.setdefault(complement_name(atom), [])
+            tests.append({keys[complement_name(atom)]: True})
         elif isinstance(atom, Truthy):
-            tests.setdefault(atom.name, [])
+            tests.append({keys[atom.name]: True})
         else:
             assert isinstance(atom, Compare)
-            value = atom.value
-            tests.setdefault(atom.name, []).append({"v": value} if atom.op == "==" else {_OPS[atom.op]: {"v": value}})
-    return [(name, {"$and": [{"f": name}, *extra]} if extra else {"f": name}) for name, extra in sorted(tests.items())]
+            key = keys[atom.name]
+            tests.append({key: atom.value} if atom.op == "==" else {_OPS[atom.op]: {key: atom.value}})
+    return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
-def _shard(rules: list[CompiledRule]) -> tuple[list[Shard], dict[str, int]]:
+def _shard(rules: list[CompiledRule], keys: dict[str, str]) -> tuple[list[Shard], dict[str, tuple[int, int]]]:
     shards: list[Shard] = [Shard()]
-    durable_names: dict[str, int] = {}
+    durable_names: dict[str, tuple[int, int]] = {}
     for rule in rules:
         for branch_index, branch in enumerate(rule.branches):
+            names = _branch_names(branch)
             shard = shards[-1]
-            if len(shard.definition) >= MAX_RULES_PER_SHARD or shard.patterns + len(branch) > MAX_PATTERNS_PER_SHARD:
+            if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | set(names)) > MAX_KEYS_PER_SHARD:
                 shard = Shard()
                 shards.append(shard)
             name = f"r{rule.index}b{branch_index}"
-            patterns = _patterns(branch)
-            shard.definition[name] = {"all": [{f"a{i}": pattern} for i, (_, pattern) in enumerate(patterns)]}
-            shard.names.update(fact for fact, _ in patterns)
-            shard.patterns += len(patterns)
-            durable_names[name] = rule.index
+            shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
+            shard.names.update(names)
+            durable_names[name] = (rule.index, branch_index)
     return [s for s in shards if s.definition], durable_names

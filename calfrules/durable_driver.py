@@ -4,11 +4,16 @@ It never uses ``durable.engine.Host``: no background timer threads, no Python
 action callbacks whose exceptions get swallowed, no batch asserts. Assessments
 run one at a time under a lock (the C core has none) in a single session id.
 
-It never calls ``delete_state``: measured here, deleting a session that holds a
-partly matched rule (or never completed an action) frees an invalid pointer and
-kills the process, depending on heap layout. Instead every fact asserted for a
-case is retracted, byte for byte, when the case is done, and the session is
-checked to be empty; if it is not, the C rulesets are rebuilt.
+A case runs in stages. Each stage asserts one "stage fact" per shard holding all
+that is known (findings, scores, complements, names derived so far), fires every
+rule it matches, and retracts it again; when rules derived something new, the next
+stage asserts the larger fact. Every durable rule has one pattern (see compiler.py):
+retracting a fact that completed a multi-fact rule corrupts durable_rules' heap.
+
+It never calls ``delete_state``: measured here, deleting a session that still holds
+messages frees an invalid pointer and kills the process, depending on heap layout.
+The session is checked to be empty after every case; if it is not, the C rulesets
+are rebuilt.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 
 import durable_rules_engine as core
 
-from . import condition
+from . import condition, oracle
 from .compiler import Program
+from .condition import Atom
 from .errors import EngineFault
 from .firing import Firing
 from .vocabulary import Value
@@ -49,11 +55,50 @@ def to_json(value: Any) -> str:
     raise TypeError(f"cannot send {type(value).__name__} to durable_rules")
 
 
+def _encode(value: Value) -> str:
+    """One property value of a stage fact (the fast path of to_json)."""
+    if value is True:
+        return "true"
+    if isinstance(value, float):
+        text = repr(value)
+        return f"{value:.6f}" if ("e" in text or "E" in text) else text
+    if isinstance(value, int):
+        return str(value)
+    return to_json(value)
+
+
+# name -> (shard index, '"key":') for every shard whose rules test the name
+Routes = dict[str, tuple[tuple[int, str], ...]]
+
+
+def _negations(program: Program) -> dict[str, tuple[tuple[str, Atom], ...]]:
+    """name -> the complements whose atoms test it: only these can turn false for a case."""
+    by_name: dict[str, list[tuple[str, Atom]]] = {}
+    for complement, atom in program.complements.items():
+        by_name.setdefault(atom.name, []).append((complement, atom))
+    return {name: tuple(entries) for name, entries in by_name.items()}
+
+
+def _routes(program: Program) -> Routes:
+    routes: dict[str, list[tuple[int, str]]] = {}
+    for index, shard in enumerate(program.shards):
+        for name in shard.names:
+            routes.setdefault(name, []).append((index, json.dumps(program.fact_keys[name]) + ":"))
+    return {name: tuple(entries) for name, entries in routes.items()}
+
+
 class DurableRunner:
     """Runs a compiled Program on durable_rules; one instance per engine."""
 
     def __init__(self, program: Program) -> None:
         self.program = program
+        self.routes = _routes(program)
+        self.negations = _negations(program)
+        # each shard's complement properties, all true until a finding makes its atom true
+        self.complement_parts: list[list[tuple[str, str]]] = [[] for _ in program.shards]
+        for name in sorted(program.complements):
+            for index, prefix in self.routes.get(name, ()):
+                self.complement_parts[index].append((name, prefix + "true"))
         self._lock = threading.Lock()
         self._handles: list[int] | None = None
 
@@ -74,13 +119,16 @@ class DurableRunner:
         with self._lock:
             self._ensure_handles()
 
-    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
-        """Assert the case's facts, fire rules to a fixpoint, return the firings in order."""
+    def run(self, facts: Mapping[str, Value]) -> list[Firing]:
+        """Assert the case's facts, fire rules to a fixpoint, return the firings in order.
+
+        ``facts`` holds findings and scores; for each ``not`` atom over them that is false
+        here, its complement is set, so every compiled test is positive."""
         with self._lock:
             handles = self._ensure_handles()
-            session = _Session(self.program, handles, SESSION_ID)
+            session = _Session(self.program, self.routes, handles, SESSION_ID)
             try:
-                return session.run(facts, complements)
+                return session.run(facts, self._true_complements(facts))
             except core.error as exc:
                 self._poison()
                 raise EngineFault(f"durable_rules failed: {exc}") from exc
@@ -90,6 +138,18 @@ class DurableRunner:
             finally:
                 if self._handles is not None and not session.clear():
                     self._poison()
+
+    def _true_complements(self, facts: Mapping[str, Value]) -> list[list[str]]:
+        """Per shard, the complement properties that hold: all but those whose atom is true."""
+        falsified = {
+            complement
+            for name in facts
+            for complement, atom in self.negations.get(name, ())
+            if oracle.evaluate(atom, facts.get)
+        }
+        if not falsified:
+            return [[part for _, part in parts] for parts in self.complement_parts]
+        return [[part for name, part in parts if name not in falsified] for parts in self.complement_parts]
 
     def _poison(self) -> None:
         """After a fault the C rulesets may hold stale actions: start afresh next time."""
@@ -113,89 +173,107 @@ class DurableRunner:
 
 
 class _Session:
-    def __init__(self, program: Program, handles: list[int], sid: str) -> None:
+    def __init__(self, program: Program, routes: Routes, handles: list[int], sid: str) -> None:
         self.program = program
+        self.routes = routes
         self.handles = handles
         self.sid = sid
+        self.tail = "," + json.dumps("sid") + ":" + json.dumps(sid)
         self.states: list[int | None] = [None] * len(handles)
-        self.asserted: set[str] = set()
-        self.messages: list[tuple[int, str]] = []  # (handle, exact JSON) to retract afterwards
-        self.firings: dict[int, Firing] = {}
+        self.outstanding: list[tuple[int, str]] = []  # (handle, exact JSON) asserted and not yet retracted
+        self.fired: dict[int, set[int]] = {}  # rule index -> the alternatives that fired
         self.order: list[int] = []
-        self.budget = len(program.durable_names) + 1
 
-    def run(self, facts: Mapping[str, Value], complements: list[str]) -> list[Firing]:
+    def run(self, facts: Mapping[str, Value], complements: list[list[str]]) -> list[Firing]:
+        parts = [list(shard_parts) for shard_parts in complements]  # each shard's stage fact, property by property
+        known: dict[str, Value] = dict(facts)
+        changed = {index for index, shard_parts in enumerate(parts) if shard_parts}
         for name in sorted(facts):  # a canonical order: same result whatever the input order
-            # patterns test only {"f": name} for yes/no facts, so a "no" is never asserted
-            if name in self.program.input_names and facts[name] is not False:
-                self._assert(name, facts[name])
-        for name in sorted(complements):
-            self._assert(name, True)
-        progress = True
-        while progress:
-            progress = False
-            for index, handle in enumerate(self.handles):
-                state = self.states[index]
-                if state is None:
-                    continue
-                result = core.start_action_for_state(handle, state)
-                while result:
-                    progress = True
-                    message = result if isinstance(result, str) else result[1]
-                    self._fire(json.loads(message))
-                    result = core.complete_and_start_action(handle, state)
-        return [self.firings[i] for i in self.order]
+            if facts[name] is not False:  # yes/no tests match only ``true``, so a "no" is never sent
+                changed.update(self._add(parts, name, facts[name]))
+        for _ in range(len(self.program.rules) + 1):  # each stage but the last derives something new
+            if not changed:
+                return [self._firing(index, known) for index in self.order]
+            derived = self._stage(parts, sorted(changed))
+            changed = set()
+            for name in sorted(derived - known.keys()):
+                known[name] = True
+                changed.update(self._add(parts, name, True))
+        raise EngineFault("more stages than the rules allow; stopped to avoid a loop")
 
-    def _fire(self, message: dict[str, Any]) -> None:
-        self.budget -= 1
-        if self.budget < 0:
-            raise EngineFault("more rule firings than the rules allow; stopped to avoid a loop")
-        for durable_name, frame in message.items():
-            rule_index = self.program.durable_names.get(durable_name)
-            if rule_index is None:
-                raise EngineFault(f"durable_rules fired an unknown rule {durable_name!r}")
-            matched = {self._label(fact): fact.get("v", True) for fact in frame.values()}
-            known = self.firings.get(rule_index)
-            if known is not None:  # another alternative of the same rule
-                known.matched.update(matched)
-                continue
-            self.firings[rule_index] = Firing(rule_index, matched)
-            self.order.append(rule_index)
-            for name in self.program.rules[rule_index].outputs:
-                self._assert(name, True)
+    def _add(self, parts: list[list[str]], name: str, value: Value) -> list[int]:
+        routes = self.routes.get(name, ())
+        if routes:
+            encoded = _encode(value)
+            for index, prefix in routes:
+                parts[index].append(prefix + encoded)
+        return [index for index, _ in routes]
 
-    def _assert(self, name: str, value: Value) -> None:
-        if name in self.asserted:
-            return
-        self.asserted.add(name)
-        for index, handle in enumerate(self.handles):
-            if name not in self.program.shards[index].names:
-                continue
-            fact: dict[str, Any] = {"sid": self.sid, "f": name, "v": value}
-            for nonce in range(_NONCE_RETRIES):
-                message = to_json(fact)
-                code, state = core.assert_fact(handle, message)
-                if code != _OBSERVED:
-                    self.messages.append((handle, message))
-                    break
-                # durable_rules issue #376: a distinct fact taken for a duplicate by its hash
-                fact["n"] = nonce + 1
-            else:
-                raise EngineFault(f"durable_rules kept rejecting fact {name!r} as a duplicate")
-            if code not in (_HANDLED, _NOT_HANDLED):
-                raise EngineFault(f"durable_rules answered code {code} for fact {name!r}")
-            if self.states[index] is None:
-                self.states[index] = state
+    def _stage(self, parts: list[list[str]], shards: list[int]) -> set[str]:
+        """Assert the changed shards' facts, fire what they match, retract them again."""
+        asserted = [(index, self._assert(index, "{" + ",".join(parts[index]))) for index in shards]
+        derived: set[str] = set()
+        for index, _ in asserted:
+            handle, state = self.handles[index], self.states[index]
+            assert state is not None
+            result = core.start_action_for_state(handle, state)
+            while result:
+                message = result if isinstance(result, str) else result[1]
+                derived.update(self._fire(message))
+                result = core.complete_and_start_action(handle, state)
+        for index, message in asserted:
+            core.retract_fact(self.handles[index], message)
+            self.outstanding.remove((self.handles[index], message))
+        return derived
 
-    def _label(self, fact: Mapping[str, Any]) -> str:
-        name = str(fact.get("f", "?"))
-        atom = self.program.complements.get(name)
-        return "not " + condition.to_text(atom) if atom is not None else name
+    def _assert(self, index: int, body: str) -> str:
+        handle = self.handles[index]
+        message = body + self.tail + "}"
+        for nonce in range(1, _NONCE_RETRIES + 1):
+            code, state = core.assert_fact(handle, message)
+            if code != _OBSERVED:
+                break
+            # durable_rules issue #376: a distinct fact taken for a duplicate by its hash
+            message = f'{body}{self.tail},"n":{nonce}}}'
+        else:
+            raise EngineFault("durable_rules kept rejecting a case fact as a duplicate")
+        if code not in (_HANDLED, _NOT_HANDLED):
+            raise EngineFault(f"durable_rules answered code {code} for a case fact")
+        self.outstanding.append((handle, message))
+        if self.states[index] is None:
+            self.states[index] = state
+        return message
+
+    def _fire(self, message: str) -> tuple[str, ...]:
+        """Record a firing; returns the names its rule derives when it fires for the first time."""
+        durable_name = message[2 : message.index('"', 2)]  # the action's name: '{"r3b0":{...}}'
+        found = self.program.durable_names.get(durable_name)
+        if found is None:
+            raise EngineFault(f"durable_rules fired an unknown rule {durable_name!r}")
+        rule_index, branch_index = found
+        branches = self.fired.get(rule_index)
+        if branches is not None:  # again in a later stage, or another alternative of the rule
+            branches.add(branch_index)
+            return ()
+        self.fired[rule_index] = {branch_index}
+        self.order.append(rule_index)
+        return self.program.rules[rule_index].outputs
+
+    def _firing(self, rule_index: int, known: Mapping[str, Value]) -> Firing:
+        matched: dict[str, Value] = {}
+        branches = self.program.rules[rule_index].branches
+        for branch_index in sorted(self.fired[rule_index]):
+            for atom, positive in branches[branch_index]:
+                if positive:
+                    matched[atom.name] = known[atom.name]
+                else:
+                    matched["not " + condition.to_text(atom)] = True
+        return Firing(rule_index, matched)
 
     def clear(self) -> bool:
-        """Retract what this case asserted; True when the session is empty again."""
+        """Retract anything a failed stage left behind; True when the session is empty again."""
         try:
-            for handle, message in reversed(self.messages):
+            for handle, message in reversed(self.outstanding):
                 core.retract_fact(handle, message)
             return all(
                 core.get_facts(handle, self.sid) == "[]"

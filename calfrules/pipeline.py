@@ -11,7 +11,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import oracle
 from .assessment import ScoreResult
 from .compiler import Program
 from .derivers import Deriver
@@ -39,9 +38,8 @@ class Pipeline:
 
     def run(self, findings: Mapping[str, Value]) -> RunOutput:
         out, known = self.scores(findings)
-        complements = [name for name, atom in self.program.complements.items() if not oracle.evaluate(atom, known.get)]
         try:
-            out.firings = self.durable.run(known, complements)
+            out.firings = self.durable.run(known)
         except EngineFault as exc:
             out.problems.append(f"the rule engine failed ({exc}); only the red-flag floor was applied")
         return out

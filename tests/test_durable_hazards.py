@@ -1,5 +1,6 @@
 """One test per hazard measured in durable_rules 2.0.28 (shared/notes/durable-rules-hazards.md),
-plus two found while building the driver (delete_state crash, order-dependent $not, 16-message frames).
+plus those found while building the driver (delete_state crash, order-dependent $not, 16-message
+frames, and heap corruption when retracting facts that completed a multi-fact rule).
 
 Tests that could kill or hang the process run the engine in a subprocess with a time limit.
 """
@@ -7,6 +8,8 @@ Tests that could kill or hang the process run the engine in a subprocess with a 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -122,15 +125,90 @@ def test_compiled_rules_never_use_not_or_nex(engine: Engine) -> None:
 
 
 def test_native_not_is_order_dependent_which_is_why_we_avoid_it() -> None:
-    definition = {"r": {"all": [{"a": {"f": "x"}}, {"b$not": {"f": "y"}}]}}
-    handle = core.create_ruleset("hazard_not", json.dumps(definition))
-    try:
+    # in a subprocess: it leaves an action started and never completed
+    out = run_isolated(
+        """
+        import json
+        import durable_rules_engine as core
+        definition = {"r": {"all": [{"a": {"f": "x"}}, {"b$not": {"f": "y"}}]}}
+        handle = core.create_ruleset("hazard_not", json.dumps(definition))
         _, state = core.assert_fact(handle, json.dumps({"sid": "1", "f": "x"}))
         core.assert_fact(handle, json.dumps({"sid": "1", "f": "y"}))
-        fired_although_y_present = bool(core.start_action_for_state(handle, state))
-    finally:
-        core.delete_ruleset(handle)
-    assert fired_although_y_present  # if this ever fails, durable_rules fixed its negation
+        print(bool(core.start_action_for_state(handle, state)))
+        """
+    )
+    assert out.strip() == "True"  # fired although y is present; if this fails, durable_rules fixed $not
+
+
+VALGRIND = shutil.which("valgrind")
+needs_valgrind = pytest.mark.skipif(
+    VALGRIND is None and not os.environ.get("CI"), reason="valgrind is not installed (.ci/run installs it)"
+)
+
+
+def durable_errors_under_valgrind(code: str) -> str:
+    """Run code under valgrind memcheck; return the part of its report about durable_rules' C core."""
+    assert VALGRIND, "valgrind is required here"
+    proc = subprocess.run(
+        [VALGRIND, "--error-limit=no", sys.executable, "-c", textwrap.dedent(code)],
+        env={**os.environ, "PYTHONMALLOC": "malloc"},  # so valgrind sees each allocation
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr[-3000:]
+    blocks = proc.stderr.split("\n==")
+    return "\n".join(block for block in blocks if "durable_rules_engine" in block)
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_retracting_facts_of_a_completed_join_reads_past_the_frame() -> None:
+    # Found here: the process died later in unrelated code (garbage collection) after ~100,000
+    # cases. deleteMessageFromFrame scans a completed action's frame past its end once a
+    # second fact of the frame is retracted, and can write there.
+    report = durable_errors_under_valgrind(
+        """
+        import json
+        import durable_rules_engine as core
+        handle = core.create_ruleset("join", json.dumps({"r": {"all": [{"a": {"f": "x"}}, {"b": {"f": "y"}}]}}))
+        messages = [json.dumps({"sid": "1", "f": "x"}), json.dumps({"sid": "1", "f": "y"})]
+        for message in messages:
+            _, state = core.assert_fact(handle, message)
+        result = core.start_action_for_state(handle, state)
+        while result:
+            result = core.complete_and_start_action(handle, state)
+        for message in messages:
+            core.retract_fact(handle, message)
+        print("done")
+        """
+    )
+    assert "deleteMessageFromFrame" in report  # if this fails, durable_rules fixed the scan
+
+
+@pytest.mark.slow
+@needs_valgrind
+def test_the_driver_keeps_durable_rules_heap_clean() -> None:
+    # every compiled rule has one pattern, so no frame ever holds two messages
+    report = durable_errors_under_valgrind(
+        """
+        import random
+        from calfrules import load_engine
+        engine = load_engine(isolation="none")
+        rnd = random.Random(3)
+        bools = [f.id for f in engine.vocabulary if f.type == "bool"]
+        for _ in range(300):
+            engine.assess({"findings": dict.fromkeys(rnd.sample(bools, rnd.randint(2, 12)), True)})
+        print("done")
+        """
+    )
+    assert report == ""
+
+
+def test_every_compiled_rule_has_exactly_one_pattern(engine: Engine) -> None:
+    for shard in engine.program.shards:
+        for name, rule in shard.definition.items():
+            assert list(rule) == ["all"] and len(rule["all"]) == 1, name
 
 
 def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
@@ -152,7 +230,7 @@ def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
         timeout=60,
     )
     shards, fired, conditions = out.split(" ", 2)
-    assert int(shards) >= 6 and int(fired) == 601 and "'c'" in conditions
+    assert int(shards) >= 3 and int(fired) == 601 and "'c'" in conditions
 
 
 def test_a_duplicate_rejection_is_retried_with_a_nonce(small: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,7 +240,7 @@ def test_a_duplicate_rejection_is_retried_with_a_nonce(small: Engine, monkeypatc
 
     def reject_first_calf_pain(handle: int, message: str) -> tuple[int, int]:
         fact = json.loads(message)
-        if fact["f"] == "calf_pain" and "n" not in fact:
+        if small.program.fact_keys["calf_pain"] in fact and "n" not in fact:
             rejected.append(message)
             return (2, 0)
         return real_assert(handle, message)  # type: ignore[no-any-return]

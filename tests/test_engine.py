@@ -144,35 +144,39 @@ def test_compile_errors_point_at_rule_and_column(when: str, message: str) -> Non
 
 
 def test_too_long_conjunction_is_refused_before_durable_rules_sees_it() -> None:
-    names = [
-        "calf_pain",
-        "swelling",
-        "fever",
-        "bruising",
-        "numbness",
-        "night_pain",
-        "foot_drop",
-        "chest_pain",
-        "skin_redness",
-        "calf_warmth",
-        "dark_urine",
-        "pain_on_hop",
-        "achilles_pain",
-        "palpable_gap",
-        "saddle_numbness",
-        "coughing_blood",
-        "pitting_oedema",
-    ]
-    long_rule = ruleset(
-        f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names)}"\nescalate = "urgent"\nrationale = "x"\n'
-    )
-    with pytest.raises(RulesetError, match="at most 16"):
+    # durable_rules allows at most 32 expressions in one node (error 113); we stop at 30 tests
+    tests = [*BOOL_NAMES, *(f"pain_score > {i / 10}" for i in range(31 - len(BOOL_NAMES)))]
+    rule = '[[rules]]\nid = "long"\nwhen = "{}"\nescalate = "urgent"\nrationale = "x"\n'
+    long_rule = ruleset(rule.format(" and ".join(tests)))
+    with pytest.raises(RulesetError, match="at most 30"):
         load_engine(rulesets=[long_rule], allow=[], strict=True)
-    ok_rule = ruleset(
-        f'[[rules]]\nid = "long"\nwhen = "{" and ".join(names[:16])}"\nescalate = "urgent"\nrationale = "x"\n'
-    )
-    engine = load_engine(rulesets=[ok_rule], allow=[], strict=True)
-    assert engine.assess({"findings": dict.fromkeys(names[:16], True)}).level >= Level.URGENT
+    ok_rule = ruleset(rule.format(" and ".join(tests[:30])))
+    engine = load_engine(rulesets=[ok_rule], allow=[], strict=True, isolation="none")
+    findings: dict[str, object] = {**dict.fromkeys(BOOL_NAMES, True), "pain_score": 10}
+    fired = engine.assess({"findings": findings})
+    assert [step.rule.rule for step in fired.trace] == ["long"] and len(fired.trace[0].matched) == 18
+    assert engine.assess({"findings": {**findings, "pain_score": 1}}).trace == ()  # "pain_score > 1.2" unmet
+
+
+BOOL_NAMES = [
+    "calf_pain",
+    "swelling",
+    "fever",
+    "bruising",
+    "numbness",
+    "night_pain",
+    "foot_drop",
+    "chest_pain",
+    "skin_redness",
+    "calf_warmth",
+    "dark_urine",
+    "pain_on_hop",
+    "achilles_pain",
+    "palpable_gap",
+    "saddle_numbness",
+    "coughing_blood",
+    "pitting_oedema",
+]
 
 
 BUILTIN_BOOLS = st.sampled_from(
@@ -257,10 +261,10 @@ def test_two_tests_on_one_number_share_one_pattern() -> None:
     assert e.assess({"findings": {"pain_score": 4, "calf_pain": True}}).level == Level.URGENT
     assert e.assess({"findings": {"pain_score": 6, "calf_pain": True}}).level != Level.URGENT
     patterns = e.program.shards[0].definition["r0b0"]["all"]
-    assert len(patterns) == 2  # calf_pain once, pain_score once with both tests
-    tests = patterns[1]["a1"]["$and"]
-    assert tests[0] == {"f": "pain_score"} and sorted(map(str, tests[1:])) == sorted(
-        map(str, [{"$gte": {"v": 3.0}}, {"$lte": {"v": 5.0}}])
+    assert len(patterns) == 1  # one pattern over the stage fact: calf_pain once, pain_score twice
+    key = e.program.fact_keys
+    assert sorted(map(str, patterns[0]["m"]["$and"])) == sorted(
+        map(str, [{key["calf_pain"]: True}, {"$gte": {key["pain_score"]: 3.0}}, {"$lte": {key["pain_score"]: 5.0}}])
     )
 
 
