@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import condition
+from .assessment import RuleRef, Source
 from .condition import Atom, Compare, Expr, Literal, Truthy
 from .errors import ConditionError, RulesetError
 from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
@@ -53,6 +54,10 @@ class CompiledRule:
     expr: Expr
     branches: tuple[tuple[Literal, ...], ...]
     recommendations: tuple[Recommendation, ...]
+    # resolved once here, not per assessment
+    ref: RuleRef
+    sources: tuple[Source, ...]
+    recommendation_sources: tuple[tuple[Source, ...], ...]
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -65,6 +70,10 @@ class CompiledFloorEntry:
     origin: str
     expr: Expr
     names: tuple[str, ...]
+    # findings and scores it depends on, directly or through the rules that derive its names
+    inputs: frozenset[str] = frozenset()
+    # whether it holds for an empty case (then it can never be skipped)
+    holds_when_nothing_is_known: bool = True
 
 
 @dataclass
@@ -150,6 +159,8 @@ def compile_registry(registry: Registry) -> Program:
                     negated[atom.key()] = atom
     fact_keys = _fact_keys(compiled)
     shards, durable_names = _shard(compiled, fact_keys)
+    producers = _producers(compiled)
+    floor = [_floor_relevance(entry, producers, names) for entry in floor]
     return Program(
         rules=tuple(compiled),
         floor=tuple(floor),
@@ -162,8 +173,29 @@ def compile_registry(registry: Registry) -> Program:
         fact_keys=fact_keys,
         errors=errors,
         complements={complement_name(atom): atom for atom in negated.values()},
-        producers=_producers(compiled),
+        producers=producers,
     )
+
+
+def _floor_relevance(entry: CompiledFloorEntry, producers: dict[str, list[Expr]], names: _Names) -> CompiledFloorEntry:
+    """An entry none of whose inputs is known holds exactly when it holds for an empty case,
+    so the floor can skip it without evaluating (see explain._apply_floor)."""
+    from .oracle import Prover, evaluate  # the oracle imports this module
+
+    inputs: set[str] = set()
+    seen: set[str] = set()
+    stack = list(condition.names(entry.expr))
+    while stack:
+        name = stack.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if names.is_known_before_run(name):
+            inputs.add(name)
+        for expr in producers.get(name, []):
+            stack.extend(condition.names(expr))
+    empty = Prover(producers, {})
+    return replace(entry, inputs=frozenset(inputs), holds_when_nothing_is_known=evaluate(entry.expr, empty.lookup))
 
 
 def _producers(rules: list[CompiledRule]) -> dict[str, list[Expr]]:
@@ -205,7 +237,27 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
                 rule=rule.id,
             )
     recommendations = tuple(_resolve_text(rec, registry, where, rule.id) for rec in rule.recommend)
-    return CompiledRule(0, rule, ruleset, plugin, expr, tuple(branches), recommendations)
+    return CompiledRule(
+        0,
+        rule,
+        ruleset,
+        plugin,
+        expr,
+        tuple(branches),
+        recommendations,
+        ref=RuleRef(rule=rule.id, ruleset=ruleset.id, plugin=plugin),
+        sources=_sources(ruleset, rule.references),
+        recommendation_sources=tuple(_sources(ruleset, rec.references or rule.references) for rec in recommendations),
+    )
+
+
+def _sources(ruleset: Ruleset, ids: Iterable[str]) -> tuple[Source, ...]:
+    found = []
+    for ref_id in dict.fromkeys(ids):
+        ref = ruleset.reference(ref_id)
+        if ref is not None:
+            found.append(Source(ref.id, ref.citation, ref.url))
+    return tuple(found)
 
 
 def _resolve_text(rec: Recommendation, registry: Registry, where: str, rule_id: str) -> Recommendation:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,16 +14,14 @@ from .assessment import (
     Reason,
     RecommendationResult,
     RedFlag,
-    RuleRef,
     ScoreResult,
-    Source,
     TraceStep,
     WithheldRecommendation,
 )
 from .compiler import CompiledRule, Program
 from .firing import Firing
 from .levels import Level
-from .model import DEFERRED_WHEN_URGENT, RECOMMENDATION_KINDS, Ruleset
+from .model import DEFERRED_WHEN_URGENT, RECOMMENDATION_KINDS
 from .vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
 
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
@@ -43,19 +41,6 @@ class RunInput:
     provenance: dict[str, Any]
 
 
-def rule_ref(rule: CompiledRule) -> RuleRef:
-    return RuleRef(rule=rule.rule.id, ruleset=rule.ruleset.id, plugin=rule.plugin)
-
-
-def sources(ruleset: Ruleset, ids: Iterable[str]) -> tuple[Source, ...]:
-    found = []
-    for ref_id in dict.fromkeys(ids):
-        ref = ruleset.reference(ref_id)
-        if ref is not None:
-            found.append(Source(ref.id, ref.citation, ref.url))
-    return tuple(found)
-
-
 def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment:
     fired = [(program.rules[f.rule_index], f) for f in run.firings]
     level_reasons: list[LevelReason] = []
@@ -65,7 +50,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     trace = tuple(
         TraceStep(
             step=n,
-            rule=rule_ref(rule),
+            rule=rule.ref,
             matched=dict(firing.matched),
             concluded=rule.rule.conclude,
             derived=rule.rule.derive,
@@ -143,10 +128,10 @@ def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> l
         if rule.rule.conclude:
             reasons.setdefault(rule.rule.conclude, []).append(
                 Reason(
-                    rule_ref(rule),
+                    rule.ref,
                     dict(firing.matched),
                     rule.rule.rationale,
-                    sources(rule.ruleset, rule.rule.references),
+                    rule.sources,
                 )
             )
     results = []
@@ -159,7 +144,7 @@ def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> l
 def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[tuple[RecommendationResult, tuple[str, ...]]]:
     seen: dict[str, tuple[RecommendationResult, tuple[str, ...]]] = {}
     for rule, _ in fired:
-        for rec in rule.recommendations:
+        for rec, rec_sources in zip(rule.recommendations, rule.recommendation_sources, strict=True):
             if rec.id in seen:
                 continue
             seen[rec.id] = (
@@ -170,8 +155,8 @@ def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[tuple[Rec
                     priority=rec.priority,
                     dose={k: list(v) if isinstance(v, tuple) else v for k, v in rec.dose},
                     dose_text=rec.dose_text(),
-                    rule=rule_ref(rule),
-                    sources=sources(rule.ruleset, rec.references or rule.rule.references),
+                    rule=rule.ref,
+                    sources=rec_sources,
                     return_if=rec.return_if,
                 ),
                 rec.avoid_with,
@@ -203,7 +188,7 @@ def _apply_floor(
 ) -> tuple[list[RedFlag], set[str]]:
     """Plain-Python floor: the rules' own conclusions count, and so do the oracle's."""
     concluded: dict[str, Value] = {name: True for rule, _ in fired for name in rule.outputs}
-    prover = oracle.Prover(program, run.known)
+    prover = oracle.Prover(program.producers, run.known)
 
     def lookup(name: str) -> Value | None:
         if name in run.known:
@@ -215,6 +200,8 @@ def _apply_floor(
     flags: list[RedFlag] = []
     names: set[str] = set()
     for compiled in program.floor:
+        if not compiled.holds_when_nothing_is_known and compiled.inputs.isdisjoint(run.known):
+            continue  # none of its inputs is known: it cannot hold
         if oracle.evaluate(compiled.expr, lookup):
             entry = compiled.entry
             matched = {n: v for n in compiled.names if (v := lookup(n)) is not None}

@@ -93,11 +93,10 @@ def _matched(rule: CompiledRule, facts: Mapping[str, Value]) -> dict[str, Value]
 class Prover:
     """Backward chaining for the floor: is this name concluded, starting from the findings?"""
 
-    def __init__(self, program: Program, known: Mapping[str, Value]) -> None:
-        self.program = program
+    def __init__(self, producers: Mapping[str, list[Expr]], known: Mapping[str, Value]) -> None:
         self.known = known
         self.memo: dict[str, bool] = {}
-        self.producers = program.producers
+        self.producers = producers  # derived name -> the conditions of the rules that derive it
 
     def lookup(self, name: str) -> Value | None:
         if name in self.known:

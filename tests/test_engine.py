@@ -327,3 +327,36 @@ def test_contraindicated_and_deferred_advice_is_withheld_with_a_reason() -> None
 def test_no_builtin_painkiller_advice_next_to_rhabdomyolysis(engine: Engine) -> None:
     a = engine.assess({"findings": {"calf_pain": True, "sudden_sharp_pain": True, "pain_score": 9, "dark_urine": True}})
     assert "strain_painkillers" not in a.recommendation_ids()
+
+
+def test_floor_entries_are_skipped_only_when_they_cannot_hold() -> None:
+    # explain skips a floor entry none of whose inputs is known, unless it holds on an empty case
+    rules = ruleset(
+        """
+        [[rules]]
+        id = "derive"
+        when = "calf_pain and swelling"
+        derive = ["painful_swelling"]
+        rationale = "x"
+
+        [[floor]]
+        id = "through_a_rule"
+        when = "painful_swelling"
+        level = "urgent"
+        label = "Painful swelling"
+
+        [[floor]]
+        id = "by_absence"
+        when = "not fever"
+        level = "see_clinician"
+        label = "No fever"
+        """
+    )
+    engine = load_engine(rulesets=[rules], allow=[], strict=True, isolation="none")
+    by_id = {entry.entry.id: entry for entry in engine.program.floor}
+    assert by_id["through_a_rule"].inputs == {"calf_pain", "swelling"}
+    assert by_id["by_absence"].holds_when_nothing_is_known
+    flags = {f.id for f in engine.assess({"findings": {"bruising": True}}).red_flags}
+    assert "by_absence" in flags and "through_a_rule" not in flags
+    flags = {f.id for f in engine.assess({"findings": {"calf_pain": True, "swelling": True, "fever": True}}).red_flags}
+    assert "through_a_rule" in flags and "by_absence" not in flags
