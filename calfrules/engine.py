@@ -6,7 +6,7 @@ import os
 import platform
 from collections.abc import Iterable, Mapping
 from importlib import metadata
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from . import __version__, explain, oracle
 from .assessment import Assessment
@@ -24,6 +24,14 @@ Evaluator = Literal["durable", "oracle"]
 Isolation = Literal["process", "none"]
 
 
+class AuditSink(Protocol):
+    """Where an engine records its assessments (``calfrules.audit.AuditStore`` is one)."""
+
+    def record(
+        self, *, case: Any, assessment: Any, channel: str = "api", request_id: str | None = None
+    ) -> str: ...
+
+
 class Engine:
     """Assesses cases with every loaded plugin and ruleset. Thread-safe.
 
@@ -31,11 +39,20 @@ class Engine:
     """
 
     def __init__(
-        self, registry: Registry, program: Program, *, isolation: Isolation = "process", timeout: float = 5.0
+        self,
+        registry: Registry,
+        program: Program,
+        *,
+        isolation: Isolation = "process",
+        timeout: float = 5.0,
+        audit: AuditSink | None = None,
     ) -> None:
         self.registry = registry
         self.program = program
         self.isolation = isolation
+        # when set, every assessment is recorded there (`calfrules.audit.open_audit(...)`)
+        self.audit = audit
+        self.audit_channel = "api"
         self._pipeline = Pipeline(program, registry.derivers)
         self._runner: Pipeline | IsolatedRunner
         self._runner = IsolatedRunner(self._pipeline, timeout) if isolation == "process" else self._pipeline
@@ -68,9 +85,22 @@ class Engine:
     def parse_case(self, data: object) -> Case:
         return parse_case(data, self.vocabulary)
 
-    def assess(self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable") -> Assessment:
-        """Assess one case. Raises CaseError for bad input; never under-triages on failure."""
+    def assess(
+        self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable", record: bool = True
+    ) -> Assessment:
+        """Assess one case. Raises CaseError for bad input; never under-triages on failure.
+
+        With an audit store (``load_engine(audit=...)``), the assessment is recorded before it
+        is returned (``record=False`` skips that, for what-if runs such as replay); a failed
+        write raises AuditError rather than leaving an assessment unrecorded.
+        """
         parsed = self.parse_case(case)
+        assessment = self._assess(parsed, evaluator)
+        if record and self.audit is not None:
+            self.audit.record(case=parsed.to_dict(), assessment=assessment, channel=self.audit_channel)
+        return assessment
+
+    def _assess(self, parsed: Case, evaluator: Evaluator) -> Assessment:
         try:
             output = self._oracle(parsed.findings) if evaluator == "oracle" else self._runner.run(parsed.findings)
         except EngineFault as exc:
@@ -153,6 +183,7 @@ def load_engine(
     strict: bool = False,
     isolation: Isolation = "process",
     timeout: float = 5.0,
+    audit: AuditSink | None = None,
 ) -> Engine:
     """Load plugins (built-in and installed packs) and ruleset files, compile, and return an Engine.
 
@@ -166,6 +197,7 @@ def load_engine(
     - ``isolation``: ``"process"`` (default) runs durable_rules in a child process, so a
       hang (past ``timeout`` seconds) or a crash fails safe instead of taking the caller
       down; ``"none"`` runs it in this process, faster, for trusted batch work.
+    - ``audit``: a store from ``calfrules.audit.open_audit(...)``; every assessment is recorded there.
     """
     host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
     registry = build_registry(host, rulesets)
@@ -174,7 +206,7 @@ def load_engine(
         if program.errors:
             raise program.errors[0]
         raise RulesetError(registry.problems[0])
-    return Engine(registry, program, isolation=isolation, timeout=timeout)
+    return Engine(registry, program, isolation=isolation, timeout=timeout, audit=audit)
 
 
 __all__ = ["CalfrulesError", "Engine", "load_engine"]

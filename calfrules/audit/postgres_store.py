@@ -1,0 +1,135 @@
+"""PostgreSQL, for clinics running several service instances against one audit trail.
+
+psycopg 3 with psycopg_pool's connection pool (thread-safe: each unit of work borrows a
+connection and commits or rolls back as one transaction). The tables match the SQLite
+ones: JSON as text (ASCII-escaped, so any case round-trips exactly; jsonb refuses NUL
+characters, which a hostile request could send), times as timestamptz.
+Query the JSON in SQL with a cast: ``assessment_json::jsonb -> 'red_flags'``.
+Imported only when a postgresql:// URL is opened: `import calfrules` never loads psycopg.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from .records import AuditError
+from .store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
+
+T = TypeVar("T")
+# any constant works: several instances creating the schema at once take turns on it
+SCHEMA_LOCK = 0x6361_6C66  # "calf"
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    f"INSERT INTO audit_meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT DO NOTHING",
+    """CREATE TABLE IF NOT EXISTS audit_records (
+        id TEXT PRIMARY KEY,
+        recorded_at TIMESTAMPTZ NOT NULL,
+        channel TEXT NOT NULL,
+        request_id TEXT,
+        level TEXT NOT NULL,
+        complete BOOLEAN NOT NULL,
+        case_json TEXT NOT NULL,
+        assessment_json TEXT NOT NULL,
+        incomplete_reasons_json TEXT NOT NULL,
+        fired_rules_json TEXT NOT NULL,
+        rulesets_json TEXT NOT NULL,
+        plugins_json TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (recorded_at, id)",
+    "CREATE INDEX IF NOT EXISTS audit_records_level ON audit_records (level, recorded_at)",
+    """CREATE TABLE IF NOT EXISTS audit_feedback (
+        seq BIGSERIAL PRIMARY KEY,
+        record_id TEXT NOT NULL REFERENCES audit_records (id),
+        recorded_at TIMESTAMPTZ NOT NULL,
+        outcome TEXT NOT NULL,
+        comment TEXT,
+        clinician TEXT,
+        extra_json TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_feedback_record ON audit_feedback (record_id, seq)",
+]
+
+
+class PostgresAuditStore(AuditStore):
+    """An audit trail in a PostgreSQL database (tables created if missing)."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> None:
+        try:
+            import psycopg
+            from psycopg.rows import dict_row
+            from psycopg_pool import ConnectionPool, PoolTimeout
+        except ImportError:
+            raise AuditError(
+                "a PostgreSQL audit trail needs psycopg 3 and psycopg_pool: pip install 'calfrules[postgres]'"
+            ) from None
+        self.url = redact(url)
+        self._errors: tuple[type[BaseException], ...] = (psycopg.Error, PoolTimeout)
+        try:
+            # one direct connection first: a wrong password or host fails at once, with the server's words
+            connect = psycopg.connect(url, connect_timeout=max(1, int(timeout)), row_factory=dict_row)
+            with connect as connection, connection.cursor() as cursor:
+                _create_schema(_executor(cursor))
+                found = _executor(cursor)("SELECT value FROM audit_meta WHERE key = 'schema_version'", ())
+        except psycopg.Error as exc:
+            raise AuditError(f"{self.url}: cannot open the audit trail ({_first_line(exc)})") from None
+        check_schema_version(found[0]["value"] if found else None, self.url)
+        self._pool: Any = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"row_factory": dict_row},
+            open=False,
+            name="calfrules-audit",
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as exc:
+            self.close()
+            raise AuditError(f"{self.url}: cannot open the audit trail ({_first_line(exc)})") from None
+
+    def _run(self, work: Callable[[Execute], T], *, write: bool) -> T:
+        try:
+            # the pool's connection context commits on success and rolls back on any error
+            with self._pool.connection() as connection, connection.cursor() as cursor:
+                return work(_executor(cursor))
+        except AuditError:
+            raise
+        except self._errors as exc:
+            raise AuditError(
+                f"{self.url}: audit trail {'write' if write else 'read'} failed ({_first_line(exc)})"
+            ) from None
+
+    def _time_param(self, moment: datetime) -> Any:
+        return moment
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _executor(cursor: Any) -> Execute:
+    def execute(sql: str, params: Any) -> Rows:
+        cursor.execute(sql.replace("?", "%s"), tuple(params))
+        return list(cursor.fetchall()) if cursor.description else []
+
+    return execute
+
+
+def _create_schema(execute: Execute) -> None:
+    execute(f"SELECT pg_advisory_xact_lock({SCHEMA_LOCK})", ())
+    for statement in SCHEMA:
+        execute(statement, ())
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages and `repr`."""
+    return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

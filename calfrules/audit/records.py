@@ -1,0 +1,214 @@
+"""What one audit record holds, and how it is built from an assessment."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import CalfrulesError
+
+CHANNELS = ("cli", "api", "service")
+
+
+class AuditError(CalfrulesError):
+    """The audit trail could not be opened, written or read; says what to fix."""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """A clinician's answer to a recorded assessment (for example a CDS Hooks card outcome)."""
+
+    time: str
+    outcome: str
+    comment: str | None = None
+    clinician: str | None = None
+    extra: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": self.time,
+            "outcome": self.outcome,
+            "comment": self.comment,
+            "clinician": self.clinician,
+            "extra": self.extra,
+        }
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One assessment as it was given: input, full output and what produced it."""
+
+    id: str
+    time: str
+    channel: str
+    request_id: str | None
+    case: dict[str, Any]
+    assessment: dict[str, Any]
+    level: str
+    complete: bool
+    incomplete_reasons: tuple[str, ...]
+    fired_rules: tuple[str, ...]
+    rulesets: tuple[dict[str, Any], ...]
+    plugins: tuple[dict[str, Any], ...]
+    feedback: tuple[Feedback, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (one line of `calfrules audit export`)."""
+        return {
+            "id": self.id,
+            "time": self.time,
+            "channel": self.channel,
+            "request_id": self.request_id,
+            "level": self.level,
+            "complete": self.complete,
+            "incomplete_reasons": list(self.incomplete_reasons),
+            "fired_rules": list(self.fired_rules),
+            "rulesets": [dict(r) for r in self.rulesets],
+            "plugins": [dict(p) for p in self.plugins],
+            "case": self.case,
+            "assessment": self.assessment,
+            "feedback": [f.to_dict() for f in self.feedback],
+        }
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """The columns a store writes for one record; built once, checked before any write."""
+
+    id: str
+    time: datetime
+    channel: str
+    request_id: str | None
+    level: str
+    complete: bool
+    case_json: str
+    assessment_json: str
+    incomplete_reasons_json: str
+    fired_rules_json: str
+    rulesets_json: str
+    plugins_json: str
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """Fixed-width UTC ISO 8601 text, so text order is time order (SQLite compares text)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_since(value: str | datetime) -> datetime:
+    """A datetime or ISO 8601 text (a date alone means its midnight UTC); naive means UTC."""
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        try:
+            moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise AuditError(
+                f"since: {value!r} is not a date or time; use e.g. 2026-01-31 or 2026-01-31T08:00Z"
+            ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def new_record(
+    *, case: Any, assessment: Any, channel: str, request_id: str | None, moment: datetime | None = None
+) -> NewRecord:
+    """Turn an assessment (an Assessment or its to_dict()) and its input case into columns."""
+    if channel not in CHANNELS:
+        raise AuditError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
+    output = assessment.to_dict() if hasattr(assessment, "to_dict") else assessment
+    if not isinstance(output, dict) or "level" not in output:
+        raise AuditError("assessment must be an Assessment or its to_dict()")
+    case_data = case.to_dict() if hasattr(case, "to_dict") else case
+    provenance = output.get("provenance") or {}
+    fired = [_rule_id(step.get("rule") or {}) for step in output.get("trace") or []]
+    rulesets = [
+        {"id": r.get("id"), "version": r.get("version"), "hash": r.get("hash"), "plugin": r.get("plugin")}
+        for r in provenance.get("rulesets") or []
+    ]
+    plugins = [
+        {"name": p.get("name"), "version": p.get("version"), "status": p.get("status")}
+        for p in provenance.get("plugins") or []
+    ]
+    return NewRecord(
+        id=str(uuid.uuid4()),
+        time=moment or utc_now(),
+        channel=channel,
+        request_id=storable_text(request_id),
+        level=str(output["level"]),
+        complete=bool(output.get("complete", True)),
+        case_json=_dumps(case_data, "case"),
+        assessment_json=_dumps(output, "assessment"),
+        incomplete_reasons_json=_dumps(list(output.get("incomplete_reasons") or []), "incomplete reasons"),
+        fired_rules_json=_dumps(fired, "fired rules"),
+        rulesets_json=_dumps(rulesets, "rulesets"),
+        plugins_json=_dumps(plugins, "plugins"),
+    )
+
+
+def _rule_id(rule: dict[str, Any]) -> str:
+    """`ruleset/rule`: rule ids are unique only within their ruleset."""
+    return f"{rule.get('ruleset')}/{rule.get('rule')}"
+
+
+def _dumps(data: Any, what: str) -> str:
+    try:
+        # ASCII escapes: lone surrogates and NUL characters (from a JSON request) store and read back exactly
+        return json.dumps(data, ensure_ascii=True, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"the {what} cannot be stored as JSON: {exc}") from None
+
+
+def storable_text(value: str | None) -> str | None:
+    """Plain text as every backend can store it: NUL and unpaired surrogates become visible escapes.
+
+    Such characters only come from garbled or hostile input; recording it must not fail.
+    (JSON columns need no such care: they are ASCII-escaped and round-trip exactly.)
+    """
+    if value is None:
+        return None
+    return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def loads(value: Any) -> Any:
+    """JSON text as stored, or JSON a driver already decoded (a jsonb column in a clinic's own view)."""
+    return json.loads(value) if isinstance(value, (str, bytes)) else value
+
+
+def as_iso(value: Any) -> str:
+    """Text (SQLite) or a datetime (PostgreSQL timestamptz) as the same fixed-width UTC text."""
+    return iso(value) if isinstance(value, datetime) else str(value)
+
+
+def record_from_row(row: dict[str, Any], feedback: list[Feedback]) -> AuditRecord:
+    return AuditRecord(
+        id=str(row["id"]),
+        time=as_iso(row["recorded_at"]),
+        channel=str(row["channel"]),
+        request_id=row["request_id"],
+        case=loads(row["case_json"]),
+        assessment=loads(row["assessment_json"]),
+        level=str(row["level"]),
+        complete=bool(row["complete"]),
+        incomplete_reasons=tuple(loads(row["incomplete_reasons_json"])),
+        fired_rules=tuple(loads(row["fired_rules_json"])),
+        rulesets=tuple(loads(row["rulesets_json"])),
+        plugins=tuple(loads(row["plugins_json"])),
+        feedback=tuple(feedback),
+    )
+
+
+def feedback_from_row(row: dict[str, Any]) -> Feedback:
+    extra = row["extra_json"]
+    return Feedback(
+        time=as_iso(row["recorded_at"]),
+        outcome=str(row["outcome"]),
+        comment=row["comment"],
+        clinician=row["clinician"],
+        extra=None if extra is None else loads(extra),
+    )
