@@ -1,0 +1,112 @@
+"""An assessment as a CDS Hooks card: indicator from the level, a short summary, a markdown detail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..assessment import Assessment, Source
+from ..levels import Level
+
+SUMMARY_MAX = 139  # CDS Hooks: the summary must be under 140 characters
+INDICATOR = {
+    Level.EMERGENCY: "critical",
+    Level.URGENT: "critical",
+    Level.SEE_CLINICIAN: "warning",
+    Level.SELF_CARE: "info",
+}
+
+
+def card_for(assessment: Assessment, *, uuid: str, source_label: str) -> dict[str, Any]:
+    return {
+        "uuid": uuid,
+        "summary": summary(assessment),
+        "detail": detail(assessment),
+        "indicator": INDICATOR[assessment.level],
+        "source": {"label": source_label},
+        "extension": {
+            "calfrules-level": assessment.level.value,
+            "calfrules-complete": assessment.complete,
+        },
+    }
+
+
+def summary(assessment: Assessment) -> str:
+    """Level first, then the most important thing behind it; never over 139 characters."""
+    if assessment.red_flags:
+        headline = assessment.red_flags[0].label
+    elif assessment.conditions:
+        headline = assessment.conditions[0].label
+    else:
+        headline = assessment.level.meaning
+    prefix = "" if assessment.complete else "INCOMPLETE assessment. "
+    return _shorten(f"{prefix}{assessment.level.label}: {headline}", SUMMARY_MAX)
+
+
+def detail(assessment: Assessment) -> str:
+    """Everything a clinician needs to check the basis of the advice: reasons, rules and sources."""
+    a = assessment
+    lines = [f"**{a.level.label}**: {a.level.meaning}", ""]
+    if not a.complete:
+        lines += ["**Incomplete**: the level was raised to at least urgent because:"]
+        lines += [f"- {_md(reason)}" for reason in a.incomplete_reasons] + [""]
+    lines += ["### Why this level"]
+    lines += [f"- **{r.level.value}**: {_md(r.reason)} *({_md(r.source)})*" for r in a.level_reasons] or ["- -"]
+    if a.red_flags:
+        lines += ["", "### Red flags"]
+        lines += [f"- **{_md(f.label)}** ({f.level.value}), from {_matched(f.matched)}" for f in a.red_flags]
+    if a.scores:
+        lines += ["", "### Scores"]
+        lines += [f"- **{_md(s.label)}**: {s.value:g}. {_md(s.interpretation)}" for s in a.scores]
+    if a.conditions:
+        lines += ["", "### Conditions considered"]
+        for condition in a.conditions:
+            for reason in condition.because[:1]:
+                lines.append(
+                    f"- **{_md(condition.label)}**, because {_matched(reason.matched)}: {_md(reason.rationale)} "
+                    f"*(rule {reason.rule.rule}, {reason.rule.ruleset}; {_cite(reason.sources)})*"
+                )
+    if a.recommendations:
+        lines += ["", "### Advice"]
+        for rec in a.recommendations:
+            dose = f" Dose: {rec.dose_text}." if rec.dose_text else ""
+            back = f" Come back if {_md(rec.return_if)}" if rec.return_if else ""
+            lines.append(f"1. {_md(rec.text)}{dose}{back} *({_cite(rec.sources)})*")
+    if a.withheld_recommendations:
+        lines += ["", "### Advice held back"]
+        lines += [f"- {_md(w.text)} Why: {_md(w.reason)}" for w in a.withheld_recommendations]
+    sources = _all_sources(a)
+    if sources:
+        lines += ["", "### Sources"]
+        lines += [f"- [{s.id}] {_md(s.citation)}" + (f" <{s.url}>" if s.url else "") for s in sources]
+    return "\n".join(lines)
+
+
+def _all_sources(a: Assessment) -> list[Source]:
+    seen: dict[str, Source] = {}
+    for condition in a.conditions:
+        for reason in condition.because[:1]:
+            for source in reason.sources:
+                seen.setdefault(source.id, source)
+    for rec in a.recommendations:
+        for source in rec.sources:
+            seen.setdefault(source.id, source)
+    return list(seen.values())
+
+
+def _cite(sources: Iterable[Source]) -> str:
+    ids = [f"[{s.id}]" for s in sources]
+    return "sources " + ", ".join(ids) if ids else "no source"
+
+
+def _matched(matched: dict[str, Any]) -> str:
+    return ", ".join(f"`{key}`" for key in matched) or "-"
+
+
+def _md(text: str) -> str:
+    # rule text is plain prose; keep it from turning into markdown markup by accident
+    return text.replace("*", "\\*").replace("`", "\\`")
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

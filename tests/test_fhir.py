@@ -1,0 +1,145 @@
+"""The assessment as FHIR R4, validated with fhir.resources (R4B models: see below)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+# fhir.resources 7+ models R5 by default and R4B (4.3) in a subpackage; the resources used
+# here (Bundle, GuidanceResponse, RequestGroup, RiskAssessment, Observation, Provenance,
+# OperationOutcome) are the same in R4 and R4B. fhir.resources 6 (true R4) needs pydantic 1,
+# which FastAPI's pydantic 2 rules out.
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+
+from calfrules import Deriver, Engine, hookimpl, load_engine
+from calfrules.cli import cli
+from calfrules.fhir import to_fhir_bundle
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
+DVT = json.loads((EXAMPLES / "suspected_dvt.json").read_text())
+SORE = json.loads((EXAMPLES / "sore_calves_after_layoff.json").read_text())
+# fhir.resources checks structure and types, not required code bindings: check those here
+REQUIRED_CODES = {
+    ("GuidanceResponse", "status"): {"success", "data-requested", "data-required", "in-progress", "failure"},
+    ("RequestGroup", "status"): {"draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"},
+    ("RequestGroup", "intent"): {"proposal", "plan", "directive", "order", "original-order", "option"},
+    ("RequestGroup", "priority"): {"routine", "urgent", "asap", "stat"},
+    ("RiskAssessment", "status"): {"registered", "preliminary", "final", "amended"},
+    ("Observation", "status"): {"registered", "preliminary", "final", "amended"},
+    ("Bundle", "type"): {"collection"},
+}
+
+
+def resources(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle["entry"]:
+        found.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    return found
+
+
+def validate(bundle: dict[str, Any]) -> None:
+    Bundle.model_validate(bundle)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        for (kind, field), allowed in REQUIRED_CODES.items():
+            if resource["resourceType"] == kind and field in resource:
+                assert resource[field] in allowed, (kind, field, resource[field])
+    assert bundle["type"] in REQUIRED_CODES[("Bundle", "type")]
+    urls = {entry["fullUrl"] for entry in bundle["entry"]}
+    for reference in _references(bundle["entry"]):
+        assert reference in urls, f"dangling reference {reference}"
+
+
+def _references(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [ref for item in value.values() for ref in _references(item)]
+    if isinstance(value, list):
+        return [ref for item in value for ref in _references(item)]
+    return []
+
+
+def test_a_suspected_dvt_gives_guidance_a_wells_risk_assessment_and_provenance(engine: Engine) -> None:
+    assessment = engine.assess(DVT)
+    bundle = to_fhir_bundle(assessment, now=datetime(2026, 11, 26, 1, 0, tzinfo=UTC))
+    validate(bundle)
+    found = resources(bundle)
+    [guidance] = found["GuidanceResponse"]
+    assert guidance["status"] == "success" and guidance["occurrenceDateTime"] == "2026-11-26T01:00:00Z"
+    assert guidance["requestIdentifier"]["value"] == "example-2"
+    assert any("Level: urgent" in note["text"] for note in guidance["note"])
+    assert any(assessment.level_reasons[0].reason in note["text"] for note in guidance["note"])
+    [group] = found["RequestGroup"]
+    assert guidance["result"]["reference"] in [e["fullUrl"] for e in bundle["entry"] if e["resource"] is group]
+    assert group["priority"] == "urgent"
+    assert [a["title"] for a in group["action"]] == assessment.recommendation_ids()
+    first = group["action"][0]
+    assert first["description"].startswith(assessment.recommendations[0].text)
+    assert {d.get("label") for d in first["documentation"]} >= {s.id for s in assessment.recommendations[0].sources}
+    [risk] = found["RiskAssessment"]
+    assert risk["code"]["coding"][0]["code"] == "wells_score"
+    assert "DVT likely" in risk["prediction"][0]["qualitativeRisk"]["text"]
+    [observation] = found["Observation"]
+    assert observation["valueQuantity"]["value"] == 2.0
+    assert {c["code"]["text"] for c in observation["component"]} == {"pitting_oedema", "calf_circumference_diff_cm"}
+    [provenance] = found["Provenance"]
+    hashes = {e["what"]["identifier"]["value"] for e in provenance["entity"]}
+    assert {r["hash"] for r in assessment.provenance["rulesets"]} <= hashes
+    assert len(provenance["target"]) == 3  # guidance, recommendations, risk assessment
+    assert "OperationOutcome" not in found
+
+
+def test_self_care_has_no_risk_assessment_and_routine_priority(engine: Engine) -> None:
+    bundle = to_fhir_bundle(engine.assess(SORE))
+    validate(bundle)
+    found = resources(bundle)
+    assert "RiskAssessment" not in found
+    assert found["RequestGroup"][0]["priority"] == "routine"
+
+
+def test_an_incomplete_assessment_says_so_in_fhir() -> None:
+    class Broken:
+        calfrules_plugin_name = "broken"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            register(Deriver(id="bad_score", label="Bad", inputs=(), compute=lambda f: 1 / 0))
+
+    broken = load_engine(plugins=[Broken()], isolation="none")
+    try:
+        bundle = to_fhir_bundle(broken.assess({"findings": {"calf_pain": True}}).to_dict())
+    finally:
+        broken.close()
+    validate(bundle)
+    found = resources(bundle)
+    [guidance] = found["GuidanceResponse"]
+    assert guidance["status"] == "failure"
+    [outcome] = found["OperationOutcome"]
+    assert "ZeroDivisionError" in outcome["issue"][0]["diagnostics"]
+    assert found["RequestGroup"][0]["priority"] in ("urgent", "stat")  # the fail-safe level, at least urgent
+
+
+def test_the_validator_is_not_vacuous(engine: Engine) -> None:
+    bundle = to_fhir_bundle(engine.assess(DVT))
+    [risk] = resources(bundle)["RiskAssessment"]
+    del risk["subject"]  # required in R4
+    with pytest.raises(ValueError, match="subject"):
+        validate(bundle)
+
+
+@pytest.mark.parametrize("args", [["--format", "fhir"], ["--format", "json"], ["--json"]])
+def test_assess_format_option(args: list[str]) -> None:
+    result = CliRunner().invoke(cli, ["assess", str(EXAMPLES / "suspected_dvt.json"), *args])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    if args == ["--format", "fhir"]:
+        validate(data)
+    else:
+        assert data["level"] == "urgent"

@@ -1,0 +1,137 @@
+"""The published JSON Schemas hold for real cases and real assessments, and are not vacuous."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from calfrules import CaseError, Deriver, Engine, Finding, hookimpl, load_engine
+from calfrules.cli import cli
+from calfrules.schema import SCHEMA_NAMES, assessment_schema, case_schema, load_schema
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
+
+
+@pytest.fixture(scope="module")
+def case_validator(engine: Engine) -> Draft202012Validator:
+    return Draft202012Validator(case_schema(engine.vocabulary))
+
+
+@pytest.fixture(scope="module")
+def assessment_validator() -> Draft202012Validator:
+    return Draft202012Validator(assessment_schema())
+
+
+def _golden_cases(engine: Engine) -> list[dict[str, Any]]:
+    return [test.case() for entry in engine.rulesets for test in entry.ruleset.tests]
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_the_schemas_are_valid_draft_2020_12(name: str) -> None:
+    Draft202012Validator.check_schema(load_schema(name))
+
+
+def test_every_golden_and_example_case_and_its_assessment_match_the_schemas(
+    engine: Engine, case_validator: Draft202012Validator, assessment_validator: Draft202012Validator
+) -> None:
+    from calfrules.case import read_case_source
+
+    cases = [*_golden_cases(engine), *(read_case_source(str(path)) for path in sorted(EXAMPLES.iterdir()))]
+    assert len(cases) > 20
+    for case in cases:
+        case_validator.validate(case)
+        assessment_validator.validate(engine.assess(case).to_dict())  # type: ignore[arg-type]
+
+
+def _value(finding: Finding) -> st.SearchStrategy[Any]:
+    if finding.type == "bool":
+        return st.booleans()
+    if finding.type == "choice":
+        return st.sampled_from(finding.choices)
+    low = finding.minimum if finding.minimum is not None else -1e6
+    high = finding.maximum if finding.maximum is not None else 1e6
+    return st.one_of(st.integers(int(low) + 1, int(high)) if high - low >= 2 else st.just(low), st.floats(low, high))
+
+
+@given(data=st.data())
+def test_random_cases_and_their_assessments_match_the_schemas(
+    engine: Engine, case_validator: Draft202012Validator, assessment_validator: Draft202012Validator, data: Any
+) -> None:
+    findings = list(engine.vocabulary)
+    chosen = data.draw(st.lists(st.sampled_from(findings), min_size=1, max_size=8, unique_by=lambda f: f.id))
+    case = {"findings": {f.id: data.draw(_value(f)) for f in chosen}}
+    case_validator.validate(case)
+    assessment_validator.validate(engine.assess(case).to_dict())
+
+
+def test_an_incomplete_assessment_matches_the_schema(assessment_validator: Draft202012Validator) -> None:
+    class Broken:
+        calfrules_plugin_name = "broken"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            register(Deriver(id="bad_score", label="Bad", inputs=(), compute=lambda f: 1 / 0))
+
+    broken = load_engine(plugins=[Broken()], isolation="none")
+    try:
+        assessment = broken.assess({"findings": {"calf_pain": True}})
+        assert not assessment.complete
+        assessment_validator.validate(assessment.to_dict())
+    finally:
+        broken.close()
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"findings": {"calf_pian": True}},
+        {"findings": {"pain_score": 11}},
+        {"findings": {"calf_pain": "yes"}},
+        {"findings": {}},
+        {"findings": {"calf_pain": True}, "patient": "x"},
+        {"note": "no findings"},
+    ],
+)
+def test_the_case_schema_refuses_what_the_engine_refuses(
+    engine: Engine, case_validator: Draft202012Validator, case: dict[str, Any]
+) -> None:
+    assert not case_validator.is_valid(case)
+    with pytest.raises(CaseError):
+        engine.parse_case(case)
+
+
+def test_the_assessment_schema_is_not_vacuous(engine: Engine, assessment_validator: Draft202012Validator) -> None:
+    good = engine.assess({"findings": {"calf_pain": True}}).to_dict()
+    for broken in (
+        {**good, "level": "whenever"},
+        {key: value for key, value in good.items() if key != "trace"},
+        {**good, "extra": 1},
+        {**good, "recommendations": [{"id": "r"}]},
+    ):
+        assert not assessment_validator.is_valid(broken)
+
+
+def test_the_generic_case_schema_accepts_any_finding_id() -> None:
+    generic = Draft202012Validator(case_schema())
+    assert generic.is_valid({"findings": {"pack_specific_finding": 3}})
+    assert not generic.is_valid({"findings": {"x": [1]}})
+
+
+def test_the_schema_command_prints_and_writes_the_schemas(tmp_path: Path) -> None:
+    runner = CliRunner()
+    printed = runner.invoke(cli, ["schema", "case"])
+    assert printed.exit_code == 0, printed.output
+    schema = json.loads(printed.output)
+    assert schema["$defs"]["Findings"]["properties"]["pain_score"]["maximum"] == 10
+    target = tmp_path / "assessment.schema.json"
+    written = runner.invoke(cli, ["schema", "assessment", "-o", str(target)])
+    assert written.exit_code == 0 and json.loads(target.read_text()) == assessment_schema()
+    wrong = runner.invoke(cli, ["schema", "patient"])
+    assert wrong.exit_code == 2 and "error" in wrong.output

@@ -1,0 +1,101 @@
+"""schemathesis against the service's own OpenAPI description, in-process (ASGI).
+
+Every operation gets generated requests, schema-valid and schema-invalid; the checks:
+no 5xx, every status code and content type documented, every response body matching
+its schema, valid requests accepted and invalid ones rejected.
+
+(schemathesis' pytest integration, ``from_fixture``/``parametrize``, does not run on
+pytest 9 yet, so each operation's hypothesis strategy is driven directly.)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from calfrules import Engine
+from calfrules.audit import open_audit
+from calfrules.service import create_app
+from calfrules.service.app import SERVICE_ID
+
+from conftest import IN_CI
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
+TOKEN = "test-token"
+EXAMPLES = 100 if IN_CI else 20
+OPERATIONS = [
+    "GET /cds-services",
+    "GET /health",
+    "POST /assess",
+    "POST /cds-services/{service_id}",
+    "POST /cds-services/{service_id}/feedback",
+]
+
+
+@pytest.fixture(scope="module")
+def api_schema(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseSchema]:
+    folder: Path = tmp_path_factory.mktemp("audit")
+    with open_audit(f"sqlite:///{folder / 'audit.sqlite3'}") as store:
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(engine, audit=store, token=TOKEN))
+
+
+def _operations(schema: schemathesis.BaseSchema) -> dict[str, schemathesis.APIOperation]:
+    return {op.label: op for op in (result.ok() for result in schema.get_all_operations())}
+
+
+def test_every_operation_is_described(api_schema: schemathesis.BaseSchema) -> None:
+    assert sorted(_operations(api_schema)) == OPERATIONS
+
+
+# GET /health takes no input at all, so there is nothing to make invalid for it
+CALLS = [
+    (label, mode)
+    for label in OPERATIONS
+    for mode in GenerationMode
+    if (label, mode.value) != ("GET /health", "negative")
+]
+
+
+@pytest.mark.parametrize(("label", "mode"), CALLS)
+def test_the_service_keeps_to_its_openapi_description(
+    api_schema: schemathesis.BaseSchema, label: str, mode: GenerationMode
+) -> None:
+    operation = _operations(api_schema)[label]
+    # requests go to the one real service id, so their bodies reach the engine, not a 404
+    path = {"service_id": SERVICE_ID} if "{service_id}" in label else None
+    statuses: Counter[int] = Counter()
+
+    @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path))
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    )
+    def run(case: schemathesis.Case) -> None:
+        response = case.call_and_validate(headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS)
+        statuses[response.status_code] += 1
+
+    run()
+    if mode is GenerationMode.POSITIVE and not label.endswith("/feedback"):
+        assert statuses[200] > 0, f"no generated request was answered 200: {dict(statuses)}"
