@@ -8,7 +8,11 @@ raises EngineFault (the engine then fails safe) and starts a fresh child.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import threading
 from collections.abc import Mapping
 from multiprocessing.connection import Connection
@@ -21,7 +25,23 @@ from .vocabulary import Value
 DEFAULT_TIMEOUT_S = 5.0
 
 
-def _serve(conn: Connection, pipeline: Pipeline) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """A child must not outlive its parent (killed by a signal, it runs no clean-up)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _serve(conn: Connection, parent_end: Connection, parent_pid: int, pipeline: Pipeline) -> None:
+    _die_with_parent(parent_pid)
+    parent_end.close()  # inherited by fork: closing it lets recv() see EOF when the parent goes
     while True:
         try:
             request = conn.recv()
@@ -51,7 +71,7 @@ class IsolatedRunner:
             self._stop()
             context = multiprocessing.get_context("fork")
             parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, self.pipeline), daemon=True)
+            process = context.Process(target=_serve, args=(child, parent, os.getpid(), self.pipeline), daemon=True)
             process.start()
             child.close()
             self._child, self._conn = process, parent

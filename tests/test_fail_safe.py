@@ -102,3 +102,41 @@ def test_a_raising_plugin_deriver_fails_safe() -> None:
     assert not a.complete and a.level == Level.URGENT
     assert "bad_score from plugin broken failed: ZeroDivisionError" in a.incomplete_reasons[0]
     engine.close()
+
+
+def test_the_engine_process_ends_when_its_parent_is_killed(tmp_path: object) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import time\n"
+        "from calfrules import load_engine\n"
+        "e = load_engine(allow=[])\n"
+        "print(e._runner._child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child_pid):
+        time.sleep(0.05)
+    assert not _alive(child_pid)
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie (not yet reaped by init) is dead too
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
