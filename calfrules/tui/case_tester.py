@@ -1,0 +1,347 @@
+"""Test a case: a form built from the vocabulary, the assessment, its explanation, and "why not?"."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Label,
+    Select,
+    Static,
+    TabbedContent,
+    TabPane,
+    Tree,
+)
+from textual.widgets.tree import TreeNode
+
+from ..assessment import Assessment, TraceStep
+from ..engine import Engine
+from ..errors import CaseError
+from ..render import render_lines
+from ..vocabulary import Finding, Value
+from ..whynot import CaseFacts, why_not
+
+if TYPE_CHECKING:
+    from .app import CalfrulesApp
+
+
+def _show(value: Value) -> str:
+    if value is True:
+        return "yes"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def assessment_text(assessment: Assessment) -> Text:
+    text = Text()
+    for line, style in render_lines(assessment):
+        text.append(line + "\n", style=style or "")
+    return text
+
+
+def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
+    """Level, red flags, then each condition with the rule that concluded it, its findings and
+    the rules that derived the facts it used (which rule fired because of which findings)."""
+    tree.clear()
+    root = tree.root
+    root.set_label(f"{assessment.level.label.upper()} ({assessment.level.value})")
+    reasons = root.add("Why this level", expand=True)
+    for reason in assessment.level_reasons:
+        reasons.add_leaf(f"[{reason.level.value}] {reason.reason} ({reason.source})")
+    if not assessment.level_reasons:
+        reasons.add_leaf("nothing raised it: self_care is the starting level")
+    if assessment.red_flags:
+        flags = root.add("Red flags", expand=True)
+        for flag in assessment.red_flags:
+            node = flags.add(f"{flag.label} [{flag.level.value}]", expand=True)
+            for name, value in flag.matched.items():
+                node.add_leaf(f"{name} = {_show(value)}")
+    producers: dict[str, TraceStep] = {}
+    for fired in assessment.trace:
+        for output in (fired.concluded, *fired.derived):
+            if output:
+                producers.setdefault(output, fired)
+    conditions = root.add("Conditions", expand=True)
+    for found in assessment.conditions:
+        node = conditions.add(f"{found.label} ({found.id})", expand=True)
+        for because in found.because:
+            concluding = next((s for s in assessment.trace if s.rule == because.rule), None)
+            rule_node = node.add(f"because rule {because.rule.rule} ({because.rule.ruleset})", expand=True)
+            _add_matched(rule_node, because.matched, producers, {concluding.step} if concluding else set())
+    if not assessment.conditions:
+        conditions.add_leaf("no condition concluded")
+    trace = root.add(f"Rules fired ({len(assessment.trace)})")
+    for step in assessment.trace:
+        did = [f"concluded {step.concluded}"] if step.concluded else []
+        did += [f"derived {', '.join(step.derived)}"] if step.derived else []
+        did += [f"escalated to {step.escalated.value}"] if step.escalated else []
+        node = trace.add(f"{step.step}. {step.rule.rule} ({step.rule.ruleset}): {'; '.join(did) or 'advice'}")
+        _add_matched(node, step.matched, producers, {step.step})
+    root.expand()
+
+
+def _add_matched(
+    node: TreeNode[str], matched: Mapping[str, Value], producers: Mapping[str, TraceStep], seen: set[int]
+) -> None:
+    for name, value in matched.items():
+        step = producers.get(name)
+        if step is None or step.step in seen:
+            node.add_leaf(f"{name}" if value is True else f"{name} = {_show(value)}")
+            continue
+        child = node.add(f"{name} ← rule {step.rule.rule} ({step.rule.ruleset})", expand=True)
+        _add_matched(child, step.matched, producers, seen | {step.step})
+
+
+class CaseTester(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+r", "run_case", "Run", priority=True),
+        Binding("ctrl+g", "save_golden", "Save golden", priority=True),
+        Binding("ctrl+f", "search", "Search", priority=True),
+        Binding("ctrl+l", "clear_case", "Clear", show=False),
+        Binding("f2", "tab('tab-case', '#finding-search')", "Case", show=False),
+        Binding("f3", "tab('tab-assessment', '#assessment-scroll')", "Assessment", show=False),
+        Binding("f4", "tab('tab-explain', '#explain-tree')", "Explanation", show=False),
+        Binding("f5", "tab('tab-whynot', '#whynot-rule')", "Why not?", show=False),
+        Binding("escape", "close", "Back"),
+        Binding("f1", "app.help", "Help"),
+    ]
+
+    def __init__(self, findings: Mapping[str, Value] | None = None, title: str = "Test a case") -> None:
+        super().__init__()
+        self.initial = dict(findings or {})
+        self.title_text = title
+        self.assessment: Assessment | None = None
+
+    @property
+    def tui(self) -> CalfrulesApp:
+        return cast("CalfrulesApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="case-tabs"):
+            with TabPane("Case", id="tab-case"):
+                with Horizontal(classes="toolbar"):
+                    yield Input(placeholder="search findings (id, words of the question)", id="finding-search")
+                    yield Button("Run", id="run-case", variant="primary")
+                # not focusable itself, so tab goes straight from field to field
+                with VerticalScroll(id="finding-form", can_focus=False):
+                    yield from self._finding_rows()
+            with TabPane("Assessment", id="tab-assessment"), VerticalScroll(id="assessment-scroll"):
+                yield Static("Run the case (ctrl+r) to see the assessment.", id="assessment-text")
+            with TabPane("Explanation", id="tab-explain"):
+                yield Tree("Run the case first", id="explain-tree")
+            with TabPane("Why not?", id="tab-whynot"):
+                yield Select(self._rule_options(), prompt="choose a rule", id="whynot-rule")
+                with VerticalScroll(id="whynot-scroll"):
+                    yield Static("Choose a rule to see which parts of its condition this case meets.", id="whynot-text")
+        yield Footer()
+
+    def _finding_rows(self) -> ComposeResult:
+        engine = self.tui.engine
+        if engine is None:
+            yield Label("the engine is still loading; close and open the case tester again")
+            return
+        group = None
+        for finding in engine.vocabulary:
+            if finding.group != group:
+                group = finding.group
+                yield Label(group.replace("_", " ").upper(), classes="group-title", id=f"group-{group}")
+            yield self._finding_row(finding)
+
+    def _finding_row(self, finding: Finding) -> Horizontal:
+        value = self.initial.get(finding.id)
+        classes = f"finding-row group-{finding.group}"
+        if finding.type == "bool":
+            return Horizontal(
+                Checkbox(f"{finding.label} ({finding.id})", value is True, compact=True, id=f"f-{finding.id}"),
+                classes=classes,
+                id=f"row-{finding.id}",
+            )
+        label = Label(f"{finding.label} ({finding.id})", classes="finding-label")
+        field: Input | Select[str]
+        if finding.type == "number":
+            field = Input(
+                "" if value is None else _show(value),
+                placeholder=finding.range_text(),
+                type="number",
+                compact=True,
+                id=f"f-{finding.id}",
+                classes="finding-number",
+            )
+        else:
+            field = Select(
+                [(c, c) for c in finding.choices],
+                value=value if isinstance(value, str) else Select.NULL,
+                compact=True,
+                id=f"f-{finding.id}",
+            )
+        return Horizontal(label, field, classes=classes, id=f"row-{finding.id}")
+
+    def _rule_options(self) -> list[tuple[str, tuple[str, str]]]:
+        options = []
+        for doc in self.tui.workspace.docs.values():
+            for rule in doc.ruleset.rules:
+                options.append((f"{doc.id}: {rule.id}", (doc.id, rule.id)))
+        return options
+
+    def on_mount(self) -> None:
+        self.sub_title = self.title_text
+        # keyboard users run with ctrl+r; tab goes from the search box to the findings
+        self.query_one("#run-case", Button).can_focus = False
+        self.query_one("#finding-search", Input).focus()
+        if self.initial:
+            self.action_run_case()
+
+    # --- the case ----------------------------------------------------------------------
+    def findings(self) -> dict[str, Any]:
+        """What the form holds: ticked boxes, filled numbers, chosen choices."""
+        engine = self.tui.engine
+        found: dict[str, Any] = {}
+        if engine is None:
+            return found
+        for finding in engine.vocabulary:
+            widgets = self.query(f"#f-{finding.id}")
+            if not widgets:
+                continue
+            widget = widgets.first()
+            if isinstance(widget, Checkbox) and widget.value:
+                found[finding.id] = True
+            elif isinstance(widget, Input) and widget.value.strip():
+                try:
+                    found[finding.id] = float(widget.value)
+                except ValueError:
+                    found[finding.id] = widget.value  # the engine says what is wrong with it
+            elif isinstance(widget, Select) and isinstance(widget.value, str):
+                found[finding.id] = widget.value
+        return found
+
+    @on(Input.Changed, "#finding-search")
+    def _filter(self, event: Input.Changed) -> None:
+        words = event.value.lower().split()
+        engine = self.tui.engine
+        if engine is None:
+            return
+        visible_groups: set[str] = set()
+        for finding in engine.vocabulary:
+            haystack = f"{finding.id} {finding.label} {finding.question} {finding.group}".lower()
+            show = all(word in haystack for word in words)
+            self.query_one(f"#row-{finding.id}").display = show
+            if show:
+                visible_groups.add(finding.group)
+        for title in self.query(".group-title"):
+            title.display = (title.id or "").removeprefix("group-") in visible_groups
+
+    @on(Input.Submitted, "#finding-search")
+    def _to_first_match(self, event: Input.Submitted) -> None:
+        for row in self.query(".finding-row"):
+            if row.display:
+                row.children[-1].focus()
+                return
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "run-case":
+            self.action_run_case()
+
+    def action_run_case(self) -> None:
+        engine = self.tui.engine
+        if engine is None:
+            self.notify("The engine is still loading; try again in a moment.", severity="warning")
+            return
+        self._assess(engine, self.findings())
+
+    @work(thread=True, exclusive=True, group="assess")
+    def _assess(self, engine: Engine, findings: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        try:
+            assessment = engine.assess({"findings": findings})
+        except CaseError as exc:
+            self.app.call_from_thread(self._show_error, str(exc))
+            return
+        except Exception as exc:  # the engine failed outside its own fail-safe: say so, keep every edit
+            self.app.call_from_thread(self._show_error, f"the rule engine failed: {type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._show_assessment, assessment, time.perf_counter() - started)
+
+    def action_tab(self, pane: str, focus: str) -> None:
+        self._show_tab(pane, focus)
+
+    def _show_tab(self, pane: str, focus: str) -> None:
+        # move the focus too: a focused widget left on a hidden pane would pull its tab back
+        self.query_one("#case-tabs", TabbedContent).active = pane
+        self.query_one(focus).focus()
+
+    def _show_error(self, message: str) -> None:
+        self.query_one("#assessment-text", Static).update(Text(f"Cannot assess this case: {message}", style="bold red"))
+        self._show_tab("tab-assessment", "#assessment-scroll")
+        self.notify(message, severity="error", title="Case not assessed")
+
+    def _show_assessment(self, assessment: Assessment, seconds: float) -> None:
+        self.assessment = assessment
+        self.query_one("#assessment-text", Static).update(assessment_text(assessment))
+        fill_explanation(self.query_one("#explain-tree", Tree), assessment)
+        if self.query_one("#case-tabs", TabbedContent).active == "tab-case":
+            self._show_tab("tab-assessment", "#assessment-scroll")
+        self.sub_title = f"{self.title_text}: {assessment.level.value}"
+        self.log(f"assessed in {seconds * 1000:.0f} ms")
+        if not assessment.complete:
+            self.notify("; ".join(assessment.incomplete_reasons), severity="error", title="Assessment incomplete")
+        self._update_why_not()
+
+    # --- why not? -------------------------------------------------------------------------
+    @on(Select.Changed, "#whynot-rule")
+    def _rule_chosen(self, event: Select.Changed) -> None:
+        self._update_why_not()
+
+    def _update_why_not(self) -> None:
+        chosen = self.query_one("#whynot-rule", Select).value
+        out = self.query_one("#whynot-text", Static)
+        if not isinstance(chosen, tuple):
+            return
+        if self.assessment is None:
+            out.update("Run the case first (ctrl+r).")
+            return
+        ruleset_id, rule_id = chosen
+        rule = self.tui.workspace.doc(ruleset_id).ruleset.rule(rule_id)
+        if rule is None:
+            out.update(f"rule {rule_id} no longer exists")
+            return
+        answer = why_not(rule, CaseFacts.from_assessment(self.assessment))
+        out.update(Text("\n".join([f"when {rule.when}", "", *answer.lines()])))
+
+    def show_why_not(self, ruleset_id: str, rule_id: str) -> None:
+        self.query_one("#whynot-rule", Select).value = (ruleset_id, rule_id)
+        self._show_tab("tab-whynot", "#whynot-rule")
+        self._update_why_not()
+
+    # --- golden cases -------------------------------------------------------------------
+    def action_save_golden(self) -> None:
+        self.tui.save_case_as_golden(self)
+
+    def action_search(self) -> None:
+        self.query_one("#case-tabs", TabbedContent).active = "tab-case"
+        search = self.query_one("#finding-search", Input)
+        search.focus()
+        search.select_all()
+
+    def action_clear_case(self) -> None:
+        for box in self.query(Checkbox):
+            box.value = False
+        for field in self.query(".finding-number"):
+            cast(Input, field).value = ""
+
+    def action_close(self) -> None:
+        self.dismiss()

@@ -1,0 +1,333 @@
+"""The rule form: condition with live validation and id completion, outcome, advice, sources."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.suggester import Suggester, SuggestFromList
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from ..levels import Level
+from ..model import DOSE_FIELDS, RECOMMENDATION_KINDS, ConditionInfo, DoseValue, Recommendation, Rule
+from .names import KnownNames, check_when
+
+NEW_ADVICE = -1
+# (label, widget id, placeholder) of the fields of one piece of advice
+ADVICE_FIELDS = (
+    ("Advice id", "rec-id", "e.g. strain_ice"),
+    ("Text the patient reads", "rec-text", "e.g. Ice the calf for 15-20 minutes."),
+    ("Kind", "rec-kind", ""),
+    ("Priority (lower comes first; default 50)", "rec-priority", "50"),
+    ("Dose", "rec-dose", "e.g. sets=3, reps=25-30, times_per_week=2"),
+    ("Come back if (optional)", "rec-return", "e.g. the pain gets worse"),
+    ("References for this advice (optional; else the rule's)", "rec-references", ""),
+    ("Not with (conditions, facts or red flags; optional)", "rec-avoid", "e.g. dvt"),
+)
+
+
+class IdSuggester(Suggester):
+    """Completes the finding, condition or fact id being typed (accept with the right arrow)."""
+
+    def __init__(self, names: KnownNames) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.names = names
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return self.names.complete(value)
+
+
+def parse_dose(text: str) -> tuple[tuple[str, DoseValue], ...]:
+    """``weeks=2, reps=25-30`` -> dose pairs; raises ValueError saying what to fix."""
+    pairs: list[tuple[str, DoseValue]] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or key not in DOSE_FIELDS:
+            raise ValueError(f"dose: write field=amount, with a field from {', '.join(DOSE_FIELDS)}")
+        low, dash, high = value.strip().partition("-")
+        try:
+            pairs.append((key, (float(low), float(high)) if dash else _number(float(low))))
+        except ValueError:
+            raise ValueError(f"dose {key}: {value.strip()!r} is not a number or a range like 25-30") from None
+    return tuple(pairs)
+
+
+def _number(value: float) -> DoseValue:
+    return int(value) if value.is_integer() else value
+
+
+def dose_text(dose: tuple[tuple[str, DoseValue], ...]) -> str:
+    def show(v: float) -> str:
+        return str(int(v)) if float(v).is_integer() else str(v)
+
+    return ", ".join(f"{k}={show(v[0])}-{show(v[1])}" if isinstance(v, tuple) else f"{k}={show(v)}" for k, v in dose)
+
+
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, (p.strip() for p in text.replace(" ", ",").split(","))))
+
+
+class RuleEditor(Screen[Rule | None]):
+    """Edit one rule; dismisses with the new Rule (kept in memory) or None."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "keep", "Keep rule", priority=True),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("f1", "app.help", "Help"),
+    ]
+
+    def __init__(
+        self,
+        ruleset_id: str,
+        rule: Rule | None,
+        names: KnownNames,
+        references: list[str],
+        apply: Callable[[Rule, ConditionInfo | None], str | None],
+    ) -> None:
+        super().__init__()
+        self.apply = apply  # keeps the rule (and a new condition) in the workspace; returns an error or None
+        self.ruleset_id = ruleset_id
+        self.rule = rule
+        self.names = names
+        self.references = references
+        self.advice: list[Recommendation] = list(rule.recommend) if rule else []
+        self.shown_advice = 0 if self.advice else NEW_ADVICE
+
+    def compose(self) -> ComposeResult:
+        rule = self.rule
+        yield Header()
+        with VerticalScroll(id="rule-form"):
+            yield Static("", id="form-error")
+            yield Label("Rule id")
+            yield Input(
+                compact=True, value=rule.id if rule else "", placeholder="e.g. calf_tight_at_night", id="rule-id"
+            )
+            yield Label("When (condition)  → accepts a suggested id")
+            yield Input(
+                compact=True,
+                value=rule.when if rule else "",
+                placeholder="e.g. calf_pain and not swelling",
+                suggester=IdSuggester(self.names),
+                id="rule-when",
+            )
+            yield Static("", id="when-status")
+            yield Label("Concludes condition (optional)")
+            yield Input(
+                compact=True,
+                value=rule.conclude or "" if rule else "",
+                suggester=SuggestFromList(sorted(self.names.derived)),
+                id="rule-conclude",
+            )
+            yield Label("Name of the condition, only if it is new (declares it in this ruleset)")
+            yield Input(compact=True, placeholder="e.g. Night-time calf tightness", id="rule-condition-label")
+            yield Label("Derives facts (optional, comma separated)")
+            yield Input(compact=True, value=", ".join(rule.derive) if rule else "", id="rule-derive")
+            yield Label("Raises the level to (optional)")
+            yield Select(
+                [(f"{level.value}: {level.label}", level.value) for level in Level],
+                compact=True,
+                value=rule.escalate.value if rule and rule.escalate else Select.NULL,
+                prompt="no escalation",
+                id="rule-escalate",
+            )
+            yield Label("Rationale (why this rule exists, in plain words)")
+            yield Input(compact=True, value=rule.rationale if rule else "", id="rule-rationale")
+            yield Label(f"References (ids: {', '.join(self.references) or 'none defined'})")
+            yield Input(compact=True, value=", ".join(rule.references) if rule else "", id="rule-references")
+            yield Label("Advice this rule gives (a rule may give several)", classes="section")
+            yield Select(
+                self._advice_options(), value=self.shown_advice, allow_blank=False, compact=True, id="advice-pick"
+            )
+            for label, field_id, placeholder in ADVICE_FIELDS:
+                yield Label(label)
+                if field_id == "rec-kind":
+                    kinds = [(k, k) for k in RECOMMENDATION_KINDS]
+                    yield Select(kinds, value="self_care", allow_blank=False, compact=True, id="rec-kind")
+                else:
+                    yield Input(compact=True, placeholder=placeholder, id=field_id)
+            with Horizontal(classes="buttons"):
+                yield Button("Remove this advice", id="rec-remove")
+                yield Button("Keep rule", id="keep", variant="primary")
+                yield Button("Cancel", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.ruleset_id}: {'edit rule ' + self.rule.id if self.rule else 'new rule'}"
+        self._show_advice(self.shown_advice)
+        self._validate_when(self.query_one("#rule-when", Input).value)
+        self.query_one("#rule-id" if self.rule is None else "#rule-when", Input).focus()
+
+    # --- live validation -----------------------------------------------------------
+    @on(Input.Changed, "#rule-when")
+    def _when_changed(self, event: Input.Changed) -> None:
+        self._validate_when(event.value)
+
+    def _validate_when(self, text: str) -> bool:
+        status = self.query_one("#when-status", Static)
+        if not text.strip():
+            status.update("write a condition, e.g. calf_pain and swelling")
+            status.set_class(False, "ok")
+            return False
+        problem = check_when(text, self.names)
+        if problem is None:
+            status.update("✓ condition is valid")
+            status.set_class(True, "ok")
+            return True
+        caret = f"\n{' ' * ((problem.column or 1) - 1)}^" if problem.column else ""
+        status.update(Text(f"✗ column {problem.column}: {problem.message}\n{text}{caret}"))
+        status.set_class(False, "ok")
+        return False
+
+    # --- advice (a rule may give several) --------------------------------------------
+    def _advice_options(self) -> list[tuple[str, int]]:
+        options = [(f"advice {n + 1}: {rec.id}", n) for n, rec in enumerate(self.advice)]
+        return [*options, ("+ new advice", NEW_ADVICE)]
+
+    def _value(self, selector: str) -> str:
+        return self.query_one(selector, Input).value.strip()
+
+    def _show_advice(self, index: int) -> None:
+        rec = self.advice[index] if index != NEW_ADVICE else None
+        values = {
+            "#rec-id": rec.id if rec else "",
+            "#rec-text": rec.text if rec else "",
+            "#rec-priority": str(rec.priority) if rec else "",
+            "#rec-dose": dose_text(rec.dose) if rec else "",
+            "#rec-return": rec.return_if or "" if rec else "",
+            "#rec-references": ", ".join(rec.references) if rec else "",
+            "#rec-avoid": ", ".join(rec.avoid_with) if rec else "",
+        }
+        for selector, value in values.items():
+            self.query_one(selector, Input).value = value
+        self.query_one("#rec-kind", Select).value = rec.kind if rec else "self_care"
+        self.shown_advice = index
+
+    def _read_advice(self) -> Recommendation | None:
+        """The advice on the form, or None when its id and text are empty; raises ValueError."""
+        rec_id, text = self._value("#rec-id"), self._value("#rec-text")
+        if not rec_id and not text:
+            return None
+        if not rec_id or not text:
+            raise ValueError("advice needs both an id and a text (or clear both)")
+        priority = self._value("#rec-priority")
+        return Recommendation(
+            id=rec_id,
+            text=text,
+            kind=str(self.query_one("#rec-kind", Select).value),
+            priority=int(priority) if priority else 50,
+            dose=parse_dose(self._value("#rec-dose")),
+            references=_ids(self._value("#rec-references")),
+            return_if=self._value("#rec-return") or None,
+            avoid_with=_ids(self._value("#rec-avoid")),
+        )
+
+    def _store_advice(self) -> None:
+        rec = self._read_advice()
+        if rec is None:
+            return
+        if self.shown_advice == NEW_ADVICE:
+            self.advice.append(rec)
+            self.shown_advice = len(self.advice) - 1
+        else:
+            self.advice[self.shown_advice] = rec
+
+    def _refresh_picker(self) -> None:
+        picker = self.query_one("#advice-pick", Select)
+        with picker.prevent(Select.Changed):
+            picker.set_options(self._advice_options())
+            picker.value = self.shown_advice
+
+    @on(Select.Changed, "#advice-pick")
+    def _pick_advice(self, event: Select.Changed) -> None:
+        if event.value == self.shown_advice or not isinstance(event.value, int):
+            return
+        try:
+            self._store_advice()
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        target = event.value
+        self._refresh_picker()
+        self._show_advice(target)
+        self._refresh_picker()
+
+    # --- buttons and keys --------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "keep":
+            self.action_keep()
+        elif event.button.id == "cancel":
+            self.action_cancel()
+        elif event.button.id == "rec-remove" and self.shown_advice != NEW_ADVICE:
+            del self.advice[self.shown_advice]
+            self._show_advice(0 if self.advice else NEW_ADVICE)
+            self._refresh_picker()
+        elif event.button.id == "rec-remove":
+            self._show_advice(NEW_ADVICE)
+
+    def _error(self, message: str) -> None:
+        self.query_one("#form-error", Static).update(Text(f"✗ {message}"))
+        self.query_one("#rule-form", VerticalScroll).scroll_home(animate=False)
+        self.notify(message, severity="error", title="Rule not kept")
+
+    def build_rule(self) -> Rule:
+        """The rule on the form; raises ValueError saying what to fix."""
+        when = self._value("#rule-when")
+        problem = check_when(when, self.names) if when else None
+        if not when:
+            raise ValueError("the rule needs a condition (when)")
+        if problem is not None:
+            raise ValueError(f"when: column {problem.column}: {problem.message}")
+        self._store_advice()
+        escalate: Any = self.query_one("#rule-escalate", Select).value
+        rationale = self._value("#rule-rationale")
+        if not rationale:
+            raise ValueError("write a rationale: why this rule exists, in plain words")
+        return Rule(
+            id=self._value("#rule-id"),
+            when=when,
+            rationale=rationale,
+            references=_ids(self._value("#rule-references")),
+            conclude=self._value("#rule-conclude") or None,
+            derive=_ids(self._value("#rule-derive")),
+            escalate=Level(escalate) if isinstance(escalate, str) else None,
+            recommend=tuple(self.advice),
+            description=self.rule.description if self.rule else "",
+        )
+
+    def new_condition(self, rule: Rule) -> ConditionInfo | None:
+        """The condition to declare with this rule, when it concludes one no ruleset declares."""
+        if not rule.conclude or rule.conclude in self.names.conditions:
+            return None
+        label = self._value("#rule-condition-label")
+        if not label:
+            raise ValueError(
+                f"{rule.conclude!r} is not a known condition: check the spelling, or name it to declare a new one"
+            )
+        return ConditionInfo(id=rule.conclude, label=label)
+
+    def action_keep(self) -> None:
+        try:
+            rule = self.build_rule()
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        try:
+            condition = self.new_condition(rule)
+        except ValueError as exc:
+            self._error(str(exc))
+            return
+        problem = self.apply(rule, condition)
+        if problem:
+            self._error(problem)
+            return
+        self.dismiss(rule)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

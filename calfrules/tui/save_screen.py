@@ -1,0 +1,162 @@
+"""Before a save: the diff, the impact on golden cases, and the safety gate; then an atomic write."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, LoadingIndicator, Static, TabbedContent, TabPane
+
+from .saving import SavePlan, commit, plan_save
+
+if TYPE_CHECKING:
+    from .app import CalfrulesApp
+
+
+def impact_text(plan: SavePlan) -> Text:
+    text = Text()
+    if not plan.impact:
+        text.append(f"No golden case changes its outcome ({plan.golden_total} cases run).\n", style="green")
+    else:
+        text.append(f"{len(plan.impact)} of {plan.golden_total} golden cases change:\n", style="bold")
+        for row in plan.impact:
+            text.append(f"  {row.text()}\n")
+    if plan.golden_failing:
+        text.append(f"\nFailing after this change: {', '.join(plan.golden_failing)}\n", style="yellow")
+    return text
+
+
+def safety_text(plan: SavePlan) -> Text:
+    safety = plan.safety
+    text = Text()
+    if safety is None:
+        return text
+    if safety.ok:
+        text.append(
+            f"Safety gate PASSED: no case found where a red flag lowers the level "
+            f"({safety.cases_tried} cases in {safety.seconds:.1f} s).\n",
+            style="bold green",
+        )
+    for violation in safety.violations:
+        text.append("SAVE REFUSED: ", style="bold white on red")
+        text.append(violation["message"] + "\n", style="bold red")
+        text.append(f"  counter-example case: {json.dumps(violation['case']['findings'])}\n")
+        text.append(f"  then adding:          {json.dumps(violation['added'])}\n")
+        text.append(f"  rules that stop firing: {', '.join(violation['rules_lost']) or '-'}\n")
+    for problem in plan.problems:
+        text.append(f"problem: {problem}\n", style="red")
+    return text
+
+
+class SaveScreen(Screen[bool]):
+    """Dismisses with True when the file was written."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Cancel"),
+        Binding("ctrl+s", "confirm_save", "Save now", priority=True),
+        Binding("f1", "app.help", "Help"),
+    ]
+
+    def __init__(self, ruleset_id: str) -> None:
+        super().__init__()
+        self.ruleset_id = ruleset_id
+        self.plan: SavePlan | None = None
+
+    @property
+    def tui(self) -> CalfrulesApp:
+        return cast("CalfrulesApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(f"Checking {self.ruleset_id}: diff, golden cases, safety gate…", id="save-summary")
+        yield LoadingIndicator(id="save-loading")
+        with TabbedContent(id="save-tabs"):
+            with TabPane("Safety gate", id="tab-safety"), VerticalScroll():
+                yield Static("running…", id="save-safety")
+            with TabPane("Impact", id="tab-impact"), VerticalScroll():
+                yield Static("running…", id="save-impact")
+            with TabPane("Diff", id="tab-diff"), VerticalScroll():
+                yield Static("", id="save-diff")
+        with Horizontal(classes="buttons"):
+            yield Button("Save", id="save", variant="success", disabled=True)
+            yield Button("Open counter-example", id="open-counter", variant="warning", disabled=True)
+            yield Button("Cancel", id="cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"save {self.ruleset_id}"
+        self._plan()
+
+    @work(thread=True, exclusive=True, group="save")
+    def _plan(self) -> None:
+        try:
+            plan = plan_save(self.tui.workspace, self.ruleset_id)
+        except Exception as exc:  # an engine failure must not lose the edits: report and stay
+            self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
+            return
+        self.app.call_from_thread(self._show, plan)
+
+    def _failed(self, message: str) -> None:
+        self.query_one("#save-loading").display = False
+        self.query_one("#save-summary", Static).update(Text(f"Could not check the save: {message}", style="bold red"))
+        self.notify(message, severity="error", title="Save check failed; nothing was written")
+
+    def _show(self, plan: SavePlan) -> None:
+        self.plan = plan
+        self.query_one("#save-loading").display = False
+        refusal = plan.refusal()
+        changes = f"{len(plan.impact)} golden case(s) change" if plan.impact else "no golden case changes"
+        if refusal:
+            summary = Text(f"Save refused: {refusal}. ({changes})", style="bold red")
+        else:
+            summary = Text(f"Safety gate passed; {changes}. Press Save (ctrl+s) to write {plan.path}.", style="green")
+        self.query_one("#save-summary", Static).update(summary)
+        self.query_one("#save-safety", Static).update(safety_text(plan))
+        self.query_one("#save-impact", Static).update(impact_text(plan))
+        diff = plan.diff or "(no change against the file on disk)"
+        self.query_one("#save-diff", Static).update(Syntax(diff, "diff", theme="ansi_dark", word_wrap=True))
+        self.query_one("#save", Button).disabled = not plan.allowed
+        has_counter = plan.safety is not None and bool(plan.safety.violations)
+        self.query_one("#open-counter", Button).disabled = not has_counter
+        self.query_one("#open-counter" if has_counter else "#save" if plan.allowed else "#cancel", Button).focus()
+        self.query_one("#save-tabs", TabbedContent).active = "tab-safety" if refusal else "tab-impact"
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_confirm_save()
+        elif event.button.id == "open-counter":
+            self.open_counter_example()
+        else:
+            self.action_close()
+
+    def action_confirm_save(self) -> None:
+        if self.plan is None:
+            self.notify("Still checking; wait for the safety gate.", severity="warning")
+            return
+        try:
+            path = commit(self.tui.workspace, self.plan)
+        except PermissionError as exc:
+            self.notify(str(exc), severity="error", title="Not saved")
+            return
+        except OSError as exc:
+            self.notify(f"could not write {self.plan.path}: {exc}", severity="error", title="Not saved")
+            return
+        self.notify(f"Saved {path} (previous version kept as {path.name}.bak)", title="Saved")
+        self.dismiss(True)
+
+    def open_counter_example(self) -> None:
+        if self.plan is None or self.plan.safety is None or not self.plan.safety.violations:
+            return
+        violation = self.plan.safety.violations[0]
+        findings = {**violation["case"]["findings"], **violation["added"]}
+        self.tui.open_case_tester(findings, title="Counter-example (with the red flag added)")
+
+    def action_close(self) -> None:
+        self.dismiss(False)
