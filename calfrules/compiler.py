@@ -34,9 +34,12 @@ from .condition import Atom, Compare, Expr, Literal, Truthy
 from .errors import ConditionError, RulesetError
 from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
 from .registry import Registry
+from .stages import order_stages
 from .vocabulary import suggest
 
-MAX_RULES_PER_SHARD = 200
+# durable_rules walks matching alpha nodes with a stack of 64 (error 303 past it). Each
+# entry on it is a distinct subtree holding at least one rule, so 60 rules never overflow.
+MAX_RULES_PER_SHARD = 60
 # durable_rules refuses a message with more than 252 properties (error 302)
 MAX_KEYS_PER_SHARD = 240
 # durable_rules allows at most 32 expressions in one node (error 113)
@@ -82,6 +85,12 @@ class Shard:
     names: set[str] = field(default_factory=set)  # what its rules test: the keys its stage fact carries
 
 
+@dataclass(frozen=True)
+class ShardStage:
+    shards: tuple[int, ...]
+    cyclic: bool
+
+
 @dataclass
 class Program:
     rules: tuple[CompiledRule, ...]
@@ -93,6 +102,7 @@ class Program:
     # findings and scores some rule matches positively (the only ones worth asserting)
     input_names: frozenset[str]
     shards: list[Shard]
+    stages: list[ShardStage]  # run in order: each stage's shards once (cyclic ones until settled)
     durable_names: dict[str, tuple[int, int]]  # durable rule name -> (CompiledRule.index, branch index)
     fact_keys: dict[str, str]  # name (finding, score, complement, derived) -> property key in the stage fact
     errors: list[RulesetError]
@@ -158,7 +168,7 @@ def compile_registry(registry: Registry) -> Program:
                 else:
                     negated[atom.key()] = atom
     fact_keys = _fact_keys(compiled)
-    shards, durable_names = _shard(compiled, fact_keys)
+    shards, stages, durable_names = _shard(compiled, fact_keys)
     producers = _producers(compiled)
     floor = [_floor_relevance(entry, producers, names) for entry in floor]
     return Program(
@@ -169,6 +179,7 @@ def compile_registry(registry: Registry) -> Program:
         negated_atoms=negated,
         input_names=frozenset(inputs),
         shards=shards,
+        stages=stages,
         durable_names=durable_names,
         fact_keys=fact_keys,
         errors=errors,
@@ -354,18 +365,26 @@ def _pattern(branch: tuple[Literal, ...], keys: dict[str, str]) -> dict[str, Any
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
-def _shard(rules: list[CompiledRule], keys: dict[str, str]) -> tuple[list[Shard], dict[str, tuple[int, int]]]:
-    shards: list[Shard] = [Shard()]
+def _shard(
+    rules: list[CompiledRule], keys: dict[str, str]
+) -> tuple[list[Shard], list[ShardStage], dict[str, tuple[int, int]]]:
+    tested = [[atom.name for branch in rule.branches for atom, _ in branch] for rule in rules]
+    shards: list[Shard] = []
+    stages: list[ShardStage] = []
     durable_names: dict[str, tuple[int, int]] = {}
-    for rule in rules:
-        for branch_index, branch in enumerate(rule.branches):
-            names = _branch_names(branch)
-            shard = shards[-1]
-            if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | set(names)) > MAX_KEYS_PER_SHARD:
-                shard = Shard()
-                shards.append(shard)
-            name = f"r{rule.index}b{branch_index}"
-            shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
-            shard.names.update(names)
-            durable_names[name] = (rule.index, branch_index)
-    return [s for s in shards if s.definition], durable_names
+    for stage in order_stages(tested, [rule.outputs for rule in rules]):
+        first = len(shards)
+        shards.append(Shard())
+        for rule in (rules[index] for index in stage.rules):
+            for branch_index, branch in enumerate(rule.branches):
+                names = _branch_names(branch)
+                shard = shards[-1]
+                if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | set(names)) > MAX_KEYS_PER_SHARD:
+                    shard = Shard()
+                    shards.append(shard)
+                name = f"r{rule.index}b{branch_index}"
+                shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
+                shard.names.update(names)
+                durable_names[name] = (rule.index, branch_index)
+        stages.append(ShardStage(tuple(range(first, len(shards))), stage.cyclic))
+    return shards, stages, durable_names

@@ -4,11 +4,12 @@ It never uses ``durable.engine.Host``: no background timer threads, no Python
 action callbacks whose exceptions get swallowed, no batch asserts. Assessments
 run one at a time under a lock (the C core has none) in a single session id.
 
-A case runs in stages. Each stage asserts one "stage fact" per shard holding all
-that is known (findings, scores, complements, names derived so far), fires every
-rule it matches, and retracts it again; when rules derived something new, the next
-stage asserts the larger fact. Every durable rule has one pattern (see compiler.py):
-retracting a fact that completed a multi-fact rule corrupts durable_rules' heap.
+A case runs in stages (see stages.py): a rule's stage comes after the stages of the
+rules whose outputs it tests. Each stage asserts one fact per shard holding all that
+is known (findings, scores, complements, names derived so far), fires every rule it
+matches, and retracts it again, so each rule fires once. Every durable rule has one
+pattern (see compiler.py): retracting a fact that completed a multi-fact rule
+corrupts durable_rules' heap.
 
 It never calls ``delete_state``: measured here, deleting a session that still holds
 messages frees an invalid pointer and kills the process, depending on heap layout.
@@ -187,19 +188,21 @@ class _Session:
     def run(self, facts: Mapping[str, Value], complements: list[list[str]]) -> list[Firing]:
         parts = [list(shard_parts) for shard_parts in complements]  # each shard's stage fact, property by property
         known: dict[str, Value] = dict(facts)
-        changed = {index for index, shard_parts in enumerate(parts) if shard_parts}
         for name in sorted(facts):  # a canonical order: same result whatever the input order
             if facts[name] is not False:  # yes/no tests match only ``true``, so a "no" is never sent
-                changed.update(self._add(parts, name, facts[name]))
-        for _ in range(len(self.program.rules) + 1):  # each stage but the last derives something new
-            if not changed:
-                return [self._firing(index, known) for index in self.order]
-            derived = self._stage(parts, sorted(changed))
-            changed = set()
-            for name in sorted(derived - known.keys()):
-                known[name] = True
-                changed.update(self._add(parts, name, True))
-        raise EngineFault("more stages than the rules allow; stopped to avoid a loop")
+                self._add(parts, name, facts[name])
+        for stage in self.program.stages:
+            for _ in range(len(self.program.rules) + 1):  # a cyclic stage repeats while it derives
+                derived = self._stage(parts, [index for index in stage.shards if parts[index]])
+                changed: set[int] = set()
+                for name in sorted(derived - known.keys()):
+                    known[name] = True
+                    changed.update(self._add(parts, name, True))
+                if not stage.cyclic or changed.isdisjoint(stage.shards):
+                    break
+            else:
+                raise EngineFault("rules kept deriving new facts; stopped to avoid a loop")
+        return [self._firing(index, known) for index in self.order]
 
     def _add(self, parts: list[list[str]], name: str, value: Value) -> list[int]:
         routes = self.routes.get(name, ())

@@ -368,3 +368,37 @@ def test_python_313_is_excluded_in_packaging() -> None:
 
     meta = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]
     assert meta["requires-python"] == ">=3.11,<3.13"
+
+
+def test_a_fact_matching_more_than_64_first_tests_overflows_the_alpha_stack() -> None:
+    # Found by fuzzing: durable_rules walks matching alpha nodes on a 64-entry stack (error 303).
+    out = run_isolated(
+        """
+        import json
+        import durable_rules_engine as core
+        rules = {f"r{i}": {"all": [{"m": {f"k{i}": True}}]} for i in range(100)}
+        handle = core.create_ruleset("wide", json.dumps(rules))
+        try:
+            core.assert_fact(handle, json.dumps({"sid": "1", **{f"k{i}": True for i in range(100)}}))
+            print("ok")
+        except Exception as exc:
+            print(exc)
+        """
+    )
+    assert "303" in out  # if this fails, durable_rules grew its stack
+
+
+def test_shards_stay_below_the_alpha_stack_limit(engine: Engine) -> None:
+    # each stack entry is a distinct subtree holding at least one rule: 60 rules cannot overflow 64
+    assert max(len(shard.definition) for shard in engine.program.shards) <= 60
+    wide = ruleset(
+        "\n".join(
+            f'[[rules]]\nid = "r{i}"\nwhen = "{name}"\nderive = ["d{i}"]\nrationale = "x"\n'
+            for i, name in enumerate(f.id for f in engine.vocabulary if f.type == "bool")
+        )
+    )
+    e = load_engine(rulesets=[wide], allow=[], strict=True, isolation="none")
+    everything = {f.id: True for f in engine.vocabulary if f.type == "bool"}
+    assert len(everything) > 64
+    a = e.assess({"findings": everything})
+    assert a.complete and len(a.trace) == len(everything)
