@@ -15,6 +15,7 @@ from .vocabulary import Value, Vocabulary
 
 MAX_CASE_BYTES = 1_000_000
 MAX_FINDINGS = 2000
+MAX_ID_NUMBER = 10**18
 CASE_FIELDS = ("id", "note", "findings")
 
 
@@ -40,7 +41,7 @@ def parse_case(data: object, vocabulary: Vocabulary) -> Case:
         data = data.to_dict()
     if not isinstance(data, Mapping):
         raise CaseError(f'a case must be an object like {{"findings": {{...}}}}, not {type(data).__name__}')
-    unknown = [str(key)[:40] for key in data if key not in CASE_FIELDS]
+    unknown = [_shown_key(key) for key in data if key not in CASE_FIELDS]
     if unknown:
         raise CaseError(f"unknown case field(s): {', '.join(unknown)}; a case has findings, and optionally id and note")
     if "findings" not in data:
@@ -53,8 +54,12 @@ def parse_case(data: object, vocabulary: Vocabulary) -> Case:
     if len(findings) > MAX_FINDINGS:
         raise CaseError(f"the case has {len(findings)} findings; at most {MAX_FINDINGS} are accepted")
     case_id = data.get("id")
-    if case_id is not None and not isinstance(case_id, (str, int)):
+    if isinstance(case_id, float) and case_id.is_integer():  # JSON Schema's integer admits 7.0
+        case_id = int(case_id)
+    if case_id is not None and (isinstance(case_id, bool) or not isinstance(case_id, (str, int))):
         raise CaseError('"id" must be text or a number')
+    if isinstance(case_id, int) and not -MAX_ID_NUMBER < case_id < MAX_ID_NUMBER:
+        raise CaseError('"id" is too large a number; use at most 18 digits, or text')
     note = data.get("note")
     if note is not None and not isinstance(note, str):
         raise CaseError('"note" must be text')
@@ -62,10 +67,18 @@ def parse_case(data: object, vocabulary: Vocabulary) -> Case:
     return Case(findings=checked, id=None if case_id is None else str(case_id), note=note)
 
 
+def _shown_key(key: object) -> str:
+    text = str(key)[:40]
+    return text if text.isprintable() else repr(text)  # a newline in a key must not split the message
+
+
 def read_case_source(source: str) -> object:
     """Read raw case data from a path ('-' for standard input); JSON or TOML."""
     if source == "-":
-        text = sys.stdin.read(MAX_CASE_BYTES + 1)
+        try:
+            text = sys.stdin.read(MAX_CASE_BYTES + 1)
+        except UnicodeDecodeError:
+            raise CaseError("standard input: not UTF-8 text") from None
         name = "standard input"
     else:
         path = Path(source)
@@ -88,24 +101,36 @@ def read_case_source(source: str) -> object:
 
 
 def parse_case_text(text: str, name: str = "case", *, toml: bool = False) -> object:
+    text = text.removeprefix("\ufeff")  # the byte-order mark some editors put first
     if not text.strip():
         raise CaseError(f'{name}: empty; a case looks like {{"findings": {{"calf_pain": true}}}}')
     if toml:
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise CaseError(f"{name}: not valid TOML: {exc}") from None
+        return _parse_toml(text, name)
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        if not text.lstrip().startswith(("{", "[")):
-            try:
-                return tomllib.loads(text)
-            except tomllib.TOMLDecodeError:
-                pass
-        raise CaseError(f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+        problem = f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
     except RecursionError:
         raise CaseError(f"{name}: nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise CaseError(f"{name}: a number has too many digits") from None
+    if not text.lstrip().startswith(("{", "[")):
+        try:
+            return _parse_toml(text, name)
+        except CaseError:
+            pass
+    raise CaseError(problem)
+
+
+def _parse_toml(text: str, name: str) -> object:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CaseError(f"{name}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise CaseError(f"{name}: nested too deeply") from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise CaseError(f"{name}: a number has too many digits") from None
 
 
 def _reject_constant(token: str) -> float:

@@ -17,6 +17,7 @@ concluded or derived that name.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
@@ -170,7 +171,37 @@ def parse(text: str) -> Expr:
     except UnexpectedInput as exc:  # end of input and other cases
         column = len(text) + 1
         raise ConditionError("the condition ends too early", column=column, text=text) from exc
-    return _ToAst().transform(tree)
+    except RecursionError:
+        raise ConditionError(_TOO_DEEP, text=text) from None
+    try:
+        expr = _ToAst().transform(tree)
+    except RecursionError:
+        raise ConditionError(_TOO_DEEP, text=text) from None
+    if _depth(expr) > MAX_TREE_DEPTH:
+        raise ConditionError(_TOO_DEEP, text=text)
+    for atom, _ in atoms(expr):
+        if isinstance(atom, Compare) and isinstance(atom.value, float) and not math.isfinite(atom.value):
+            raise ConditionError("numbers must be finite", column=atom.column, text=text)
+    return expr
+
+
+# and/or/not levels: room for MAX_NESTING brackets alternating and/or, plus some 'not's
+MAX_TREE_DEPTH = 2 * MAX_NESTING + 2
+_TOO_DEEP = "the condition nests too deeply (brackets, and/or, repeated 'not'); simplify it"
+
+
+def _depth(expr: Expr) -> int:
+    """How deeply the tree nests, without recursion (a hostile text may nest very deeply)."""
+    deepest = 0
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(node, Not):
+            stack.append((node.operand, level + 1))
+        elif isinstance(node, (And, Or)):
+            stack.extend((operand, level + 1) for operand in node.operands)
+    return deepest
 
 
 def _max_paren_depth(text: str) -> int:
@@ -308,5 +339,10 @@ def to_text(expr: Expr) -> str:
 
 def _format_value(value: Scalar) -> str:
     if isinstance(value, str):
-        return repr(value)
+        # quoted as the grammar reads it back (repr would escape odd characters with backslashes)
+        if "'" not in value and "\\" not in value:
+            return f"'{value}'"
+        if '"' not in value:
+            return f'"{value}"'
+        return repr(value)  # both kinds of quote: the grammar has no way to write it
     return str(int(value)) if float(value).is_integer() else str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -11,7 +12,7 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import tomli_w
 
@@ -179,6 +180,11 @@ def _finding(finding_id: str, item: object, source: str) -> Finding:
         raise r.error("a choice finding needs a list of choices")
     if ftype != "number" and (minimum is not None or maximum is not None):
         raise r.error("only number findings take a minimum or maximum")
+    for bound in (minimum, maximum):
+        if bound is not None and not _is_finite_number(bound):
+            raise r.error("minimum and maximum must be finite numbers of a sensible size")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise r.error(f"minimum {minimum} is above maximum {maximum}: no value could be recorded")
     finding = Finding(
         id=finding_id,
         type=ftype,
@@ -285,16 +291,26 @@ def _recommendation(item: object, source: str, rule: str | None) -> Recommendati
 
 
 def _dose_value(r: _Reader, key: str, value: object) -> DoseValue:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+    if _is_finite_number(value) and value > 0:
         return value
     if (
         isinstance(value, list)
         and len(value) == 2
-        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        and all(_is_finite_number(v) for v in value)
         and 0 < value[0] <= value[1]
     ):
         return (value[0], value[1])
     raise r.error(f"dose {key!r} must be a positive number or a range [low, high]")
+
+
+def _is_finite_number(value: object) -> TypeGuard[int | float]:
+    """A number that is not NaN, not infinite, and fits a float (TOML integers may not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _floor(item: object, source: str) -> FloorEntry:
@@ -444,6 +460,10 @@ def loads(text: str, source: str = "<string>") -> Ruleset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RulesetError(f"not valid TOML: {exc}", source=source) from None
+    except RecursionError:
+        raise RulesetError("not valid TOML: arrays or tables nest too deeply", source=source) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise RulesetError("not valid TOML: a number has too many digits", source=source) from None
     return ruleset_from_data(data, source)
 
 

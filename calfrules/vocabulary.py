@@ -46,7 +46,10 @@ class Finding:
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {_show(value)}")
-            number = round(float(value), DECIMALS)
+            try:
+                number = round(float(value), DECIMALS)
+            except OverflowError:  # an integer beyond any float
+                raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}") from None
             if not math.isfinite(number):
                 raise CaseError(f"{self.id}: expected a finite number, got {_show(value)}")
             if (self.minimum is not None and number < self.minimum) or (
@@ -96,7 +99,10 @@ def _num(value: float) -> str:
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # Python will not print an integer of more than 4300 digits
+        return "a number with thousands of digits"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -141,7 +147,8 @@ class Vocabulary:
         for finding_id, value in findings.items():
             definition = self.findings.get(finding_id) if isinstance(finding_id, str) else None
             if definition is None:
-                hint = self.suggest(str(finding_id))
+                # suggestions only for the problems shown: thousands of unknown ids stay cheap
+                hint = self.suggest(str(finding_id)[:200]) if len(problems) < 5 else []
                 tip = f" (did you mean {', '.join(hint)}?)" if hint else ""
                 problems.append(f"unknown finding {str(finding_id)[:60]!r}{tip}")
                 continue
