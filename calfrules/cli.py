@@ -27,11 +27,16 @@ class _Group(click.Group):
         except CalfrulesError as exc:
             click.echo(f"calfrules: error: {exc}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except click.UsageError as exc:
+            _usage_error(ctx, exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
             click.echo("calfrules: interrupted", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # the reader went away (`calfrules audit list | head`): stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            ctx.exit(0)
         except Exception as exc:
             if os.environ.get("CALFRULES_DEBUG"):
                 raise
@@ -40,6 +45,22 @@ class _Group(click.Group):
                 err=True,
             )
             ctx.exit(70)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            _usage_error(ctx, exc)
+            raise  # unreachable: _usage_error exits
+
+
+def _usage_error(ctx: click.Context, exc: click.UsageError) -> None:
+    """A wrong option or argument: one line saying what and where to look, exit 2."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        raise exc  # click shows the help, as asked
+    where = exc.ctx.command_path if exc.ctx is not None else "calfrules"
+    click.echo(f"calfrules: error: {exc.format_message()} (see {where} --help)", err=True)
+    ctx.exit(EXIT_BAD_INPUT)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,19 +101,62 @@ def _print_json(data: object) -> None:
 @cli.command()
 @click.argument("case", metavar="PATH|-")
 @click.option("--json", "as_json", is_flag=True, help="Print the full assessment as JSON (Assessment.to_dict()).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "fhir"]),
+    default="text",
+    show_default=True,
+    help="text for people; json as --json; fhir: a FHIR R4 Bundle (GuidanceResponse, RiskAssessment, Provenance).",
+)
+@click.option("--audit", is_flag=True, help="Record it in the audit trail ($CALFRULES_AUDIT, else the default file).")
+@click.option("--audit-db", metavar="URL", help="Record it in this audit trail (implies --audit; see `audit -h`).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    help="Batch: worker processes (default: every core; 1 with --audit).",
+)
 @click.pass_context
-def assess(ctx: click.Context, case: str, as_json: bool) -> None:
-    """Assess one case file (JSON or TOML; - reads standard input).
+def assess(
+    ctx: click.Context,
+    case: str,
+    as_json: bool,
+    output_format: str,
+    audit: bool,
+    audit_db: str | None,
+    jobs: int | None,
+) -> None:
+    """Assess one case file (JSON or TOML; - reads standard input), or a batch.
 
     A case looks like {"id": "optional", "findings": {"calf_pain": true, "pain_score": 4}}.
     Exit status 2 with a one-line error for bad input.
+
+    \b
+    Batch: PATH a folder (every *.json and *.toml in it) or a .jsonl file (one case per
+    line) prints JSON Lines, one {"source", "line", "ok", "assessment" | "error"} per case in
+    input order, over --jobs processes; bad cases are reported and skipped, exit 2 at the end.
     """
+    from .batch import is_batch_source
+
+    if is_batch_source(case):
+        _assess_batch(ctx, case, jobs, output_format, audit, audit_db)
+        return
     from .case import read_case_source
 
     data = read_case_source(case)
     engine = _engine(ctx)
+    if audit or audit_db:
+        from .cli_audit import attach_audit
+
+        attach_audit(ctx, engine, audit_db)
     assessment = engine.assess(data)  # type: ignore[arg-type]
-    if as_json:
+    if output_format == "fhir":
+        from .fhir import to_fhir_bundle
+
+        _print_json(to_fhir_bundle(assessment))
+        return
+    if as_json or output_format == "json":
         _print_json(assessment.to_dict())
         return
     from rich.console import Console
@@ -102,6 +166,23 @@ def assess(ctx: click.Context, case: str, as_json: bool) -> None:
     console = Console(highlight=False, soft_wrap=True)
     for text, style in render_lines(assessment):
         console.print(text, style=style or None, markup=False)
+
+
+def _assess_batch(
+    ctx: click.Context, source: str, jobs: int | None, output_format: str, audit: bool, audit_db: str | None
+) -> None:
+    from .batch import run_batch_command
+
+    if output_format == "fhir":
+        raise CalfrulesError("--format fhir is for one case; a batch prints JSON Lines of assessments")
+    engine = None
+    if audit or audit_db:  # one audit trail, written from this process
+        from .cli_audit import attach_audit
+
+        engine = _engine(ctx)
+        attach_audit(ctx, engine, audit_db)
+    if run_batch_command(ctx.obj["rulesets"], source, jobs, engine):
+        ctx.exit(EXIT_BAD_INPUT)
 
 
 @cli.command()
@@ -250,6 +331,21 @@ def safety(ctx: click.Context, as_json: bool) -> None:
 
 # --- commands that live in their own modules (each imports its heavy dependencies lazily) ---
 # One line per module: cli.add_command(...). Keep `import calfrules.cli` free of textual/fastapi.
+from .cli_export import export_cmd  # noqa: E402
+
+cli.add_command(export_cmd)
+from .cli_audit import audit_group  # noqa: E402
+
+cli.add_command(audit_group)
+from .cli_schema import schema_cmd  # noqa: E402
+
+cli.add_command(schema_cmd)
+from .cli_serve import serve_cmd  # noqa: E402
+
+cli.add_command(serve_cmd)
+from .cli_tui import tui as tui_cmd  # noqa: E402
+
+cli.add_command(tui_cmd)
 
 
 def main() -> None:

@@ -88,3 +88,20 @@ def test_test_command_runs_golden_cases() -> None:
 def test_help_explains_commands() -> None:
     code, out, _ = run("--help")
     assert code == 0 and all(word in out for word in ("assess", "check", "test", "plugins", "vocab", "safety"))
+
+
+def test_a_reader_that_stops_early_gets_no_error() -> None:
+    # `calfrules audit list --json | head`: writing to a closed pipe ends quietly, exit 0
+    import subprocess
+    import sys
+
+    code = (
+        "import click\n"
+        "from calfrules.cli import cli\n"
+        "@cli.command()\n"
+        "def gone() -> None:\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "cli(['gone'], prog_name='calfrules')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "error" not in proc.stderr, proc.stderr

@@ -80,7 +80,12 @@ def _service_schemas() -> dict[str, JsonSchema]:
                     "type": "object",
                     "properties": {
                         "findings": _ref("Findings"),
-                        "caseId": {"type": ["string", "integer"]},
+                        "caseId": {
+                            "anyOf": [
+                                {"type": "string"},
+                                {"type": "integer", "minimum": -999999999999999999, "maximum": 999999999999999999},
+                            ]
+                        },
                         "note": {"type": "string"},
                     },
                 },
