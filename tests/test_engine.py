@@ -360,3 +360,23 @@ def test_floor_entries_are_skipped_only_when_they_cannot_hold() -> None:
     assert "by_absence" in flags and "through_a_rule" not in flags
     flags = {f.id for f in engine.assess({"findings": {"calf_pain": True, "swelling": True, "fever": True}}).red_flags}
     assert "through_a_rule" in flags and "by_absence" not in flags
+
+
+def test_to_dict_is_asdict_with_levels_as_ids_and_a_fresh_copy(engine: Engine) -> None:
+    import dataclasses
+    import json
+
+    def reference(value: object) -> object:
+        if isinstance(value, Level):
+            return value.value
+        if isinstance(value, dict):
+            return {k: reference(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [reference(v) for v in value]
+        return value
+
+    a = engine.assess({"findings": {"calf_pain": True, "swelling_unilateral": True, "pain_score": 6}})
+    plain = a.to_dict()
+    assert json.dumps(plain) == json.dumps(reference(dataclasses.asdict(a)))
+    plain["provenance"]["engine"] = "changed"
+    assert a.to_dict()["provenance"]["engine"] == "calfrules"
