@@ -365,6 +365,12 @@ def _pattern(branch: tuple[Literal, ...], keys: dict[str, str]) -> dict[str, Any
     return tests[0] if len(tests) == 1 else {"$and": tests}
 
 
+def _required_names(rule: CompiledRule) -> set[str]:
+    """Names the rule tests positively in every alternative: it cannot fire without them."""
+    per_branch = [{atom.name for atom, positive in branch if positive} for branch in rule.branches]
+    return set.intersection(*per_branch) if per_branch else set()
+
+
 def _shard(
     rules: list[CompiledRule], keys: dict[str, str]
 ) -> tuple[list[Shard], list[ShardStage], dict[str, tuple[int, int]]]:
@@ -372,7 +378,8 @@ def _shard(
     shards: list[Shard] = []
     stages: list[ShardStage] = []
     durable_names: dict[str, tuple[int, int]] = {}
-    for stage in order_stages(tested, [rule.outputs for rule in rules]):
+    required = [_required_names(rule) for rule in rules]
+    for stage in order_stages(tested, [rule.outputs for rule in rules], required):
         first = len(shards)
         shards.append(Shard())
         for rule in (rules[index] for index in stage.rules):

@@ -2,7 +2,8 @@
 
 The driver asserts each stage's facts once, when everything its rules can test is
 known, so no rule fires twice. Rules that test each other's outputs in a cycle share
-a stage that is repeated until it derives nothing new.
+a stage that is repeated until it derives nothing new (a rule that tests its own
+output alone does not need that).
 """
 
 from __future__ import annotations
@@ -17,14 +18,34 @@ class Stage:
     cyclic: bool  # repeat until nothing new is derived
 
 
-def order_stages(tested: Sequence[Iterable[str]], outputs: Sequence[Iterable[str]]) -> list[Stage]:
-    """``tested[i]``/``outputs[i]``: the names rule i tests and derives. Returns stages in run order."""
+def order_stages(
+    tested: Sequence[Iterable[str]],
+    outputs: Sequence[Iterable[str]],
+    required: Sequence[Iterable[str]] | None = None,
+) -> list[Stage]:
+    """``tested[i]``/``outputs[i]``: the names rule i tests and derives; ``required[i]``: those it
+    cannot fire without (true in every alternative). Returns stages in run order.
+
+    Two rules that both require X and derive X (each adds reasons to a conclusion) never
+    wait for each other: neither can be the first to derive X.
+    """
     count = len(tested)
     producers: dict[str, list[int]] = {}
     for index, names in enumerate(outputs):
         for name in names:
             producers.setdefault(name, []).append(index)
-    needs = [sorted({p for name in set(names) for p in producers.get(name, ())}) for names in tested]
+    needed_names = [set(names) for names in (required or [()] * count)]
+    needs = [
+        sorted(
+            {
+                producer
+                for name in set(names)
+                for producer in producers.get(name, ())
+                if not (name in needed_names[rule] and name in needed_names[producer])
+            }
+        )
+        for rule, names in enumerate(tested)
+    ]
     component, components = _strongly_connected(needs)
     depth = [0] * len(components)
     for comp_index, members in enumerate(components):  # Tarjan yields dependencies first
@@ -38,8 +59,9 @@ def order_stages(tested: Sequence[Iterable[str]], outputs: Sequence[Iterable[str
     for comp_index, members in enumerate(components):
         level = depth[comp_index]
         by_depth.setdefault(level, []).extend(members)
-        loops = len(members) > 1 or members[0] in needs[members[0]]
-        cyclic[level] = cyclic.get(level, False) or loops
+        # a rule that tests its own output cannot be the first to derive it (every other
+        # producer runs in an earlier stage), so only cycles of two or more rules repeat
+        cyclic[level] = cyclic.get(level, False) or len(members) > 1
     assert sum(len(v) for v in by_depth.values()) == count
     return [Stage(tuple(sorted(by_depth[level])), cyclic[level]) for level in sorted(by_depth)]
 

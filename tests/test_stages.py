@@ -18,7 +18,7 @@ def test_rules_in_a_cycle_share_a_repeated_stage() -> None:
     tested = [["y"], ["x"], ["calf_pain"], ["z"]]
     outputs = [["x"], ["y"], ["x"], ["z"]]  # 0 and 1 feed each other; 3 tests its own output
     stages = order_stages(tested, outputs)
-    assert stages[0] == Stage((2, 3), True)
+    assert stages[0] == Stage((2, 3), False)  # 3 can never be the first to derive z
     assert stages[1] == Stage((0, 1), True)
 
 
@@ -40,3 +40,23 @@ def test_a_long_chain_fires_every_rule_once_in_order() -> None:
     assert (
         a.to_dict()["trace"] == engine.assess({"findings": {"calf_pain": True}}, evaluator="oracle").to_dict()["trace"]
     )
+
+
+def test_a_rule_adding_reasons_to_its_own_conclusion_fires_after_the_first_one() -> None:
+    body = (
+        '[conditions.c]\nlabel = "C"\n'
+        '[[rules]]\nid = "more"\nwhen = "c and swelling"\nconclude = "c"\nrationale = "x"\n'
+        '[[rules]]\nid = "first"\nwhen = "calf_pain"\nconclude = "c"\nrationale = "x"\n'
+    )
+    engine = load_engine(rulesets=[ruleset(body)], allow=[], strict=True, isolation="none")
+    a = engine.assess({"findings": {"calf_pain": True, "swelling": True}})
+    assert [step.rule.rule for step in a.trace] == ["first", "more"]
+    assert [r.rule.rule for r in a.conditions[0].because] == ["first", "more"]
+
+
+def test_rules_that_add_reasons_to_a_conclusion_do_not_wait_for_each_other() -> None:
+    tested = [["calf_pain"], ["x", "swelling"], ["x", "fever"]]
+    outputs = [["x"], ["x"], ["x"]]  # 1 and 2 require x and derive it again
+    required = [["calf_pain"], ["x", "swelling"], ["x", "fever"]]
+    assert order_stages(tested, outputs, required) == [Stage((0,), False), Stage((1, 2), False)]
+    assert order_stages(tested, outputs)[1] == Stage((1, 2), True)  # without knowing: a cycle
