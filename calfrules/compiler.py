@@ -83,6 +83,9 @@ class CompiledFloorEntry:
 class Shard:
     definition: dict[str, Any] = field(default_factory=dict)
     names: set[str] = field(default_factory=set)  # what its rules test: the keys its stage fact carries
+    # a rule here can fire only if one of these is known (or some alternative tests only 'not's)
+    triggers: set[str] = field(default_factory=set)
+    unconditional: bool = False
 
 
 @dataclass(frozen=True)
@@ -392,6 +395,9 @@ def _shard(
                 name = f"r{rule.index}b{branch_index}"
                 shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
                 shard.names.update(names)
+                positives = {atom.name for atom, positive in branch if positive}
+                shard.triggers.update(positives)
+                shard.unconditional = shard.unconditional or not positives
                 durable_names[name] = (rule.index, branch_index)
         stages.append(ShardStage(tuple(range(first, len(shards))), stage.cyclic))
     return shards, stages, durable_names

@@ -68,8 +68,25 @@ def _encode(value: Value) -> str:
     return to_json(value)
 
 
-# name -> (shard index, '"key":') for every shard whose rules test the name
-Routes = dict[str, tuple[tuple[int, str], ...]]
+# name -> (shard index, '"key":', whether it can trigger a rule there) for every shard testing it
+Routes = dict[str, tuple[tuple[int, str, bool], ...]]
+
+
+# per rule, per alternative: (label in Firing.matched, the name whose value it shows, or None for 'not ...')
+Labels = list[list[list[tuple[str, str | None]]]]
+
+
+def _labels(program: Program) -> Labels:
+    return [
+        [
+            [
+                (atom.name, atom.name) if positive else ("not " + condition.to_text(atom), None)
+                for atom, positive in branch
+            ]
+            for branch in rule.branches
+        ]
+        for rule in program.rules
+    ]
 
 
 def _negations(program: Program) -> dict[str, tuple[tuple[str, Atom], ...]]:
@@ -81,10 +98,11 @@ def _negations(program: Program) -> dict[str, tuple[tuple[str, Atom], ...]]:
 
 
 def _routes(program: Program) -> Routes:
-    routes: dict[str, list[tuple[int, str]]] = {}
+    routes: dict[str, list[tuple[int, str, bool]]] = {}
     for index, shard in enumerate(program.shards):
         for name in shard.names:
-            routes.setdefault(name, []).append((index, json.dumps(program.fact_keys[name]) + ":"))
+            prefix = json.dumps(program.fact_keys[name]) + ":"
+            routes.setdefault(name, []).append((index, prefix, name in shard.triggers))
     return {name: tuple(entries) for name, entries in routes.items()}
 
 
@@ -94,11 +112,12 @@ class DurableRunner:
     def __init__(self, program: Program) -> None:
         self.program = program
         self.routes = _routes(program)
+        self.labels = _labels(program)
         self.negations = _negations(program)
         # each shard's complement properties, all true until a finding makes its atom true
         self.complement_parts: list[list[tuple[str, str]]] = [[] for _ in program.shards]
         for name in sorted(program.complements):
-            for index, prefix in self.routes.get(name, ()):
+            for index, prefix, _ in self.routes.get(name, ()):
                 self.complement_parts[index].append((name, prefix + "true"))
         self._lock = threading.Lock()
         self._handles: list[int] | None = None
@@ -127,7 +146,7 @@ class DurableRunner:
         here, its complement is set, so every compiled test is positive."""
         with self._lock:
             handles = self._ensure_handles()
-            session = _Session(self.program, self.routes, handles, SESSION_ID)
+            session = _Session(self.program, self.routes, self.labels, handles, SESSION_ID)
             try:
                 return session.run(facts, self._true_complements(facts))
             except core.error as exc:
@@ -174,14 +193,17 @@ class DurableRunner:
 
 
 class _Session:
-    def __init__(self, program: Program, routes: Routes, handles: list[int], sid: str) -> None:
+    def __init__(self, program: Program, routes: Routes, labels: Labels, handles: list[int], sid: str) -> None:
         self.program = program
         self.routes = routes
+        self.labels = labels
         self.handles = handles
         self.sid = sid
         self.tail = "," + json.dumps("sid") + ":" + json.dumps(sid)
         self.states: list[int | None] = [None] * len(handles)
         self.outstanding: list[tuple[int, str]] = []  # (handle, exact JSON) asserted and not yet retracted
+        # a shard none of whose rules can fire yet is not asserted at all
+        self.triggered = [shard.unconditional for shard in program.shards]
         self.fired: dict[int, set[int]] = {}  # rule index -> the alternatives that fired
         self.order: list[int] = []
 
@@ -193,7 +215,7 @@ class _Session:
                 self._add(parts, name, facts[name])
         for stage in self.program.stages:
             for _ in range(len(self.program.rules) + 1):  # a cyclic stage repeats while it derives
-                derived = self._stage(parts, [index for index in stage.shards if parts[index]])
+                derived = self._stage(parts, [i for i in stage.shards if parts[i] and self.triggered[i]])
                 changed: set[int] = set()
                 for name in sorted(derived - known.keys()):
                     known[name] = True
@@ -208,9 +230,11 @@ class _Session:
         routes = self.routes.get(name, ())
         if routes:
             encoded = _encode(value)
-            for index, prefix in routes:
+            for index, prefix, trigger in routes:
                 parts[index].append(prefix + encoded)
-        return [index for index, _ in routes]
+                if trigger:
+                    self.triggered[index] = True
+        return [index for index, _, _ in routes]
 
     def _stage(self, parts: list[list[str]], shards: list[int]) -> set[str]:
         """Assert the changed shards' facts, fire what they match, retract them again."""
@@ -264,13 +288,10 @@ class _Session:
 
     def _firing(self, rule_index: int, known: Mapping[str, Value]) -> Firing:
         matched: dict[str, Value] = {}
-        branches = self.program.rules[rule_index].branches
+        branches = self.labels[rule_index]
         for branch_index in sorted(self.fired[rule_index]):
-            for atom, positive in branches[branch_index]:
-                if positive:
-                    matched[atom.name] = known[atom.name]
-                else:
-                    matched["not " + condition.to_text(atom)] = True
+            for label, name in branches[branch_index]:
+                matched[label] = True if name is None else known[name]
         return Firing(rule_index, matched)
 
     def clear(self) -> bool:

@@ -60,3 +60,16 @@ def test_rules_that_add_reasons_to_a_conclusion_do_not_wait_for_each_other() -> 
     required = [["calf_pain"], ["x", "swelling"], ["x", "fever"]]
     assert order_stages(tested, outputs, required) == [Stage((0,), False), Stage((1, 2), False)]
     assert order_stages(tested, outputs)[1] == Stage((1, 2), True)  # without knowing: a cycle
+
+
+def test_a_shard_is_skipped_only_when_none_of_its_rules_can_fire() -> None:
+    body = (
+        '[[rules]]\nid = "absent"\nwhen = "not fever"\nderive = ["afebrile"]\nrationale = "x"\n'
+        '[[rules]]\nid = "present"\nwhen = "calf_pain"\nderive = ["pain"]\nrationale = "x"\n'
+    )
+    engine = load_engine(rulesets=[ruleset(body)], allow=[], strict=True, isolation="none")
+    shard = engine.program.shards[0]
+    assert shard.unconditional and shard.triggers == {"calf_pain"}
+    assert [s.rule.rule for s in engine.assess({"findings": {"swelling": True}}).trace] == ["absent"]
+    both = engine.assess({"findings": {"calf_pain": True}}).trace
+    assert sorted(s.rule.rule for s in both) == ["absent", "present"]
