@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from ..engine import AuditSink
 
-class AuditPort(Protocol):
-    """Record an assessment (returns its id), add feedback to a record, look a record up."""
 
-    def record(self, *, case: Any, assessment: Any, channel: str = ..., request_id: str | None = None) -> str: ...
+class AuditPort(AuditSink, Protocol):
+    """An engine's audit sink (``record``), plus adding feedback to a record and looking one up."""
 
     def add_feedback(
         self,
