@@ -100,16 +100,13 @@ class Program:
     floor: tuple[CompiledFloorEntry, ...]
     conditions: dict[str, ConditionInfo]
     derived_names: frozenset[str]
-    # atoms that appear under ``not``: evaluated before the run, asserted as complements
-    negated_atoms: dict[str, Atom]
-    # findings and scores some rule matches positively (the only ones worth asserting)
-    input_names: frozenset[str]
     shards: list[Shard]
     stages: list[ShardStage]  # run in order: each stage's shards once (cyclic ones until settled)
     durable_names: dict[str, tuple[int, int]]  # durable rule name -> (CompiledRule.index, branch index)
     fact_keys: dict[str, str]  # name (finding, score, complement, derived) -> property key in the stage fact
     errors: list[RulesetError]
-    complements: dict[str, Atom]  # complement fact name -> its atom
+    # atoms under ``not`` (evaluated before the run): complement name -> its atom
+    complements: dict[str, Atom]
     producers: dict[str, list[Expr]]  # derived name -> the conditions of rules that derive it
 
 
@@ -160,16 +157,13 @@ def compile_registry(registry: Registry) -> Program:
             continue
         floor.append(CompiledFloorEntry(floor_entry, origin, expr, tuple(sorted(condition.names(expr)))))
 
-    negated: dict[str, Atom] = {}
-    inputs: set[str] = set()
-    for rule in compiled:
-        for branch in rule.branches:
-            for atom, positive in branch:
-                if positive:
-                    if names.is_known_before_run(atom.name):
-                        inputs.add(atom.name)
-                else:
-                    negated[atom.key()] = atom
+    complements = {
+        complement_name(atom): atom
+        for rule in compiled
+        for branch in rule.branches
+        for atom, positive in branch
+        if not positive
+    }
     fact_keys = _fact_keys(compiled)
     shards, stages, durable_names = _shard(compiled, fact_keys)
     producers = _producers(compiled)
@@ -179,14 +173,12 @@ def compile_registry(registry: Registry) -> Program:
         floor=tuple(floor),
         conditions=names.conditions,
         derived_names=frozenset(names.derived | set(names.conditions)),
-        negated_atoms=negated,
-        input_names=frozenset(inputs),
         shards=shards,
         stages=stages,
         durable_names=durable_names,
         fact_keys=fact_keys,
         errors=errors,
-        complements={complement_name(atom): atom for atom in negated.values()},
+        complements=complements,
         producers=producers,
     )
 

@@ -140,7 +140,7 @@ class DurableRunner:
             self._ensure_handles()
 
     def run(self, facts: Mapping[str, Value]) -> list[Firing]:
-        """Assert the case's facts, fire rules to a fixpoint, return the firings in order.
+        """Assert the case's facts, fire rules stage by stage, return the firings in order.
 
         ``facts`` holds findings and scores; for each ``not`` atom over them that is false
         here, its complement is set, so every compiled test is positive."""
@@ -208,7 +208,7 @@ class _Session:
         self.order: list[int] = []
 
     def run(self, facts: Mapping[str, Value], complements: list[list[str]]) -> list[Firing]:
-        parts = [list(shard_parts) for shard_parts in complements]  # each shard's stage fact, property by property
+        parts = complements  # each shard's stage fact, property by property (a fresh list per case)
         known: dict[str, Value] = dict(facts)
         for name in sorted(facts):  # a canonical order: same result whatever the input order
             if facts[name] is not False:  # yes/no tests match only ``true``, so a "no" is never sent

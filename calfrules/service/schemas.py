@@ -80,12 +80,7 @@ def _service_schemas() -> dict[str, JsonSchema]:
                     "type": "object",
                     "properties": {
                         "findings": _ref("Findings"),
-                        "caseId": {
-                            "anyOf": [
-                                {"type": "string"},
-                                {"type": "integer", "minimum": -999999999999999999, "maximum": 999999999999999999},
-                            ]
-                        },
+                        "caseId": {"anyOf": case_schema()["properties"]["id"]["anyOf"]},  # the case's own id
                         "note": {"type": "string"},
                     },
                 },
