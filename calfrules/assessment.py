@@ -27,12 +27,17 @@ class RuleRef:
 
 @dataclass(frozen=True)
 class Reason:
-    """A rule that fired, the facts it matched, and why the rule exists."""
+    """A rule that fired, what was recorded that it matched, and why the rule exists.
+
+    ``matched`` holds recorded values only (a recorded no is ``false``); ``unrecorded``
+    names the findings the rule needed to be "not yes" and that nobody recorded.
+    """
 
     rule: RuleRef
     matched: dict[str, Value]
     rationale: str
     sources: tuple[Source, ...] = ()
+    unrecorded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,7 @@ class TraceStep:
     concluded: str | None
     derived: tuple[str, ...]
     escalated: Level | None
+    unrecorded: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,29 @@ class ScoreResult:
     components: dict[str, float]
     interpretation: str
     plugin: str
+    # inputs of the score the case did not record (a low score may only mean "not asked")
+    unrecorded: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScreenQuestion:
+    id: str
+    question: str
+
+
+@dataclass(frozen=True)
+class RedFlagScreen:
+    """The red-flag questions for the case's presenting groups, and which are unanswered.
+
+    ``complete`` once every question is recorded, yes or no. Under the ``require``
+    policy an incomplete screen keeps the level at see_clinician or above.
+    """
+
+    complete: bool = True
+    unanswered: tuple[str, ...] = ()
+    questions: tuple[ScreenQuestion, ...] = ()
+    groups: tuple[str, ...] = ()
+    policy: str = "prompt"
 
 
 @dataclass(frozen=True)
@@ -123,6 +152,7 @@ class Assessment:
     withheld_recommendations: tuple[WithheldRecommendation, ...] = ()
     case_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    red_flag_screen: RedFlagScreen = field(default_factory=RedFlagScreen)
 
     def condition_ids(self) -> list[str]:
         return [c.id for c in self.conditions]

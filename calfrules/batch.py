@@ -115,11 +115,11 @@ def _line_item(source: str, number: int, raw: bytes) -> Item:
 _engine: Any = None  # each worker's own engine, loaded once by _init_worker
 
 
-def _init_worker(rulesets: Sequence[str]) -> None:
+def _init_worker(rulesets: Sequence[str], screen: str = "prompt") -> None:
     global _engine
     from .engine import load_engine
 
-    _engine = load_engine(rulesets=list(rulesets))
+    _engine = load_engine(rulesets=list(rulesets), screen=screen)  # type: ignore[arg-type]
 
 
 def _assess_one(item: Item) -> tuple[str, str | None]:
@@ -154,6 +154,7 @@ def run_batch(
     on_error: Callable[[str], None] = lambda line: None,
     progress: Callable[[int], None] = lambda done: None,
     engine: Any = None,
+    screen: str = "prompt",
 ) -> BatchSummary:
     """Assess every case of ``path`` and write one JSON line each to ``out``, in input order.
 
@@ -167,7 +168,7 @@ def run_batch(
     if engine is not None or jobs == 1:
         _engine = engine
         if engine is None:
-            _init_worker(rulesets)
+            _init_worker(rulesets, screen)
         try:
             _write(map(_assess_one, items), out, summary, on_error, progress)
         finally:
@@ -175,7 +176,7 @@ def run_batch(
                 _engine.close()
             _engine = None
         return summary
-    _write(_in_workers(items, rulesets, jobs), out, summary, on_error, progress)
+    _write(_in_workers(items, rulesets, jobs, screen), out, summary, on_error, progress)
     return summary
 
 
@@ -191,7 +192,9 @@ def _assess_chunk(items: list[Item]) -> list[tuple[str, str | None]]:
     return [_assess_one(item) for item in items]
 
 
-def _in_workers(items: Iterator[Item], rulesets: Sequence[str], jobs: int) -> Iterator[tuple[str, str | None]]:
+def _in_workers(
+    items: Iterator[Item], rulesets: Sequence[str], jobs: int, screen: str = "prompt"
+) -> Iterator[tuple[str, str | None]]:
     """Results in input order, with a bounded number of chunks in flight (memory stays flat).
 
     concurrent.futures rather than multiprocessing.Pool: its workers may start the engine's
@@ -205,7 +208,7 @@ def _in_workers(items: Iterator[Item], rulesets: Sequence[str], jobs: int) -> It
     chunks = _chunks(items, CHUNK)
     try:
         with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets),)
+            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets), screen)
         ) as pool:
             for chunk in chunks:
                 pending.append(pool.submit(_assess_chunk, chunk))
@@ -257,7 +260,9 @@ def loading_problems(rulesets: Sequence[str]) -> list[str]:
     return problems
 
 
-def run_batch_command(rulesets: Sequence[str], source: str, jobs: int | None, audit_engine: Any = None) -> int:
+def run_batch_command(
+    rulesets: Sequence[str], source: str, jobs: int | None, audit_engine: Any = None, *, screen: str = "prompt"
+) -> int:
     """The ``calfrules assess DIR|FILE.jsonl`` command; returns how many cases failed."""
     import click
     from rich.console import Console
@@ -311,6 +316,7 @@ def run_batch_command(rulesets: Sequence[str], source: str, jobs: int | None, au
             on_error=report if console.is_terminal else lambda line: click.echo(f"calfrules: error: {line}", err=True),
             progress=advance,
             engine=audit_engine,
+            screen=screen,
         )
     if summary.failed:
         click.echo(f"calfrules: {summary.failed} of {summary.assessed} cases failed", err=True)

@@ -87,11 +87,21 @@ def cli(ctx: click.Context, rulesets: tuple[str, ...]) -> None:
     ctx.obj = {"rulesets": list(rulesets)}
 
 
-def _engine(ctx: click.Context, *, extra: tuple[str, ...] = ()) -> Engine:
-    engine = load_engine(rulesets=[*ctx.obj["rulesets"], *extra])
+def _engine(ctx: click.Context, *, extra: tuple[str, ...] = (), screen: str = "prompt") -> Engine:
+    engine = load_engine(rulesets=[*ctx.obj["rulesets"], *extra], screen=screen)  # type: ignore[arg-type]
     for problem in engine.problems:
         click.echo(f"calfrules: warning: {problem}", err=True)
     return engine
+
+
+SCREEN_OPTION = click.option(
+    "--screen",
+    type=click.Choice(["prompt", "require"]),
+    default="prompt",
+    show_default=True,
+    help="Red-flag screen policy: prompt lists unanswered screening questions and leaves the level; "
+    "require (self-triage, patient-facing) keeps the level at see_clinician or above until they are answered.",
+)
 
 
 def _print_json(data: object) -> None:
@@ -117,6 +127,7 @@ def _print_json(data: object) -> None:
     type=click.IntRange(min=1, max=64),
     help="Batch: worker processes (default: every core; 1 with --audit).",
 )
+@SCREEN_OPTION
 @click.pass_context
 def assess(
     ctx: click.Context,
@@ -126,6 +137,7 @@ def assess(
     audit: bool,
     audit_db: str | None,
     jobs: int | None,
+    screen: str,
 ) -> None:
     """Assess one case file (JSON or TOML; - reads standard input), or a batch.
 
@@ -140,12 +152,12 @@ def assess(
     from .batch import is_batch_source
 
     if is_batch_source(case):
-        _assess_batch(ctx, case, jobs, output_format, audit, audit_db)
+        _assess_batch(ctx, case, jobs, output_format, audit, audit_db, screen)
         return
     from .case import read_case_source
 
     data = read_case_source(case)
-    engine = _engine(ctx)
+    engine = _engine(ctx, screen=screen)
     if audit or audit_db:
         from .cli_audit import attach_audit
 
@@ -169,7 +181,13 @@ def assess(
 
 
 def _assess_batch(
-    ctx: click.Context, source: str, jobs: int | None, output_format: str, audit: bool, audit_db: str | None
+    ctx: click.Context,
+    source: str,
+    jobs: int | None,
+    output_format: str,
+    audit: bool,
+    audit_db: str | None,
+    screen: str,
 ) -> None:
     from .batch import run_batch_command
 
@@ -179,9 +197,9 @@ def _assess_batch(
     if audit or audit_db:  # one audit trail, written from this process
         from .cli_audit import attach_audit
 
-        engine = _engine(ctx)
+        engine = _engine(ctx, screen=screen)
         attach_audit(ctx, engine, audit_db)
-    if run_batch_command(ctx.obj["rulesets"], source, jobs, engine):
+    if run_batch_command(ctx.obj["rulesets"], source, jobs, engine, screen=screen):
         ctx.exit(EXIT_BAD_INPUT)
 
 
@@ -309,24 +327,40 @@ def vocab(ctx: click.Context, as_json: bool, group: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_context
 def safety(ctx: click.Context, as_json: bool) -> None:
-    """List the red-flag floor: which findings or conditions force which minimum level."""
-    engine = _engine(ctx)
-    rows = [
-        {
-            "id": c.entry.id,
-            "when": c.entry.when,
-            "level": c.entry.level.value,
-            "label": c.entry.label,
-            "rationale": c.entry.rationale,
-            "origin": c.origin,
-        }
-        for c in sorted(engine.program.floor, key=lambda c: (-c.entry.level.rank, c.entry.id))
-    ]
+    """List the red-flag floor: each sign alone and each combination, with the level it guarantees.
+
+    The floor is applied in plain Python after the rules, whatever they did: a case where an
+    entry holds never comes out below that entry's level. Use ``calfrules screen`` for the
+    questions to ask before self-care can stand.
+    """
+    from .red_flag_table import floor_rows
+
+    rows = floor_rows(_engine(ctx))
     if as_json:
         _print_json(rows)
         return
     for row in rows:
-        click.echo(f"{row['level']:<14} {row['label']}\n{'':<14} when {row['when']}")
+        cited = "; ".join(source["citation"] for source in row["sources"]) or "no published source given"
+        click.echo(f"{row['level']:<14} {row['label']}  [{row['kind']}]")
+        click.echo(f"{'':<14} when {row['when']}\n{'':<14} source: {cited}")
+
+
+@cli.command("screen")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_context
+def screen_cmd(ctx: click.Context, as_json: bool) -> None:
+    """List the red-flag screen: per presenting group, the questions to answer before self-care."""
+    from .red_flag_table import screen_rows
+
+    rows = screen_rows(_engine(ctx))
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        default = " (when no other group applies)" if row["default"] else ""
+        click.echo(f"{row['id']}: {row['label']}{default}\n  applies when {row['when']}")
+        for question in row["questions"]:
+            click.echo(f"  ? {question['question']}  [{question['id']}]")
 
 
 # --- commands that live in their own modules (each imports its heavy dependencies lazily) ---

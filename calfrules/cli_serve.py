@@ -47,6 +47,14 @@ TOKEN_ENV = "CALFRULES_TOKEN"
 @click.option(
     "--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Longest an assessment may take, s."
 )
+@click.option(
+    "--screen",
+    type=click.Choice(["prompt", "require"]),
+    default="prompt",
+    show_default=True,
+    help="Red-flag screen policy: require (patient-facing, self-triage) keeps the level at see_clinician or "
+    "above until every screening question is answered.",
+)
 @click.pass_context
 def serve_cmd(
     ctx: click.Context,
@@ -58,6 +66,7 @@ def serve_cmd(
     no_audit: bool,
     max_body: int,
     timeout: float,
+    screen: str,
 ) -> None:
     """Serve assessments over HTTP: CDS Hooks (/cds-services) and POST /assess.
 
@@ -84,7 +93,7 @@ def serve_cmd(
         raise CalfrulesError(f"the token is empty: give --token TEXT or unset ${TOKEN_ENV}")
     from .cli import _engine
 
-    engine = _engine(ctx)
+    engine = _engine(ctx, screen=screen)
     store = None
     if not no_audit:
         from .audit import open_audit

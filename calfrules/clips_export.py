@@ -29,7 +29,7 @@ from typing import Any
 
 from . import __version__
 from .compiler import CompiledRule, Program
-from .condition import Compare, Literal, Truthy, to_dnf, to_text
+from .condition import Answer, Compare, Literal, Truthy, to_dnf, to_text
 from .errors import CalfrulesError
 from .vocabulary import Value
 
@@ -115,6 +115,9 @@ def _pattern(literal: Literal, index: int) -> str:
     atom, positive = literal
     if isinstance(atom, Truthy):
         fact = f"(finding (name {atom.name}) (value TRUE))"
+    elif isinstance(atom, Answer):  # a recorded no is the symbol FALSE; recorded is any value
+        value = "FALSE" if atom.answer == "no" else f"?v{index}"
+        fact = f"(finding (name {atom.name}) (value {value}))"
     else:
         assert isinstance(atom, Compare)
         fact = f"(finding (name {atom.name}) (value ?v{index}&{_test(atom, f'?v{index}')}))"

@@ -30,10 +30,12 @@ from typing import Any
 
 from . import condition
 from .assessment import RuleRef, Source
-from .condition import Atom, Compare, Expr, Literal, Truthy
+from .condition import Answer, Atom, Compare, Expr, Literal, Truthy
 from .errors import ConditionError, RulesetError
 from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
 from .registry import Registry
+from .screen import check_group
+from .screening import CompiledScreenGroup
 from .stages import order_stages
 from .vocabulary import suggest
 
@@ -77,6 +79,7 @@ class CompiledFloorEntry:
     inputs: frozenset[str] = frozenset()
     # whether it holds for an empty case (then it can never be skipped)
     holds_when_nothing_is_known: bool = True
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass
@@ -107,7 +110,11 @@ class Program:
     errors: list[RulesetError]
     # atoms under ``not`` (evaluated before the run): complement name -> its atom
     complements: dict[str, Atom]
+    # positive ``x is no`` / ``x is recorded`` atoms (evaluated before the run): answer name -> its atom
+    answers: dict[str, Answer]
     producers: dict[str, list[Expr]]  # derived name -> the conditions of rules that derive it
+    screen: tuple[CompiledScreenGroup, ...] = ()
+    level_source: Source | None = None
 
 
 class _Names:
@@ -155,7 +162,33 @@ def compile_registry(registry: Registry) -> Program:
         except RulesetError as exc:
             errors.append(exc)
             continue
-        floor.append(CompiledFloorEntry(floor_entry, origin, expr, tuple(sorted(condition.names(expr)))))
+        floor.append(
+            CompiledFloorEntry(
+                floor_entry,
+                origin,
+                expr,
+                tuple(sorted(condition.names(expr))),
+                sources=registry.floor.sources.get(floor_entry.id, ()),
+            )
+        )
+
+    screen = []
+    for group in registry.screen:
+        origin = registry.screen.origin[group.id]
+        try:
+            expr = _check_condition(group.when, names, origin, f"screen {group.id}")
+            findings_only = [n for n in condition.names(expr) if n not in names.vocabulary]
+            problem = check_group(group, names.vocabulary) or (
+                f"screen group {group.id}: 'when' may test findings only, not {findings_only[0]!r}"
+                if findings_only
+                else None
+            )
+            if problem:
+                raise RulesetError(problem, source=origin)
+        except RulesetError as exc:
+            errors.append(exc)
+            continue
+        screen.append(CompiledScreenGroup(group, expr))
 
     complements = {
         complement_name(atom): atom
@@ -163,6 +196,13 @@ def compile_registry(registry: Registry) -> Program:
         for branch in rule.branches
         for atom, positive in branch
         if not positive
+    }
+    answers = {
+        answer_name(atom): atom
+        for rule in compiled
+        for branch in rule.branches
+        for atom, positive in branch
+        if positive and isinstance(atom, Answer)
     }
     fact_keys = _fact_keys(compiled)
     shards, stages, durable_names = _shard(compiled, fact_keys)
@@ -179,7 +219,10 @@ def compile_registry(registry: Registry) -> Program:
         fact_keys=fact_keys,
         errors=errors,
         complements=complements,
+        answers=answers,
         producers=producers,
+        screen=tuple(screen),
+        level_source=registry.level_source,
     )
 
 
@@ -243,6 +286,19 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
                 rule=rule.id,
             )
     recommendations = tuple(_resolve_text(rec, registry, where, rule.id) for rec in rule.recommend)
+    for rec in recommendations:
+        for name in rec.avoid_with:
+            if not _can_be_present(name, names, registry):
+                hint = suggest(
+                    name, [*names.conditions, *names.derived, *registry.floor.entries, *names.vocabulary.findings]
+                )
+                tip = f" (did you mean {', '.join(hint)}?)" if hint else ""
+                raise RulesetError(
+                    f"recommendation {rec.id}: avoid_with names {name!r}, which is no condition, derived fact, "
+                    f"floor entry or yes/no finding{tip}",
+                    source=where,
+                    rule=rule.id,
+                )
     return CompiledRule(
         0,
         rule,
@@ -255,6 +311,14 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: _Name
         sources=_sources(ruleset, rule.references),
         recommendation_sources=tuple(_sources(ruleset, rec.references or rule.references) for rec in recommendations),
     )
+
+
+def _can_be_present(name: str, names: _Names, registry: Registry) -> bool:
+    """Whether advice can be withheld on account of ``name`` (a yes/no finding counts when it is yes)."""
+    finding = names.vocabulary.findings.get(name)
+    if finding is not None:
+        return finding.type == "bool"
+    return name in names.conditions or name in names.derived or name in registry.floor.entries
 
 
 def _sources(ruleset: Ruleset, ids: Iterable[str]) -> tuple[Source, ...]:
@@ -296,6 +360,12 @@ def _check_condition(
 def _atom_problem(atom: Atom, negated: bool, names: _Names, allow_derived_negation: bool) -> str | None:
     name = atom.name
     finding = names.vocabulary.findings.get(name)
+    if isinstance(atom, Answer):
+        if finding is None:
+            return f"'{atom.key()}': only a finding is recorded or not; {name} is not a finding"
+        if atom.answer == "no" and finding.type != "bool":
+            return f"'{atom.key()}': {name} is not yes/no; write {name} is recorded, or compare it"
+        return None
     if finding is None and name not in names.scores and name not in names.conditions and name not in names.derived:
         hint = suggest(name, names.all())
         tip = f"; did you mean {', '.join(hint)}?" if hint else ""
@@ -313,14 +383,14 @@ def _atom_problem(atom: Atom, negated: bool, names: _Names, allow_derived_negati
             return f"{name} is a choice: compare it, for example {name} == {finding.choices[0]!r}"
         return None
     if finding is None and not is_number:
-        return f"{name} is yes/no: write {name} or not {name}, not a comparison"
+        return f"{name} is yes/no: write {name}, not {name} or {name} is no, not a comparison"
     if is_number:
         if isinstance(atom.value, str):
             return f"{name} is a number: compare it with a number, not {atom.value!r}"
         return None
     assert finding is not None
     if finding.type == "bool":
-        return f"{name} is yes/no: write {name} or not {name}, not a comparison"
+        return f"{name} is yes/no: write {name}, not {name} or {name} is no, not a comparison"
     if atom.op not in ("==", "!="):
         return f"{name} is a choice: use == or != (or in [...])"
     if atom.value not in finding.choices:
@@ -335,8 +405,19 @@ def complement_name(atom: Atom) -> str:
     return "!" + atom.key()
 
 
+def answer_name(atom: Answer) -> str:
+    return "?" + atom.key()
+
+
+def literal_name(atom: Atom, positive: bool) -> str:
+    """The stage-fact name a literal tests: the atom's own name, or a name set before the run."""
+    if not positive:
+        return complement_name(atom)
+    return answer_name(atom) if isinstance(atom, Answer) else atom.name
+
+
 def _branch_names(branch: tuple[Literal, ...]) -> list[str]:
-    return sorted({complement_name(atom) if not positive else atom.name for atom, positive in branch})
+    return sorted({literal_name(atom, positive) for atom, positive in branch})
 
 
 def _fact_keys(rules: list[CompiledRule]) -> dict[str, str]:
@@ -349,8 +430,8 @@ def _pattern(branch: tuple[Literal, ...], keys: dict[str, str]) -> dict[str, Any
     ``x >= 30 and x <= 33`` are two tests on the same key)."""
     tests: list[dict[str, Any]] = []
     for atom, positive in sorted(branch, key=lambda literal: (literal[0].key(), literal[1])):
-        if not positive:
-            tests.append({keys[complement_name(atom)]: True})
+        if not positive or isinstance(atom, Answer):
+            tests.append({keys[literal_name(atom, positive)]: True})
         elif isinstance(atom, Truthy):
             tests.append({keys[atom.name]: True})
         else:
@@ -387,7 +468,7 @@ def _shard(
                 name = f"r{rule.index}b{branch_index}"
                 shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
                 shard.names.update(names)
-                positives = {atom.name for atom, positive in branch if positive}
+                positives = {literal_name(atom, True) for atom, positive in branch if positive}
                 shard.triggers.update(positives)
                 shard.unconditional = shard.unconditional or not positives
                 durable_names[name] = (rule.index, branch_index)

@@ -6,12 +6,16 @@ Grammar, loosest binding first::
     or      := and ("or" and)*
     and     := not ("and" not)*
     not     := "not" not | atom
-    atom    := NAME | NAME CMP value | NAME "in" "[" value ("," value)* "]" | "(" expr ")"
+    atom    := NAME | NAME CMP value | NAME "in" "[" value ("," value)* "]"
+             | NAME "is" ["not"] ("yes" | "no" | "recorded") | "(" expr ")"
     CMP     := ">=" | "<=" | ">" | "<" | "==" | "!="
     value   := NUMBER | "string" | 'string'
 
 A bare NAME is true when that yes/no finding is yes, or when a rule has
-concluded or derived that name.
+concluded or derived that name. A finding has three states: yes, no (asked, and
+absent) and not recorded. ``not x`` holds for both "no" and "not recorded";
+``x is no`` holds only for a recorded no, and ``x is recorded`` for any recorded
+value (``x is not recorded``: nobody recorded it).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ _GRAMMAR = r"""
 ?atom: NAME -> truthy
      | NAME CMP value -> compare
      | NAME _IN "[" value ("," value)* "]" -> member
+     | NAME _IS ANSWER -> answer
+     | NAME _IS _NOT ANSWER -> answer_not
      | "(" or_expr ")"
 value: SIGNED_NUMBER -> number
      | ESCAPED_STRING -> string
@@ -46,7 +52,9 @@ _OR.2: /or\b/
 _AND.2: /and\b/
 _NOT.2: /not\b/
 _IN.2: /in\b/
-NAME: /(?!(?:and|or|not|in)\b)[a-z_][a-z0-9_]*/
+_IS.2: /is\b/
+ANSWER.3: /(?:yes|no|recorded)\b/
+NAME: /(?!(?:and|or|not|in|is)\b)[a-z_][a-z0-9_]*/
 SINGLE_STRING: /'[^'\\]*'/
 %import common.SIGNED_NUMBER
 %import common.ESCAPED_STRING
@@ -82,7 +90,25 @@ class Compare:
         return f"{self.name}{self.op}{self.value!r}"
 
 
-Atom = Union[Truthy, Compare]
+ANSWERS: tuple[str, ...] = ("yes", "no", "recorded")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What was recorded for a finding: ``x is no`` (asked, and absent) or ``x is recorded``.
+
+    Known before the rules run, like a ``not``; ``x is yes`` parses to a plain ``x``.
+    """
+
+    name: str
+    answer: str  # "no" or "recorded"
+    column: int
+
+    def key(self) -> str:
+        return f"{self.name} is {self.answer}"
+
+
+Atom = Union[Truthy, Compare, Answer]
 
 
 @dataclass(frozen=True)
@@ -101,7 +127,7 @@ class Or:
     operands: tuple[Expr, ...]
 
 
-Expr = Union[Truthy, Compare, Not, And, Or]
+Expr = Union[Truthy, Compare, Answer, Not, And, Or]
 
 
 class _ToAst(Transformer[Token, Expr]):
@@ -119,6 +145,16 @@ class _ToAst(Transformer[Token, Expr]):
         assert isinstance(name, Token)
         options = tuple(Compare(str(name), "==", v, _col(name)) for v in items[1:])  # type: ignore[arg-type]
         return options[0] if len(options) == 1 else Or(options)
+
+    def answer(self, items: list[Token]) -> Expr:
+        name, answer = items
+        if str(answer) == "yes":
+            return Truthy(str(name), _col(name))
+        return Answer(str(name), str(answer), _col(name))
+
+    def answer_not(self, items: list[Token]) -> Expr:
+        atom = self.answer(items)
+        return Not(atom, _first_column(atom))
 
     def negate(self, items: list[Expr]) -> Expr:
         (operand,) = items
@@ -142,7 +178,7 @@ def _col(token: Token) -> int:
 
 
 def _first_column(expr: Expr) -> int:
-    if isinstance(expr, (Truthy, Compare, Not)):
+    if isinstance(expr, (Truthy, Compare, Answer, Not)):
         return expr.column
     return _first_column(expr.operands[0])
 
@@ -244,6 +280,8 @@ _FRIENDLY = {
     "_OR": "or",
     "_NOT": "not",
     "_IN": "in",
+    "_IS": "is",
+    "ANSWER": "yes, no or recorded",
     "LPAR": "(",
     "RPAR": ")",
     "LSQB": "[",
@@ -265,7 +303,7 @@ def atoms(expr: Expr) -> Iterator[tuple[Atom, bool]]:
 
 
 def _atoms(expr: Expr, negated: bool) -> Iterator[tuple[Atom, bool]]:
-    if isinstance(expr, (Truthy, Compare)):
+    if isinstance(expr, (Truthy, Compare, Answer)):
         yield expr, negated
     elif isinstance(expr, Not):
         yield from _atoms(expr.operand, not negated)
@@ -299,7 +337,7 @@ def to_dnf(expr: Expr) -> list[tuple[Literal, ...]]:
 
 
 def _dnf(expr: Expr, positive: bool) -> list[tuple[Literal, ...]]:
-    if isinstance(expr, (Truthy, Compare)):
+    if isinstance(expr, (Truthy, Compare, Answer)):
         return [((expr, positive),)]
     if isinstance(expr, Not):
         return _dnf(expr.operand, not positive)
@@ -330,7 +368,11 @@ def to_text(expr: Expr) -> str:
     if isinstance(expr, Compare):
         value = _format_value(expr.value)
         return f"{expr.name} {expr.op} {value}"
+    if isinstance(expr, Answer):
+        return expr.key()
     if isinstance(expr, Not):
+        if isinstance(expr.operand, Answer):
+            return f"{expr.operand.name} is not {expr.operand.answer}"
         inner = to_text(expr.operand)
         return f"not {inner}" if isinstance(expr.operand, (Truthy, Not)) else f"not ({inner})"
     joiner = " and " if isinstance(expr, And) else " or "

@@ -13,6 +13,8 @@ from .wells import wells_deriver
 
 BUILTIN_RULESETS = "calfrules.rulesets"
 CORE = "core"
+# the id, in red_flags.toml's references, of the published source for the urgency levels
+LEVELS_REFERENCE = "urgency_levels"
 
 
 def core_vocabulary() -> Ruleset:

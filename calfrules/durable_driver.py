@@ -114,6 +114,9 @@ class DurableRunner:
         self.routes = _routes(program)
         self.labels = _labels(program)
         self.negations = _negations(program)
+        self.answers: dict[str, list[tuple[str, Atom]]] = {}  # finding -> its positive answer atoms
+        for answer, atom in program.answers.items():
+            self.answers.setdefault(atom.name, []).append((answer, atom))
         # each shard's complement properties, all true until a finding makes its atom true
         self.complement_parts: list[list[tuple[str, str]]] = [[] for _ in program.shards]
         for name in sorted(program.complements):
@@ -148,7 +151,7 @@ class DurableRunner:
             handles = self._ensure_handles()
             session = _Session(self.program, self.routes, self.labels, handles, SESSION_ID)
             try:
-                return session.run(facts, self._true_complements(facts))
+                return session.run(self._with_answers(facts), self._true_complements(facts))
             except core.error as exc:
                 self._poison()
                 raise EngineFault(f"durable_rules failed: {exc}") from exc
@@ -158,6 +161,16 @@ class DurableRunner:
             finally:
                 if self._handles is not None and not session.clear():
                     self._poison()
+
+    def _with_answers(self, facts: Mapping[str, Value]) -> Mapping[str, Value]:
+        """The facts plus each ``x is no`` / ``x is recorded`` name that holds (only recorded findings can)."""
+        holding = {
+            answer: True
+            for name in facts
+            for answer, atom in self.answers.get(name, ())
+            if oracle.evaluate(atom, facts.get)
+        }
+        return {**facts, **holding} if holding else facts
 
     def _true_complements(self, facts: Mapping[str, Value]) -> list[list[str]]:
         """Per shard, the complement properties that hold: all but those whose atom is true."""

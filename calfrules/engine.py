@@ -18,6 +18,7 @@ from .model import Ruleset
 from .pipeline import Pipeline, RunOutput
 from .plugin_host import PluginInfo, create_host
 from .registry import Registry, RulesetEntry, build_registry
+from .screening import SCREEN_POLICIES, ScreenPolicy
 from .vocabulary import Value, Vocabulary
 
 Evaluator = Literal["durable", "oracle"]
@@ -27,9 +28,7 @@ Isolation = Literal["process", "none"]
 class AuditSink(Protocol):
     """Where an engine records its assessments (``calfrules.audit.AuditStore`` is one)."""
 
-    def record(
-        self, *, case: Any, assessment: Any, channel: str = "api", request_id: str | None = None
-    ) -> str: ...
+    def record(self, *, case: Any, assessment: Any, channel: str = "api", request_id: str | None = None) -> str: ...
 
 
 class Engine:
@@ -46,10 +45,12 @@ class Engine:
         isolation: Isolation = "process",
         timeout: float = 5.0,
         audit: AuditSink | None = None,
+        screen: ScreenPolicy = "prompt",
     ) -> None:
         self.registry = registry
         self.program = program
         self.isolation = isolation
+        self.screen = check_screen_policy(screen)
         # when set, every assessment is recorded there (`calfrules.audit.open_audit(...)`)
         self.audit = audit
         self.audit_channel = "api"
@@ -116,7 +117,8 @@ class Engine:
             incomplete=incomplete,
             warnings=list(self.problems),
             case_id=parsed.id,
-            provenance={**self._provenance, "evaluator": evaluator},
+            provenance={**self._provenance, "evaluator": evaluator, "screen": self.screen},
+            screen_policy=self.screen,
         )
         return explain.build(self.program, self.vocabulary, run)
 
@@ -184,6 +186,7 @@ def load_engine(
     isolation: Isolation = "process",
     timeout: float = 5.0,
     audit: AuditSink | None = None,
+    screen: ScreenPolicy = "prompt",
 ) -> Engine:
     """Load plugins (built-in and installed packs) and ruleset files, compile, and return an Engine.
 
@@ -198,6 +201,10 @@ def load_engine(
       hang (past ``timeout`` seconds) or a crash fails safe instead of taking the caller
       down; ``"none"`` runs it in this process, faster, for trusted batch work.
     - ``audit``: a store from ``calfrules.audit.open_audit(...)``; every assessment is recorded there.
+    - ``screen``: the red-flag screen policy. ``"prompt"`` (default, for clinicians) lists the
+      unanswered screening questions and leaves the level as it is; ``"require"`` (self-triage,
+      patient-facing use) keeps the level at see_clinician or above until every question for
+      the case's presenting groups is answered yes or no.
     """
     host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
     registry = build_registry(host, rulesets)
@@ -206,7 +213,14 @@ def load_engine(
         if program.errors:
             raise program.errors[0]
         raise RulesetError(registry.problems[0])
-    return Engine(registry, program, isolation=isolation, timeout=timeout, audit=audit)
+    check_screen_policy(screen)
+    return Engine(registry, program, isolation=isolation, timeout=timeout, audit=audit, screen=screen)
+
+
+def check_screen_policy(screen: str) -> ScreenPolicy:
+    if screen not in SCREEN_POLICIES:
+        raise CalfrulesError(f"unknown screen policy {screen!r}; use one of: {', '.join(SCREEN_POLICIES)}")
+    return screen  # type: ignore[return-value]
 
 
 __all__ = ["CalfrulesError", "Engine", "load_engine"]

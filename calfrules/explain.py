@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import oracle
+from . import advice, oracle
 from .assessment import (
     Assessment,
     ConditionResult,
@@ -15,13 +15,14 @@ from .assessment import (
     RecommendationResult,
     RedFlag,
     ScoreResult,
+    Source,
     TraceStep,
-    WithheldRecommendation,
 )
 from .compiler import CompiledRule, Program
 from .firing import Firing
 from .levels import Level
-from .model import DEFERRED_WHEN_URGENT, RECOMMENDATION_KINDS
+from .model import RECOMMENDATION_KINDS
+from .screening import ScreenPolicy, evaluate_screen
 from .vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
 
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
@@ -39,24 +40,26 @@ class RunInput:
     warnings: list[str]
     case_id: str | None
     provenance: dict[str, Any]
+    screen_policy: ScreenPolicy = "prompt"
 
 
 def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment:
     fired = [(program.rules[f.rule_index], f) for f in run.firings]
     level_reasons: list[LevelReason] = []
 
-    conditions = _conditions(program, fired)
-    candidates = _recommendations(fired)
+    conditions = _conditions(program, fired, run.findings)
     trace = tuple(
         TraceStep(
             step=n,
             rule=rule.ref,
-            matched=dict(firing.matched),
+            matched=shown,
             concluded=rule.rule.conclude,
             derived=rule.rule.derive,
             escalated=rule.rule.escalate,
+            unrecorded=unrecorded,
         )
         for n, (rule, firing) in enumerate(fired, start=1)
+        for shown, unrecorded in [evidence(firing.matched, run.findings)]
     )
     for rule, _ in fired:
         if rule.rule.escalate is not None:
@@ -67,13 +70,13 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     red_flags, floor_names = _apply_floor(program, run, fired)
     for flag in red_flags:
         level_reasons.append(LevelReason(flag.level, f"red flag: {flag.label}", f"floor {flag.id} ({flag.origin})"))
+    concluded_levels = _condition_levels(fired)
     for condition in conditions:
         if condition.red_flag and not any(f.id == condition.id for f in red_flags):
-            red_flags.append(
-                RedFlag(condition.id, condition.label, Level.SEE_CLINICIAN, {}, condition.description, "condition")
-            )
+            flag_level = concluded_levels.get(condition.id, Level.SEE_CLINICIAN)
+            red_flags.append(RedFlag(condition.id, condition.label, flag_level, {}, condition.description, "condition"))
             level_reasons.append(
-                LevelReason(Level.SEE_CLINICIAN, f"red-flag condition: {condition.label}", f"condition {condition.id}")
+                LevelReason(flag_level, f"red-flag condition: {condition.label}", f"condition {condition.id}")
             )
 
     explained = _explained_names(program, fired)
@@ -93,6 +96,16 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
         )
     for problem in run.incomplete:
         level_reasons.append(LevelReason(Level.URGENT, f"assessment incomplete: {problem}", "fail-safe"))
+    screen = evaluate_screen(program.screen, run.findings, vocabulary, run.screen_policy)
+    if run.screen_policy == "require" and not screen.complete:
+        level_reasons.append(
+            LevelReason(
+                Level.SEE_CLINICIAN,
+                f"red-flag screen not finished: {len(screen.unanswered)} question(s) unanswered, so self-care "
+                "cannot stand (screen policy 'require')",
+                "screen",
+            )
+        )
 
     used = _used_names(fired) | floor_names
     for score in run.scores:
@@ -100,8 +113,14 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
             used.update(_deriver_inputs(run, score.id))
     unused = tuple(sorted(name for name in run.findings if name not in used))
     level = Level.highest(reason.level for reason in level_reasons)
-    present = {name for rule, _ in fired for name in rule.outputs} | {flag.id for flag in red_flags}
-    recommendations, withheld = _withhold(candidates, present, level)
+    candidates = _recommendations(program, fired)
+    present = _present(program, vocabulary, fired, red_flags, run.findings)
+    recommendations, withheld = advice.select(candidates, present, level)
+    own = advice.level_advice(
+        level, recommendations, {c.advice.id: c.level for c in candidates}, _level_sources(program, fired, red_flags)
+    )
+    if own is not None:
+        recommendations.insert(0, own)
     return Assessment(
         level=level,
         complete=not run.incomplete,
@@ -119,20 +138,83 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
         case_id=run.case_id,
         warnings=tuple(run.warnings),
         withheld_recommendations=tuple(withheld),
+        red_flag_screen=screen,
     )
 
 
-def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> list[ConditionResult]:
+def evidence(matched: Mapping[str, Value], findings: Mapping[str, Value]) -> tuple[dict[str, Value], tuple[str, ...]]:
+    """What a firing rests on, as recorded: a ``not x`` shows x's recorded value (a no is
+    ``false``), or, when nobody recorded x, goes to the second list instead of counting as a no."""
+    shown: dict[str, Value] = {}
+    unrecorded: list[str] = []
+    for label, value in matched.items():
+        if not label.startswith("not "):
+            shown[label] = value
+            continue
+        name = label[4:].split(" ")[0]
+        if name in findings:
+            shown[name] = findings[name]
+        else:
+            unrecorded.append(name)
+    return shown, tuple(dict.fromkeys(unrecorded))
+
+
+def _condition_levels(fired: list[tuple[CompiledRule, Firing]]) -> dict[str, Level]:
+    """Each concluded condition's level: the highest escalation of the rules that concluded it."""
+    levels: dict[str, Level] = {}
+    for rule, _ in fired:
+        if rule.rule.conclude and rule.rule.escalate is not None:
+            levels[rule.rule.conclude] = max(levels.get(rule.rule.conclude, Level.SELF_CARE), rule.rule.escalate)
+    return levels
+
+
+def _present(
+    program: Program,
+    vocabulary: Vocabulary,
+    fired: list[tuple[CompiledRule, Firing]],
+    red_flags: list[RedFlag],
+    findings: Mapping[str, Value],
+) -> dict[str, str]:
+    """Everything advice may be contraindicated by, with its plain name."""
+    present: dict[str, str] = {}
+    for name, value in findings.items():
+        if value is True:
+            present[name] = vocabulary[name].label.lower()
+    for rule, _ in fired:
+        for name in rule.outputs:
+            info = program.conditions.get(name)
+            present[name] = info.label.lower() if info else name.replace("_", " ")
+    for flag in red_flags:
+        present[flag.id] = flag.label.lower()
+    return present
+
+
+def _level_sources(
+    program: Program, fired: list[tuple[CompiledRule, Firing]], red_flags: list[RedFlag]
+) -> tuple[Source, ...]:
+    """What the engine's own seek-care line cites: what raised the level, else the urgency levels."""
+    found: dict[str, Source] = {}
+    top = max([flag.level for flag in red_flags] + [r.rule.escalate for r, _ in fired if r.rule.escalate], default=None)
+    for flag in red_flags:
+        if flag.level == top:
+            found.update((s.id, s) for s in flag.sources)
+    for rule, _ in fired:
+        if rule.rule.escalate is not None and rule.rule.escalate == top:
+            found.update((s.id, s) for s in rule.sources)
+    if program.level_source is not None:
+        found.setdefault(program.level_source.id, program.level_source)
+    return tuple(found.values())
+
+
+def _conditions(
+    program: Program, fired: list[tuple[CompiledRule, Firing]], findings: Mapping[str, Value]
+) -> list[ConditionResult]:
     reasons: dict[str, list[Reason]] = {}
     for rule, firing in fired:
         if rule.rule.conclude:
+            shown, unrecorded = evidence(firing.matched, findings)
             reasons.setdefault(rule.rule.conclude, []).append(
-                Reason(
-                    rule.ref,
-                    dict(firing.matched),
-                    rule.rule.rationale,
-                    rule.sources,
-                )
+                Reason(rule.ref, shown, rule.rule.rationale, rule.sources, unrecorded)
             )
     results = []
     for condition_id, because in reasons.items():
@@ -141,13 +223,16 @@ def _conditions(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> l
     return sorted(results, key=lambda c: (not c.red_flag, c.id))
 
 
-def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[tuple[RecommendationResult, tuple[str, ...]]]:
-    seen: dict[str, tuple[RecommendationResult, tuple[str, ...]]] = {}
+def _recommendations(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> list[advice.Candidate]:
+    seen: dict[str, advice.Candidate] = {}
     for rule, _ in fired:
+        red_flag = any(program.conditions[c].red_flag for c in rule.outputs if c in program.conditions) or bool(
+            rule.rule.derive and rule.rule.escalate and rule.rule.escalate >= Level.URGENT
+        )
         for rec, rec_sources in zip(rule.recommendations, rule.recommendation_sources, strict=True):
             if rec.id in seen:
                 continue
-            seen[rec.id] = (
+            seen[rec.id] = advice.Candidate(
                 RecommendationResult(
                     id=rec.id,
                     text=rec.text,
@@ -160,27 +245,10 @@ def _recommendations(fired: list[tuple[CompiledRule, Firing]]) -> list[tuple[Rec
                     return_if=rec.return_if,
                 ),
                 rec.avoid_with,
+                rule.rule.escalate or Level.SEE_CLINICIAN,
+                red_flag,
             )
-    return sorted(seen.values(), key=lambda pair: (_KIND_ORDER.get(pair[0].kind, 99), pair[0].priority, pair[0].id))
-
-
-def _withhold(
-    candidates: list[tuple[RecommendationResult, tuple[str, ...]]], present: set[str], level: Level
-) -> tuple[list[RecommendationResult], list[WithheldRecommendation]]:
-    """Drop advice that is contraindicated here, or that must wait for a red flag to be assessed."""
-    shown: list[RecommendationResult] = []
-    withheld: list[WithheldRecommendation] = []
-    for rec, avoid_with in candidates:
-        clash = sorted(present.intersection(avoid_with))
-        if clash:
-            reason = f"not advised with {', '.join(clash)}"
-        elif level >= Level.URGENT and rec.kind in DEFERRED_WHEN_URGENT:
-            reason = f"held back until the {level.value} problem has been assessed"
-        else:
-            shown.append(rec)
-            continue
-        withheld.append(WithheldRecommendation(rec.id, rec.text, rec.rule, reason))
-    return shown, withheld
+    return sorted(seen.values(), key=lambda c: (_KIND_ORDER.get(c.advice.kind, 99), c.advice.priority, c.advice.id))
 
 
 def _apply_floor(
@@ -206,7 +274,9 @@ def _apply_floor(
             entry = compiled.entry
             matched = {n: v for n in compiled.names if (v := lookup(n)) is not None}
             names.update(matched)
-            flags.append(RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin))
+            flags.append(
+                RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)
+            )
     return flags, names
 
 

@@ -47,6 +47,12 @@ def compare(test: GoldenCase, assessment: Assessment) -> list[str]:
     got_flags = {flag.id for flag in assessment.red_flags}
     for missing in [f for f in expect.red_flags if f not in got_flags]:
         diffs.append(f"red flag {missing} expected but not raised")
+    screen = assessment.red_flag_screen
+    if expect.screen_complete is not None and screen.complete != expect.screen_complete:
+        unanswered = ", ".join(screen.unanswered) or "none"
+        diffs.append(f"red-flag screen: expected complete={expect.screen_complete}, unanswered: {unanswered}")
+    for missing in [g for g in expect.screen_groups if g not in screen.groups]:
+        diffs.append(f"screen group {missing} expected but not applied (applied: {', '.join(screen.groups)})")
     if not assessment.complete:
         diffs.append("assessment incomplete: " + "; ".join(assessment.incomplete_reasons))
     return diffs

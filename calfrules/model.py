@@ -22,8 +22,6 @@ DOSE_FIELDS: dict[str, str] = {
     "weeks": "weeks",
     "ounces_per_day": "oz a day",
 }
-# Advice kinds held back while a red flag puts the case at urgent or above.
-DEFERRED_WHEN_URGENT: frozenset[str] = frozenset({"exercise", "prevention", "return_to_run"})
 RECOMMENDATION_KINDS: tuple[str, ...] = (
     "seek_care",
     "stop",
@@ -113,12 +111,31 @@ class FloorEntry:
 
 
 @dataclass(frozen=True)
+class ScreenGroup:
+    """The red-flag questions to ask, for one presenting group, before self_care can stand.
+
+    A case belongs to every group whose ``when`` holds; the ``default`` group applies
+    when none does. Each question is a yes/no finding, answered when it is recorded.
+    """
+
+    id: str
+    label: str
+    when: str
+    ask: tuple[str, ...]
+    default: bool = False
+    rationale: str = ""
+    references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Expectation:
     level: Level | None = None
     conditions: tuple[str, ...] = ()
     absent_conditions: tuple[str, ...] = ()
     recommendations: tuple[str, ...] = ()
     red_flags: tuple[str, ...] = ()
+    screen_complete: bool | None = None
+    screen_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,6 +163,7 @@ class Ruleset:
     conditions: tuple[ConditionInfo, ...] = ()
     rules: tuple[Rule, ...] = ()
     floor: tuple[FloorEntry, ...] = ()
+    screen: tuple[ScreenGroup, ...] = ()
     tests: tuple[GoldenCase, ...] = ()
     # Where it came from (a path or "plugin:NAME"); not part of the content.
     source: str = field(default="", compare=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .compiler import CompiledRule, Program
-from .condition import And, Compare, Expr, Not, Or, Truthy, to_text
+from .condition import And, Answer, Compare, Expr, Not, Or, Truthy, to_text
 from .firing import Firing
 from .vocabulary import Value
 
@@ -23,6 +23,9 @@ def evaluate(expr: Expr, lookup: Lookup) -> bool:
         return lookup(expr.name) is True
     if isinstance(expr, Compare):
         return _compare(lookup(expr.name), expr.op, expr.value)
+    if isinstance(expr, Answer):
+        value = lookup(expr.name)
+        return value is False if expr.answer == "no" else value is not None
     if isinstance(expr, Not):
         return not evaluate(expr.operand, lookup)
     if isinstance(expr, And):

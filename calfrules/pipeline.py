@@ -60,8 +60,11 @@ class Pipeline:
                 out.problems.append(f"score {deriver.id} from plugin {plugin} failed: {type(exc).__name__}: {exc}")
                 continue
             known[deriver.id] = value
+            unrecorded = tuple(name for name in deriver.inputs if name not in findings)
             out.scores.append(
-                ScoreResult(deriver.id, deriver.label, value, dict(score.components), score.interpretation, plugin)
+                ScoreResult(
+                    deriver.id, deriver.label, value, dict(score.components), score.interpretation, plugin, unrecorded
+                )
             )
         return out, known
 

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from . import core, ruleset_io
+from .assessment import Source
 from .derivers import Deriver
 from .errors import CalfrulesError, PluginError
-from .floor import Floor
+from .floor import Floor, resolve_sources
 from .model import FloorEntry, Ruleset
 from .plugin_host import PluginHost, PluginInfo
+from .screen import Screen
 from .vocabulary import Finding, Vocabulary
 
 
@@ -30,6 +32,9 @@ class Registry:
     derivers: dict[str, tuple[Deriver, str]] = field(default_factory=dict)
     texts: dict[str, tuple[str, str]] = field(default_factory=dict)
     floor: Floor = field(default_factory=Floor)
+    screen: Screen = field(default_factory=Screen)
+    # the core's published source for the urgency levels (cited by the engine's own seek-care advice)
+    level_source: Source | None = None
     plugins: list[PluginInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -69,14 +74,17 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
 
 
 def _add_core(registry: Registry) -> None:
-    """The vocabulary, the built-in floor and the Wells score, before any plugin runs."""
+    """The vocabulary, the built-in floor and screen, and the Wells score, before any plugin runs."""
     vocabulary = core.core_vocabulary()
     registry.rulesets.append(RulesetEntry(vocabulary, core.CORE, ruleset_io.content_hash(vocabulary)))
     for finding in vocabulary.findings:
         registry.vocabulary.add(finding, core.CORE)
     floor_source = core.core_floor_source()
     for entry in floor_source.floor:
-        registry.floor.add(entry, f"{core.CORE} ({floor_source.id} {floor_source.version})")
+        registry.floor.add(entry, f"{core.CORE} ({floor_source.id} {floor_source.version})", floor_source)
+    registry.level_source = next(iter(resolve_sources(floor_source, (core.LEVELS_REFERENCE,))), None)
+    for group in floor_source.screen:
+        registry.screen.add(group, f"{core.CORE} ({floor_source.id} {floor_source.version})")
     registry.derivers["wells_score"] = (core.wells_deriver(), core.CORE)
 
 
@@ -109,7 +117,7 @@ def _add_text(registry: Registry, rec_id: str, text: str, plugin: str) -> None:
 
 
 def _absorb(registry: Registry, ruleset: Ruleset, origin: str) -> None:
-    """Take a ruleset's own findings and floor entries into the shared registries."""
+    """Take a ruleset's own findings, floor entries and screen groups into the shared registries."""
     for finding in ruleset.findings:
         try:
             registry.vocabulary.add(finding, origin)
@@ -117,7 +125,12 @@ def _absorb(registry: Registry, ruleset: Ruleset, origin: str) -> None:
             registry.problems.append(f"{origin}: refused: {exc}")
     for entry in ruleset.floor:
         try:
-            registry.floor.add(entry, origin)
+            registry.floor.add(entry, origin, ruleset)
+        except PluginError as exc:
+            registry.problems.append(f"{origin}: refused: {exc}")
+    for group in ruleset.screen:
+        try:
+            registry.screen.add(group, origin)
         except PluginError as exc:
             registry.problems.append(f"{origin}: refused: {exc}")
 

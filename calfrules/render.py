@@ -25,14 +25,34 @@ _STYLE = {
 }
 
 
-def _facts(matched: Mapping[str, object]) -> str:
+def _facts(matched: Mapping[str, object], unrecorded: Iterable[str] = ()) -> str:
+    """What was recorded, as recorded: a no reads "name: no"; unrecorded findings are named apart."""
     parts = []
     for name, value in matched.items():
         if value is True:
             parts.append(name)
+        elif value is False:
+            parts.append(f"{name}: no")
         else:
             parts.append(f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}")
+    missing = list(unrecorded)
+    if missing:
+        parts.append(f"and {', '.join(missing)} not recorded")
     return ", ".join(parts) or "(nothing)"
+
+
+def screen_lines(a: Assessment) -> list[str]:
+    """The unanswered red-flag questions, for the top of any rendering (empty when none)."""
+    screen = a.red_flag_screen
+    if screen.complete or a.level == Level.EMERGENCY:
+        return []
+    asked = {q.id: q.question for q in screen.questions}
+    title = (
+        "Before this can be self-care, ask:"
+        if a.level == Level.SELF_CARE
+        else "Red-flag questions not yet answered (an answer of yes could raise the level):"
+    )
+    return [title, *(f"{asked[q]}  [{q}]" for q in screen.unanswered)]
 
 
 def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
@@ -43,6 +63,12 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         yield "INCOMPLETE ASSESSMENT - the level was raised to be safe:", "bold red"
         for problem in a.incomplete_reasons:
             yield f"  - {problem}", "red"
+    questions = screen_lines(a)
+    if questions:
+        yield "", ""
+        yield questions[0], "bold yellow"
+        for line in questions[1:]:
+            yield f"  ? {line}", "yellow"
     if a.level_reasons:
         yield "", ""
         yield "Why this level", "bold"
@@ -52,13 +78,15 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         yield "", ""
         yield "Red flags", "bold red"
         for flag in a.red_flags:
-            yield f"  ! {flag.label} -> at least {flag.level.value}  (because: {_facts(flag.matched)})", "red"
+            yield f"  ! {flag.label}: {flag.level.label.lower()}  (because: {_facts(flag.matched)})", "red"
     if a.scores:
         yield "", ""
         yield "Scores", "bold"
         for score in a.scores:
             parts = ", ".join(f"{k} {v:+g}" for k, v in score.components.items())
             yield f"  {score.label}: {score.value:g}  [{parts}]  {score.interpretation}", ""
+            if score.unrecorded:
+                yield f"    not recorded: {', '.join(score.unrecorded)}", "yellow"
     yield "", ""
     yield "Conditions considered", "bold"
     if not a.conditions:
@@ -67,7 +95,8 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         marker = "  (red flag)" if condition.red_flag else ""
         yield f"  * {condition.label}{marker}", "bold"
         for because in condition.because:
-            yield f"      because {_facts(because.matched)}  [rule {because.rule.rule}, {because.rule.ruleset}]", ""
+            facts = _facts(because.matched, because.unrecorded)
+            yield f"      because {facts}  [rule {because.rule.rule}, {because.rule.ruleset}]", ""
             yield f"      {because.rationale}", "dim"
     if a.recommendations:
         yield "", ""

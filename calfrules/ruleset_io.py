@@ -31,6 +31,7 @@ from .model import (
     Reference,
     Rule,
     Ruleset,
+    ScreenGroup,
 )
 from .vocabulary import FINDING_KINDS, FINDING_TYPES, Finding
 
@@ -100,6 +101,7 @@ def ruleset_from_data(data: Mapping[str, Any], source: str = "") -> Ruleset:
     conditions = tuple(_condition_info(cid, item, source) for cid, item in top.take("conditions", dict, {}).items())
     rules = tuple(_rule(item, source) for item in top.take("rules", list, []))
     floor = tuple(_floor(item, source) for item in top.take("floor", list, []))
+    screen = tuple(_screen(item, source) for item in top.take("screen", list, []))
     tests = tuple(_golden(item, source) for item in top.take("tests", list, []))
     ruleset = Ruleset(
         id=ruleset_id,
@@ -112,6 +114,7 @@ def ruleset_from_data(data: Mapping[str, Any], source: str = "") -> Ruleset:
         conditions=conditions,
         rules=rules,
         floor=floor,
+        screen=screen,
         tests=tests,
         source=source,
     )
@@ -126,6 +129,7 @@ def _check_local_consistency(ruleset: Ruleset) -> None:
         ("rule", [r.id for r in ruleset.rules]),
         ("test", [t.id for t in ruleset.tests]),
         ("floor entry", [f.id for f in ruleset.floor]),
+        ("screen group", [g.id for g in ruleset.screen]),
         ("reference", [r.id for r in ruleset.references]),
     ):
         seen: set[str] = set()
@@ -155,6 +159,10 @@ def _check_local_consistency(ruleset: Ruleset) -> None:
         for ref in entry.references:
             if ref not in known_refs:
                 raise RulesetError(f"floor entry {entry.id} cites unknown reference {ref!r}", source=source)
+    for group in ruleset.screen:
+        for ref in group.references:
+            if ref not in known_refs:
+                raise RulesetError(f"screen group {group.id} cites unknown reference {ref!r}", source=source)
 
 
 def _reference(item: object, source: str) -> Reference:
@@ -327,6 +335,25 @@ def _floor(item: object, source: str) -> FloorEntry:
     return entry
 
 
+def _screen(item: object, source: str) -> ScreenGroup:
+    r = _Reader(item, "screen group", source)
+    group = ScreenGroup(
+        id=r.take_id(),
+        label=r.take("label", str, required=True),
+        when=_when(r),
+        ask=r.take_str_list("ask"),
+        default=r.take("default", bool, False),
+        rationale=r.take("rationale", str, ""),
+        references=r.take_str_list("references"),
+    )
+    r.done()
+    if not group.ask:
+        raise r.error(f"screen group {group.id} asks nothing: list the yes/no findings to ask in 'ask'")
+    for finding_id in group.ask:
+        check_id(finding_id, r.error)
+    return group
+
+
 def _golden(item: object, source: str) -> GoldenCase:
     r = _Reader(item, "test", source)
     test_id = r.take_id()
@@ -338,6 +365,8 @@ def _golden(item: object, source: str) -> GoldenCase:
         absent_conditions=e.take_str_list("absent_conditions"),
         recommendations=e.take_str_list("recommendations"),
         red_flags=e.take_str_list("red_flags"),
+        screen_complete=e.take("screen_complete", bool, None),
+        screen_groups=e.take_str_list("screen_groups"),
     )
     e.done()
     golden = GoldenCase(
@@ -381,6 +410,21 @@ def ruleset_to_data(ruleset: Ruleset) -> dict[str, Any]:
                 }
             )
             for e in ruleset.floor
+        ]
+    if ruleset.screen:
+        data["screen"] = [
+            _drop_empty(
+                {
+                    "id": g.id,
+                    "label": g.label,
+                    "when": g.when,
+                    "ask": list(g.ask),
+                    "default": g.default,
+                    "rationale": g.rationale,
+                    "references": list(g.references),
+                }
+            )
+            for g in ruleset.screen
         ]
     if ruleset.tests:
         data["tests"] = [_golden_data(t) for t in ruleset.tests]
@@ -428,7 +472,7 @@ def _recommendation_data(rec: Recommendation) -> dict[str, Any]:
 
 def _golden_data(test: GoldenCase) -> dict[str, Any]:
     expect = test.expect
-    return _drop_empty(
+    data = _drop_empty(
         {
             "id": test.id,
             "description": test.description,
@@ -440,11 +484,15 @@ def _golden_data(test: GoldenCase) -> dict[str, Any]:
                     "absent_conditions": list(expect.absent_conditions),
                     "recommendations": list(expect.recommendations),
                     "red_flags": list(expect.red_flags),
+                    "screen_groups": list(expect.screen_groups),
                 }
             ),
         },
         keep=("findings", "expect"),
     )
+    if expect.screen_complete is not None:  # false is a real expectation, kept
+        data["expect"]["screen_complete"] = expect.screen_complete
+    return data
 
 
 def _drop_empty(data: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:

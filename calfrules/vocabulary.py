@@ -42,7 +42,10 @@ class Finding:
         if self.type == "bool":
             if isinstance(value, bool):
                 return value
-            raise CaseError(f"{self.id}: expected true or false, got {_show(value)}")
+            raise CaseError(
+                f"{self.id}: expected true or false, got {_show(value)} (true: yes; false: asked, and absent; "
+                "leave it out when it was not recorded)"
+            )
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {_show(value)}")

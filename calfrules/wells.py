@@ -54,12 +54,28 @@ def wells_score(findings: Mapping[str, Value]) -> Score | None:
     if findings.get(ALTERNATIVE) is True:
         components[ALTERNATIVE] = ALTERNATIVE_POINTS
     total = sum(components.values())
-    verdict = "DVT likely" if total >= LIKELY_THRESHOLD else "DVT unlikely"
     note = " (bed rest and surgery count once)" if len(either) > 1 else ""
-    return Score(
-        total,
-        components,
-        f"{verdict}: two-level Wells score {total:g}; 2 or more means likely{note}",
+    return Score(total, components, _interpretation(findings, total) + note)
+
+
+def _interpretation(findings: Mapping[str, Value], total: float) -> str:
+    """The verdict, honest about items nobody recorded: a low score may only mean "not asked"."""
+    if total >= LIKELY_THRESHOLD:
+        return f"DVT likely: two-level Wells score {total:g}; 2 or more means likely"
+    missing = [name for name in INPUTS if name not in findings and name != ALTERNATIVE]
+    if not missing:
+        return f"DVT unlikely: two-level Wells score {total:g}; 2 or more means likely"
+    could_reach = (
+        total + len(set(missing) - set(ONE_POINT_FOR_EITHER)) + (1 if set(ONE_POINT_FOR_EITHER) <= set(missing) else 0)
+    )
+    if could_reach < LIKELY_THRESHOLD:
+        return (
+            f"DVT unlikely: two-level Wells score {total:g} on the items recorded; even the "
+            f"{len(missing)} not recorded could not make it 2"
+        )
+    return (
+        f"not complete: {total:g} from the items recorded, and {len(missing)} Wells items were not "
+        "recorded; the score cannot say DVT is unlikely until they are asked"
     )
 
 

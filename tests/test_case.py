@@ -19,6 +19,8 @@ def test_unknown_id_suggests_close_known_ids(engine: Engine) -> None:
     ("findings", "message"),
     [
         ({"calf_pain": "yes"}, "calf_pain: expected true or false, got 'yes'"),
+        ({"calf_pain": None}, "leave it out when it was not recorded"),
+        ({"calf_pain": 1}, "calf_pain: expected true or false, got 1"),
         ({"pain_score": True}, "pain_score: expected a number in points"),
         ({"pain_score": 11}, "pain_score: 11 is out of range; use 0 to 10 points"),
         ({"age": -1}, "age: -1 is out of range"),

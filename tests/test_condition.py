@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import condition
-from calfrules.condition import And, Compare, Not, Or, Truthy
+from calfrules.condition import And, Answer, Compare, Not, Or, Truthy
 from calfrules.errors import ConditionError
 
 
@@ -26,6 +26,29 @@ def test_precedence_not_binds_tighter_than_and_than_or() -> None:
 def test_keywords_inside_names_are_names() -> None:
     expr = condition.parse("notable and android or index")
     assert condition.names(expr) == {"notable", "android", "index"}
+
+
+def test_three_states_yes_no_and_not_recorded() -> None:
+    from calfrules.oracle import evaluate
+
+    recorded_no = condition.parse("fever is no")
+    unrecorded = condition.parse("fever is not recorded")
+    not_yes = condition.parse("not fever")
+    assert recorded_no == Answer("fever", "no", 1)
+    assert condition.parse("fever is yes") == Truthy("fever", 1)
+    for findings, expected in (
+        ({}, (False, True, True)),
+        ({"fever": False}, (True, False, True)),
+        ({"fever": True}, (False, False, False)),
+    ):
+        got = tuple(evaluate(e, findings.get) for e in (recorded_no, unrecorded, not_yes))
+        assert got == expected, findings
+    assert condition.to_text(unrecorded) == "fever is not recorded"
+
+
+def test_an_answer_word_must_follow_is() -> None:
+    with pytest.raises(ConditionError, match="yes, no or recorded"):
+        condition.parse("fever is maybe")
 
 
 def test_membership_expands_to_alternatives() -> None:
@@ -85,6 +108,7 @@ NAMES = st.sampled_from(["a", "b", "c", "pain_score", "swelling"])
 def exprs() -> st.SearchStrategy[condition.Expr]:
     leaves = st.one_of(
         NAMES.map(lambda n: Truthy(n, 1)),
+        st.builds(lambda n, answer: Answer(n, answer, 1), NAMES, st.sampled_from(["no", "recorded"])),
         st.builds(
             lambda n, op, v: Compare(n, op, float(v), 1),
             NAMES,

@@ -63,10 +63,19 @@ def test_forward_chaining_explains_itself(chain_engine: Engine) -> None:
     by_rule = {step.rule.rule: step for step in a.trace}
     assert by_rule["derive_risk"].matched == {"swelling_unilateral": True, "calf_circumference_diff_cm": 3.5}
     assert by_rule["conclude_x"].matched == {"leg_asymmetry": True, "calf_pain": True}
-    assert by_rule["no_fever"].matched == {"calf_pain": True, "not fever": True}
+    # fever was never recorded: it is not evidence, it is named apart
+    assert by_rule["no_fever"].matched == {"calf_pain": True}
+    assert by_rule["no_fever"].unrecorded == ("fever",)
     assert a.conditions[0].because[0].rule.ruleset == "t"
     assert a.level == Level.SEE_CLINICIAN  # the self_care rule did not lower it
     assert a.unexplained_findings == ()  # swelling explained through the derived fact
+
+
+def test_a_recorded_no_is_shown_as_recorded(chain_engine: Engine) -> None:
+    a = chain_engine.assess({"findings": {"calf_pain": True, "fever": False}})
+    step = next(s for s in a.trace if s.rule.rule == "no_fever")
+    assert step.matched == {"calf_pain": True, "fever": False}
+    assert step.unrecorded == ()
 
 
 def test_negation_respects_an_explicit_yes(chain_engine: Engine) -> None:
@@ -314,9 +323,11 @@ def test_contraindicated_and_deferred_advice_is_withheld_with_a_reason() -> None
     )
     e = load_engine(rulesets=[rules], allow=[], isolation="none")
     calm = e.assess({"findings": {"calf_pain": True}})
-    assert calm.recommendation_ids() == ["painkiller", "raises"] and calm.withheld_recommendations == ()
+    # unexplained calf pain is see_clinician: the engine's own line says so, the rule's advice stays
+    assert calm.recommendation_ids() == ["level_advice_see_clinician", "painkiller", "raises"]
+    assert calm.withheld_recommendations == ()
     urgent = e.assess({"findings": {"calf_pain": True, "bruising": True}})
-    assert urgent.recommendation_ids() == []
+    assert urgent.recommendation_ids() == ["level_advice_urgent"]
     reasons = {w.id: w.reason for w in urgent.withheld_recommendations}
     assert reasons == {
         "painkiller": "not advised with bleed",

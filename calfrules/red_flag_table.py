@@ -1,0 +1,50 @@
+"""The red-flag table and the screen as published data (``calfrules safety`` / ``screen``, the README)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import condition
+from .compiler import CompiledFloorEntry
+from .engine import Engine
+
+
+def floor_kind(entry: CompiledFloorEntry) -> str:
+    """ "sign" when every alternative needs one finding only; "combination" otherwise."""
+    branches = condition.to_dnf(entry.expr)
+    single = all(sum(1 for _, positive in branch if positive) == 1 for branch in branches)
+    return "sign" if single else "combination"
+
+
+def floor_rows(engine: Engine) -> list[dict[str, Any]]:
+    """Every floor entry, highest level first: signs alone, then combinations."""
+    entries = sorted(engine.program.floor, key=lambda c: (-c.entry.level.rank, floor_kind(c) != "sign", c.entry.id))
+    return [
+        {
+            "id": c.entry.id,
+            "kind": floor_kind(c),
+            "when": c.entry.when,
+            "level": c.entry.level.value,
+            "label": c.entry.label,
+            "findings": list(c.names),
+            "rationale": c.entry.rationale,
+            "sources": [{"id": s.id, "citation": s.citation, "url": s.url} for s in c.sources],
+            "origin": c.origin,
+        }
+        for c in entries
+    ]
+
+
+def screen_rows(engine: Engine) -> list[dict[str, Any]]:
+    vocabulary = engine.vocabulary
+    return [
+        {
+            "id": g.group.id,
+            "label": g.group.label,
+            "when": g.group.when,
+            "default": g.group.default,
+            "questions": [{"id": q, "question": vocabulary[q].question} for q in g.group.ask if q in vocabulary],
+            "rationale": g.group.rationale,
+        }
+        for g in engine.program.screen
+    ]
