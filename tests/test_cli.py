@@ -74,6 +74,29 @@ def test_check_reports_a_broken_ruleset_with_location(tmp_path: Path) -> None:
     assert code == 1 and f"{bad}: rule r: column 14" in out
 
 
+def test_check_refuses_a_rule_that_hides_a_red_flag_and_says_which(tmp_path: Path) -> None:
+    unsafe = tmp_path / "unsafe.toml"
+    unsafe.write_text(
+        'id = "unsafe"\nversion = "1"\ntitle = "t"\n'
+        '[[floor]]\nid = "test_pair"\nwhen = "recent_trauma and hot_weather"\nlevel = "urgent"\n'
+        'label = "Injured in the heat"\nrationale = "test"\n'
+        '[[rules]]\nid = "r"\nwhen = "calf_pain and not hot_weather"\nescalate = "emergency"\nrationale = "x"\n'
+    )
+    code, out, _ = run("check", "--examples", "20", str(unsafe))
+    assert code == 1
+    assert (
+        "UNSAFE: Adding hot weather and recent injury to the leg raises 'Injured in the heat' (urgent), "
+        "yet the level falls: before emergency -> after urgent\n"
+    ) in out
+    assert '  smallest case: {"findings": {"calf_pain": true}}' in out
+    assert '  then adding:   {"hot_weather": true, "recent_trauma": true}' in out
+    assert "safety: FAILED" in out
+    code, out, _ = run("check", "--json", "--examples", "20", str(unsafe))
+    violation = json.loads(out)["safety"]["violations"][0]
+    assert (violation["before"], violation["after"]) == ("emergency", "urgent")
+    assert violation["raised"] == [{"id": "test_pair", "label": "Injured in the heat", "level": "urgent"}]
+
+
 def test_check_passes_on_the_builtin_knowledge() -> None:
     code, out, _ = run("check", "--json")
     assert code == 0 and json.loads(out)["ok"] is True

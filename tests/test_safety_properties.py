@@ -17,10 +17,19 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from calfrules import Engine, Level, Ruleset, load_engine, save_ruleset
-from calfrules.condition import And, Compare, Not, Or, Truthy, to_text
+from calfrules.condition import And, Answer, Compare, Not, Or, Truthy, to_text
 from calfrules.model import Rule
 from calfrules.ruleset_io import dumps, loads
-from calfrules.safety import check_engine, red_flag_literals, satisfying_value
+from calfrules.safety import (
+    check_engine,
+    combination_additions,
+    red_flag_findings,
+    red_flag_literals,
+    satisfying_value,
+    search_additions,
+    search_recorded_no,
+    single_additions,
+)
 
 from conftest import BUILTIN_PLUGINS, PROPERTY_EXAMPLES
 
@@ -173,6 +182,9 @@ CONDITIONS = ["g_alpha", "g_beta"]
 def finding_atoms() -> st.SearchStrategy[object]:
     return st.one_of(
         st.sampled_from(BOOLS).map(lambda n: Truthy(n, 1)),
+        # the three states: a recorded no, and recorded at all (bools and numbers)
+        st.sampled_from(BOOLS).map(lambda n: Answer(n, "no", 1)),
+        st.sampled_from(BOOLS + sorted(NUMBERS)).map(lambda n: Answer(n, "recorded", 1)),
         st.builds(
             lambda n, op, v: Compare(n, op, float(v), 1),
             st.sampled_from(sorted(NUMBERS)),
@@ -432,15 +444,21 @@ TestPhysioEdits.settings = settings(
 )
 
 
-def test_the_gate_refuses_an_edit_that_hides_a_red_flag() -> None:
-    # a red-flag finding whose floor is below emergency, alone or with calf pain
-    def outcome(lit: object) -> object:
-        return BUILTIN.assess({"findings": {"calf_pain": True, lit.finding: True}})  # type: ignore[attr-defined]
+def alone_raises_floor(lit: object) -> bool:
+    """The literal alone raises a floor entry (a sign that waits for no second box)."""
+    a = BUILTIN.assess({"findings": {lit.finding: lit.value}})  # type: ignore[attr-defined]
+    return any(flag.origin != "condition" for flag in a.red_flags)
 
+
+def test_the_gate_refuses_an_edit_that_hides_a_red_flag() -> None:
+    # a red-flag sign whose level, next to calf pain, is below emergency
     literal = next(
         lit
         for lit in LITERALS
-        if lit.value is True and outcome(lit).red_flags and outcome(lit).level < Level.EMERGENCY  # type: ignore[attr-defined]
+        if lit.value is True
+        and lit.finding != "calf_pain"
+        and alone_raises_floor(lit)
+        and BUILTIN.assess({"findings": {"calf_pain": True, lit.finding: True}}).level < Level.EMERGENCY
     )
     unsafe = loads(
         'id = "unsafe"\nversion = "1"\ntitle = "t"\n'
@@ -451,8 +469,136 @@ def test_the_gate_refuses_an_edit_that_hides_a_red_flag() -> None:
     report = check_engine(engine)
     assert not report.ok
     violation = report.violations[0]
+    assert violation["property"] == "monotonic"
     assert violation["case"] == {"findings": {"calf_pain": True}}
     assert violation["added"] == {literal.finding: True} and violation["rules_lost"] == ["r"]
+    assert violation["before"] == "emergency" and violation["after"] != "emergency"
+    label = engine.vocabulary[literal.finding].label
+    raised = violation["raised"]
+    assert raised and all(set(flag) == {"id", "label", "level"} for flag in raised)
+    message = violation["message"]
+    named = f"adding {label} raises '{raised[0]['label']}' ({raised[0]['level']})"
+    assert message.lower().startswith(named.lower())
+    assert message.endswith(f"yet the level falls: before emergency -> after {violation['after']}")
+
+
+# The issue's example: emergency "unless fever", where fever raises an infection red flag.
+UNLESS_FEVER = (
+    'id = "unless_fever"\nversion = "1"\ntitle = "t"\n'
+    '[[rules]]\nid = "swollen_calf_emergency_unless_fever"\n'
+    'when = "calf_pain and swelling_unilateral and not fever"\nescalate = "emergency"\n'
+    'rationale = "forgets that fever with a swollen leg is an infection red flag"\n'
+)
+
+
+def test_the_gate_refuses_emergency_unless_fever() -> None:
+    engine = load_engine(rulesets=[loads(UNLESS_FEVER)], allow=BUILTIN_PLUGINS, isolation="none")
+    try:
+        report = check_engine(engine, max_examples=100)
+    finally:
+        engine.close()
+    assert not report.ok
+    violation = report.violations[0]
+    assert violation["rules_lost"] == ["swollen_calf_emergency_unless_fever"]
+    assert violation["added"].get("fever") is True and violation["raised"]
+    assert violation["before"] == "emergency" and Level(violation["after"]) < Level.EMERGENCY
+
+
+def test_the_combination_search_alone_finds_emergency_unless_fever() -> None:
+    """Only floor alternatives needing two or more findings: fever comes in with its partner."""
+    from calfrules.red_flag_table import floor_kind
+
+    engine = load_engine(rulesets=[loads(UNLESS_FEVER)], allow=BUILTIN_PLUGINS, isolation="none")
+    try:
+        combinations = combination_additions(engine.program, engine.vocabulary)
+        assert combinations and all(len(c.findings) >= 2 for c in combinations)
+        violation = search_additions(engine, combinations)
+        kinds = {c.entry.id: floor_kind(c) for c in engine.program.floor}
+    finally:
+        engine.close()
+    assert violation is not None
+    assert violation["rules_lost"] == ["swollen_calf_emergency_unless_fever"]
+    assert violation["added"].get("fever") is True
+    assert violation["case"]["findings"] == {"calf_pain": True, "swelling_unilateral": True}
+    assert any(kinds[flag["id"]] == "combination" for flag in violation["raised"] if flag["id"] in kinds)
+
+
+def test_the_combination_search_adds_a_pair_in_one_step() -> None:
+    """A floor entry over two findings neither of which raises anything alone: only adding the
+    pair together shows that the rule's 'not' hides it."""
+    pair = loads(
+        'id = "pair"\nversion = "1"\ntitle = "t"\n'
+        '[[floor]]\nid = "test_pair"\nwhen = "recent_trauma and hot_weather"\nlevel = "urgent"\n'
+        'label = "Injured in the heat"\nrationale = "test"\n'
+        '[[rules]]\nid = "r"\nwhen = "calf_pain and not hot_weather"\nescalate = "emergency"\nrationale = "x"\n'
+    )
+    engine = load_engine(rulesets=[pair], allow=[], isolation="none")
+    try:
+        assert not engine.problems, engine.problems
+        singles = single_additions(red_flag_literals(engine.program, engine.vocabulary))
+        assert search_additions(engine, singles) is None  # neither finding raises a flag alone
+        violation = search_additions(engine, combination_additions(engine.program, engine.vocabulary))
+        report = check_engine(engine, max_examples=50)
+    finally:
+        engine.close()
+    assert violation is not None
+    assert violation["case"] == {"findings": {"calf_pain": True}}
+    assert violation["added"] == {"hot_weather": True, "recent_trauma": True}
+    assert [flag["id"] for flag in violation["raised"]] == ["test_pair"]
+    assert violation["message"] == (
+        "Adding hot weather and recent injury to the leg raises 'Injured in the heat' (urgent), "
+        "yet the level falls: before emergency -> after urgent"
+    )
+    assert not report.ok and report.violations[0]["added"] == violation["added"]
+
+
+@pytest.mark.parametrize(
+    ("when", "gate_finds"),
+    [
+        ("calf_pain and {f} is not recorded", "monotonic"),  # recording a yes stops it as well
+        ("calf_pain and not ({f} is no)", "recorded_no"),
+    ],
+)
+def test_the_gate_refuses_a_rule_that_escalates_only_while_a_red_flag_is_unrecorded(when: str, gate_finds: str) -> None:
+    """Waiting for an answer is the screen's job: recording the no must not lower the level."""
+    finding = red_flag_findings(BUILTIN.program, BUILTIN.vocabulary)[0]
+    waits = loads(
+        'id = "waits"\nversion = "1"\ntitle = "t"\n'
+        f'[[rules]]\nid = "r"\nwhen = "{when.format(f=finding)}"\nescalate = "urgent"\n'
+        'rationale = "urgent until asked"\n'
+    )
+    engine = load_engine(rulesets=[waits], allow=[], isolation="none")
+    try:
+        violation = search_recorded_no(engine)
+        report = check_engine(engine, max_examples=50)
+    finally:
+        engine.close()
+    assert violation is not None and violation["property"] == "recorded_no"
+    assert violation["case"] == {"findings": {"calf_pain": True}} and violation["added"] == {finding: False}
+    assert violation["rules_lost"] == ["r"] and violation["promised"] == "urgent"
+    assert violation["before"] == "urgent" and Level(violation["after"]) < Level.URGENT
+    assert "as no instead of leaving it unrecorded lowers the level below urgent" in violation["message"]
+    assert not report.ok and report.violations[0]["property"] == gate_finds
+
+
+def test_a_recorded_no_may_let_a_condition_explain_the_pain() -> None:
+    """Uncertainty is not firm: a condition that needs a recorded no may explain a symptom."""
+    finding = red_flag_findings(BUILTIN.program, BUILTIN.vocabulary)[0]
+    explains = loads(
+        'id = "explains"\nversion = "1"\ntitle = "t"\n'
+        '[conditions.test_soreness]\nlabel = "Soreness"\n'
+        f'[[rules]]\nid = "r"\nwhen = "calf_pain and {finding} is no"\nconclude = "test_soreness"\n'
+        'rationale = "explained once the red flag is ruled out"\n'
+    )
+    engine = load_engine(rulesets=[explains], allow=[], isolation="none")
+    try:
+        unrecorded = engine.assess({"findings": {"calf_pain": True}})
+        recorded_no = engine.assess({"findings": {"calf_pain": True, finding: False}})
+        violation = search_recorded_no(engine)
+    finally:
+        engine.close()
+    assert recorded_no.condition_ids() == ["test_soreness"] and recorded_no.level < unrecorded.level
+    assert violation is None
 
 
 def test_the_gate_passes_the_builtin_knowledge_quickly() -> None:
