@@ -3,12 +3,17 @@
 The Bundle (type ``collection``) holds:
 
 - a **GuidanceResponse**: the result of the decision support. Its ``reasonCode`` lists
-  the conditions considered, its ``note`` the level with every reason and source, and
-  its ``result`` points at
+  the conditions considered; its ``note`` gives the level, then any red-flag screening
+  questions still unanswered, then every reason, red flag and condition with what was
+  recorded for it (a recorded no reads "x: no"; findings nobody recorded are named as
+  such, never as a no). Unanswered screening questions also make its status
+  ``data-requested`` (``data-required`` under the ``require`` screen policy) and are
+  listed in ``dataRequirement``. Its ``result`` points at
 - a **RequestGroup** with one action per recommendation (most important first), each with
   its dose, when to come back, and its sources as ``documentation`` citations;
 - per score (such as the Wells score) an **Observation** with the value and the points
-  each finding added, and a **RiskAssessment** based on it with the interpretation;
+  each finding added, and a **RiskAssessment** based on it with the interpretation and a
+  note naming the score's items nobody recorded;
 - an **OperationOutcome** saying why, when the assessment is incomplete (the
   GuidanceResponse then has status ``failure``, yet still carries the fail-safe level
   and advice);
@@ -21,7 +26,7 @@ References between them use ``urn:uuid:`` full URLs, as FHIR asks inside a Bundl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,15 +76,34 @@ class _Builder:
     def guidance_response(self, request_group: str, outcome: str | None) -> Resource:
         data = self.data
         level = Level(data["level"])
+        screen = data.get("red_flag_screen") or {}
+        questions = _screen_questions(level, screen)
         notes = [f"Level: {level.value} ({level.label}). {level.meaning}"]
+        if questions:
+            notes.append(_screen_title(level))
+            notes += [f"Ask: {question} [{finding}]" for finding, question in questions]
         notes += [f"Why {r['level']}: {r['reason']} (source: {r['source']})" for r in data["level_reasons"]]
-        notes += [f"Red flag ({f['level']}): {f['label']} (from {_matched(f['matched'])})" for f in data["red_flags"]]
+        notes += [f"Red flag ({f['level']}): {f['label']} (from {_facts(f['matched'])})" for f in data["red_flags"]]
+        for condition in data["conditions"]:
+            for reason in condition["because"][:1]:
+                rule = reason["rule"]
+                notes.append(
+                    f"Condition considered: {condition['label']}, because "
+                    f"{_facts(reason['matched'], reason.get('unrecorded', ()))} "
+                    f"(rule {rule['rule']}, {rule['ruleset']})"
+                )
         notes += [f"Advice held back: {w['text']} Why: {w['reason']}" for w in data["withheld_recommendations"]]
         notes += [f"Incomplete: {reason}" for reason in data["incomplete_reasons"]]
+        if not data["complete"]:
+            status = "failure"
+        elif questions:
+            status = "data-required" if screen.get("policy") == "require" else "data-requested"
+        else:
+            status = "success"
         resource: Resource = {
             "resourceType": "GuidanceResponse",
             "moduleUri": f"{SYSTEM}:engine:{data['provenance'].get('engine_version', 'unknown')}",
-            "status": "success" if data["complete"] else "failure",
+            "status": status,
             "occurrenceDateTime": self.when,
             "performer": {"display": _engine_name(data)},
             "note": [{"text": text} for text in notes],
@@ -91,6 +115,19 @@ class _Builder:
             resource["reasonCode"] = [_concept("condition", c["id"], c["label"]) for c in data["conditions"]]
         if outcome is not None:
             resource["evaluationMessage"] = [{"reference": outcome}]
+        if questions:
+            resource["dataRequirement"] = [
+                {
+                    "type": "Observation",
+                    "codeFilter": [
+                        {
+                            "path": "code",
+                            "code": [{"system": f"{SYSTEM}:finding", "code": finding, "display": question}],
+                        }
+                    ],
+                }
+                for finding, question in questions
+            ]
         return resource
 
     def request_group(self) -> Resource:
@@ -133,6 +170,14 @@ class _Builder:
             "basis": [{"reference": observation_ref, "display": f"{score['label']}: {_number(score['value'])}"}],
             "prediction": [{"outcome": {"text": score["label"]}, "qualitativeRisk": {"text": score["interpretation"]}}],
         }
+        unrecorded = score.get("unrecorded") or ()
+        if unrecorded:
+            risk["note"] = [
+                {
+                    "text": f"Not recorded, so they added no points: {', '.join(unrecorded)}. "
+                    "The score counts only what was recorded; a low score may only mean these were not asked."
+                }
+            ]
         return self.add(risk)
 
     def operation_outcome(self) -> Resource:
@@ -235,8 +280,36 @@ def _engine_name(data: Mapping[str, Any]) -> str:
     return f"calfrules {data['provenance'].get('engine_version', '')}".strip()
 
 
-def _matched(matched: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={value}" for key, value in matched.items()) or "-"
+def _screen_questions(level: Level, screen: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(finding, question) for each unanswered red-flag question worth asking: none once the
+    screen is complete or at emergency (as ``render.screen_lines``)."""
+    if screen.get("complete", True) or level == Level.EMERGENCY:
+        return []
+    asked = {q["id"]: q["question"] for q in screen.get("questions", ())}
+    return [(finding, asked.get(finding, finding)) for finding in screen.get("unanswered", ())]
+
+
+def _screen_title(level: Level) -> str:
+    # the same words as the text rendering (render.screen_lines)
+    if level == Level.SELF_CARE:
+        return "Before this can be self-care, ask:"
+    return "Red-flag questions not yet answered (an answer of yes could raise the level):"
+
+
+def _facts(matched: Mapping[str, Any], unrecorded: Iterable[str] = ()) -> str:
+    """What was recorded, as recorded (a no reads "x: no"); findings nobody recorded are named apart."""
+    parts = []
+    for name, value in matched.items():
+        if value is True:
+            parts.append(name)
+        elif value is False:
+            parts.append(f"{name}: no")
+        else:
+            parts.append(f"{name} = {_number(value) if isinstance(value, float) else value}")
+    missing = list(unrecorded)
+    if missing:
+        parts.append(f"and {', '.join(missing)} not recorded")
+    return ", ".join(parts) or "-"
 
 
 def _number(value: float) -> str:

@@ -6,18 +6,28 @@ alternatives durable_rules matches); each alternative lists the literals the cas
 met and those it missed, judged by the oracle's evaluator against what the
 assessment knew: the findings, the scores, and the conditions and facts that fired
 rules concluded or derived.
+
+Each literal says what the case had for its name in words that keep a recorded no
+apart from a finding nobody recorded: ``not night_pain`` is met either way (a rule reads
+an unrecorded finding as "not yes"), but "night_pain is no (recorded)" and "night_pain
+not recorded" are different things to tell a clinician.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from . import condition, oracle
 from .assessment import Assessment
 from .errors import ConditionError
 from .model import Rule
 from .vocabulary import Value
+
+# what a name a rule tests is: a finding (recorded or not), a score, a fact a rule concludes
+# or derives, or unknown (plain facts without an assessment behind them)
+NameKind = Literal["finding", "score", "fact", "unknown"]
 
 
 @dataclass(frozen=True)
@@ -28,10 +38,32 @@ class LiteralCheck:
     met: bool
     # what the case had for the name it tests: a value, or None when not recorded or not concluded
     actual: Value | None
+    name: str = ""
+    kind: NameKind = "unknown"
+    negated: bool = False
 
     def explain(self) -> str:
-        have = "not recorded / not concluded" if self.actual is None else f"case has {self.actual!r}"
-        return f"{self.text}: {'met' if self.met else 'NOT met'} ({have})"
+        have = self.have()
+        if self.negated and self.actual is None and self.kind == "finding":
+            have += " (a rule reads that as not yes)"  # met, but on no answer rather than a no
+        return f"{self.text}: {'met' if self.met else 'NOT met'} — {have}"
+
+    def have(self) -> str:
+        """What the case had for the name, in words: a recorded no is never "not recorded"."""
+        name = self.name or "it"
+        if self.actual is None:
+            return {
+                "finding": f"{name} not recorded",
+                "score": f"{name} not computed",
+                "fact": f"{name} not concluded",
+                "unknown": f"{name} not recorded / not concluded",
+            }[self.kind]
+        if self.actual is False:
+            return f"{name} is no (recorded)"
+        if self.actual is True:
+            return f"{name} concluded" if self.kind == "fact" else f"{name} is yes"
+        shown = f"{self.actual:g}" if isinstance(self.actual, float) else str(self.actual)
+        return f"{name} is {shown}"
 
 
 @dataclass(frozen=True)
@@ -78,42 +110,74 @@ class WhyNot:
 
 @dataclass
 class CaseFacts:
-    """What an assessment knew: findings and scores, plus names that rules concluded or derived."""
+    """What an assessment knew: findings and scores, plus names that rules concluded or derived.
+
+    The name sets say what each name is, so a literal can say "not recorded" of a finding
+    and "not concluded" of a condition. ``vocabulary`` is True when ``findings`` holds every
+    finding a case could record, so a name outside it is a condition or derived fact.
+    """
 
     values: dict[str, Value] = field(default_factory=dict)
+    findings: frozenset[str] = frozenset()
+    scores: frozenset[str] = frozenset()
+    facts: frozenset[str] = frozenset()
+    vocabulary: bool = False
 
     @classmethod
-    def from_assessment(cls, assessment: Assessment) -> CaseFacts:
+    def from_assessment(
+        cls, assessment: Assessment, finding_ids: Iterable[str] | None = None, score_ids: Iterable[str] = ()
+    ) -> CaseFacts:
+        """``finding_ids``: the vocabulary's finding ids, when known (the case's own are always
+        known); ``score_ids``: every score the engine can compute (those computed are known)."""
         values: dict[str, Value] = dict(assessment.findings)
         for score in assessment.scores:
             values[score.id] = score.value
+        facts: set[str] = set()
         for step in assessment.trace:
             if step.concluded:
-                values[step.concluded] = True
-            for name in step.derived:
-                values[name] = True
-        return cls(values)
+                facts.add(step.concluded)
+            facts.update(step.derived)
+        values.update(dict.fromkeys(facts, True))
+        return cls(
+            values,
+            findings=frozenset(finding_ids or ()) | frozenset(assessment.findings),
+            scores=frozenset(score_ids) | frozenset(score.id for score in assessment.scores),
+            facts=frozenset(facts),
+            vocabulary=finding_ids is not None,
+        )
+
+    def kind(self, name: str) -> NameKind:
+        if name in self.findings:
+            return "finding"
+        if name in self.scores:
+            return "score"
+        if name in self.facts or self.vocabulary:
+            return "fact"
+        return "unknown"
 
 
 def why_not(rule: Rule, facts: Mapping[str, Value] | CaseFacts) -> WhyNot:
     """Check each alternative of ``rule.when`` against the case's facts."""
-    known = facts.values if isinstance(facts, CaseFacts) else dict(facts)
+    case = facts if isinstance(facts, CaseFacts) else CaseFacts(dict(facts))
+    known = case.values
     try:
         expr = condition.parse(rule.when)
         branches = condition.to_dnf(expr)
     except ConditionError as exc:
         return WhyNot(rule.id, rule.when, False, error=str(exc))
     alternatives = tuple(
-        Alternative(tuple(_check(atom, positive, known) for atom, positive in branch)) for branch in branches
+        Alternative(tuple(_check(atom, positive, case) for atom, positive in branch)) for branch in branches
     )
     fires = oracle.evaluate(expr, known.get)
     return WhyNot(rule.id, rule.when, fires, alternatives)
 
 
-def _check(atom: condition.Atom, positive: bool, known: Mapping[str, Value]) -> LiteralCheck:
-    holds = oracle.evaluate(atom, known.get)
+def _check(atom: condition.Atom, positive: bool, case: CaseFacts) -> LiteralCheck:
+    holds = oracle.evaluate(atom, case.values.get)
     text = condition.to_text(atom if positive else condition.Not(atom, atom.column))
-    return LiteralCheck(text, holds == positive, known.get(atom.name))
+    return LiteralCheck(
+        text, holds == positive, case.values.get(atom.name), atom.name, case.kind(atom.name), negated=not positive
+    )
 
 
-__all__ = ["Alternative", "CaseFacts", "LiteralCheck", "WhyNot", "why_not"]
+__all__ = ["Alternative", "CaseFacts", "LiteralCheck", "NameKind", "WhyNot", "why_not"]

@@ -17,13 +17,17 @@ from click.testing import CliRunner
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 
-from calfrules import Deriver, Engine, hookimpl, load_engine
+from calfrules import Deriver, Engine, Level, hookimpl, load_engine
 from calfrules.cli import cli
 from calfrules.fhir import to_fhir_bundle
+from calfrules.render import screen_lines
+
+from conftest import BUILTIN_PLUGINS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 DVT = json.loads((EXAMPLES / "suspected_dvt.json").read_text())
 SORE = json.loads((EXAMPLES / "sore_calves_after_layoff.json").read_text())
+AFTER_LAYOFF = {"findings": {"calf_soreness_after_run": True, "returning_after_layoff": True}}
 # fhir.resources checks structure and types, not required code bindings: check those here
 REQUIRED_CODES = {
     ("GuidanceResponse", "status"): {"success", "data-requested", "data-required", "in-progress", "failure"},
@@ -72,7 +76,8 @@ def test_a_suspected_dvt_gives_guidance_a_wells_risk_assessment_and_provenance(e
     validate(bundle)
     found = resources(bundle)
     [guidance] = found["GuidanceResponse"]
-    assert guidance["status"] == "success" and guidance["occurrenceDateTime"] == "2026-11-26T01:00:00Z"
+    assert not assessment.red_flag_screen.complete  # so more data is requested, though the level stands
+    assert guidance["status"] == "data-requested" and guidance["occurrenceDateTime"] == "2026-11-26T01:00:00Z"
     assert guidance["requestIdentifier"]["value"] == "example-2"
     assert any("Level: urgent" in note["text"] for note in guidance["note"])
     assert any(assessment.level_reasons[0].reason in note["text"] for note in guidance["note"])
@@ -94,6 +99,88 @@ def test_a_suspected_dvt_gives_guidance_a_wells_risk_assessment_and_provenance(e
     assert {r["hash"] for r in assessment.provenance["rulesets"]} <= hashes
     assert len(provenance["target"]) == 3  # guidance, recommendations, risk assessment
     assert "OperationOutcome" not in found
+
+
+def guidance_of(bundle: dict[str, Any]) -> dict[str, Any]:
+    [guidance] = resources(bundle)["GuidanceResponse"]
+    return guidance
+
+
+def notes_of(bundle: dict[str, Any]) -> list[str]:
+    return [note["text"] for note in guidance_of(bundle)["note"]]
+
+
+def test_unanswered_screen_questions_are_the_first_notes_and_the_data_requested(engine: Engine) -> None:
+    assessment = engine.assess(AFTER_LAYOFF)
+    screen = assessment.red_flag_screen
+    assert assessment.level == Level.SELF_CARE and screen.unanswered
+    bundle = to_fhir_bundle(assessment)
+    validate(bundle)
+    notes = notes_of(bundle)
+    assert notes[0].startswith("Level: self_care")
+    assert notes[1] == screen_lines(assessment)[0] == "Before this can be self-care, ask:"
+    asked = {q.id: q.question for q in screen.questions}
+    assert notes[2 : 2 + len(screen.unanswered)] == [f"Ask: {asked[q]} [{q}]" for q in screen.unanswered]
+    guidance = guidance_of(bundle)
+    assert guidance["status"] == "data-requested"
+    wanted = [r["codeFilter"][0]["code"][0] for r in guidance["dataRequirement"]]
+    assert [c["code"] for c in wanted] == list(screen.unanswered)
+    assert {c["system"] for c in wanted} == {"urn:calfrules:finding"}
+    assert all(r["type"] == "Observation" for r in guidance["dataRequirement"])
+
+
+def test_under_the_require_policy_the_data_is_required() -> None:
+    strict = load_engine(allow=BUILTIN_PLUGINS, screen="require", isolation="none")
+    try:
+        assessment = strict.assess(AFTER_LAYOFF)
+    finally:
+        strict.close()
+    assert assessment.level == Level.SEE_CLINICIAN
+    bundle = to_fhir_bundle(assessment.to_dict())
+    validate(bundle)
+    assert guidance_of(bundle)["status"] == "data-required"
+    assert notes_of(bundle)[1] == screen_lines(assessment)[0]
+    assert notes_of(bundle)[1].startswith("Red-flag questions not yet answered")
+
+
+def test_an_answered_screen_or_an_emergency_asks_nothing(engine: Engine) -> None:
+    first = engine.assess(AFTER_LAYOFF)
+    answered = {**AFTER_LAYOFF["findings"], **dict.fromkeys(first.red_flag_screen.unanswered, False)}
+    emergency = engine.assess({"findings": {"calf_pain": True, "chest_pain": True, "swelling_unilateral": True}})
+    assert emergency.level == Level.EMERGENCY and not emergency.red_flag_screen.complete
+    for assessment in (engine.assess({"findings": answered}), emergency):
+        bundle = to_fhir_bundle(assessment)
+        validate(bundle)
+        guidance = guidance_of(bundle)
+        assert guidance["status"] == "success" and "dataRequirement" not in guidance
+        assert not any(text.startswith(("Ask:", "Before this", "Red-flag questions")) for text in notes_of(bundle))
+
+
+def test_evidence_notes_show_what_was_recorded_and_name_what_was_not(engine: Engine) -> None:
+    assessment = engine.assess({"findings": {"pain_on_hop": True, "sudden_sharp_pain": False}})
+    condition = next(c for c in assessment.conditions if c.because[0].unrecorded)
+    reason = condition.because[0]
+    notes = notes_of(to_fhir_bundle(assessment))
+    expected = (
+        f"Condition considered: {condition.label}, because pain_on_hop, sudden_sharp_pain: no, "
+        f"and {', '.join(reason.unrecorded)} not recorded (rule {reason.rule.rule}, {reason.rule.ruleset})"
+    )
+    assert expected in notes
+    flag = assessment.red_flags[0]
+    assert f"Red flag ({flag.level.value}): {flag.label} (from pain_on_hop)" in notes
+    assert not any("not sudden_sharp_pain" in text or "=False" in text for text in notes)
+
+
+def test_the_wells_risk_assessment_names_the_items_nobody_recorded(engine: Engine) -> None:
+    assessment = engine.assess(DVT)
+    [wells] = assessment.scores
+    assert wells.unrecorded
+    [risk] = resources(to_fhir_bundle(assessment))["RiskAssessment"]
+    [note] = risk["note"]
+    assert note["text"].startswith("Not recorded, so they added no points: " + ", ".join(wells.unrecorded) + ".")
+    everything = {**DVT["findings"], **dict.fromkeys(wells.unrecorded, False)}
+    [complete] = resources(to_fhir_bundle(engine.assess({"findings": everything})))["RiskAssessment"]
+    assert "note" not in complete
 
 
 def test_self_care_has_no_risk_assessment_and_routine_priority(engine: Engine) -> None:

@@ -118,6 +118,70 @@ def test_the_assessment_schema_is_not_vacuous(engine: Engine, assessment_validat
         assert not assessment_validator.is_valid(broken)
 
 
+def test_the_screen_and_unrecorded_findings_are_in_the_schema_and_checked(
+    engine: Engine, assessment_validator: Draft202012Validator
+) -> None:
+    # a DVT case: an incomplete screen, Wells items not recorded, rules that needed "not yes"
+    good = engine.assess(json.loads((EXAMPLES / "suspected_dvt.json").read_text())).to_dict()
+    screen = good["red_flag_screen"]
+    assert not screen["complete"] and screen["unanswered"] and screen["questions"]
+    assert good["scores"][0]["unrecorded"]
+    step = next(s for s in good["trace"] if s["unrecorded"])
+    assessment_validator.validate(good)
+
+    def without(item: dict[str, Any], key: str) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if k != key}
+
+    def with_step(changed: dict[str, Any]) -> dict[str, Any]:
+        return {**good, "trace": [changed if s is step else s for s in good["trace"]]}
+
+    for broken in (
+        without(good, "red_flag_screen"),
+        {**good, "red_flag_screen": {**screen, "policy": "sometimes"}},
+        {**good, "red_flag_screen": {**screen, "extra": 1}},
+        {**good, "red_flag_screen": without(screen, "unanswered")},
+        {**good, "red_flag_screen": {**screen, "questions": [{"id": "fever"}]}},
+        {**good, "red_flag_screen": {**screen, "unanswered": ["fever", "fever"]}},
+        {**good, "scores": [without(good["scores"][0], "unrecorded")]},
+        with_step(without(step, "unrecorded")),
+        with_step({**step, "unrecorded": [True]}),
+    ):
+        assert not assessment_validator.is_valid(broken)
+
+
+def test_a_condition_reason_keeps_recorded_values_and_unrecorded_findings_apart(
+    engine: Engine, assessment_validator: Draft202012Validator
+) -> None:
+    data = engine.assess({"findings": {"pain_on_hop": True, "sudden_sharp_pain": False}}).to_dict()
+    reason = next(r for c in data["conditions"] for r in c["because"] if r["unrecorded"])
+    assert reason["matched"].get("sudden_sharp_pain") is False  # a recorded no, as false
+    assert not any(key.startswith("not ") for key in reason["matched"])
+    assert "sudden_sharp_pain" not in reason["unrecorded"]
+    assessment_validator.validate(data)
+    assert not assessment_validator.is_valid(
+        {
+            **data,
+            "conditions": [
+                {**c, "because": [{k: v for k, v in r.items() if k != "unrecorded"} for r in c["because"]]}
+                for c in data["conditions"]
+            ],
+        }
+    )
+
+
+def test_an_assessment_under_the_require_policy_matches_the_schema(assessment_validator: Draft202012Validator) -> None:
+    from conftest import BUILTIN_PLUGINS
+
+    strict = load_engine(allow=BUILTIN_PLUGINS, screen="require", isolation="none")
+    try:
+        data = strict.assess({"findings": {"calf_soreness_after_run": True, "returning_after_layoff": True}}).to_dict()
+    finally:
+        strict.close()
+    assert data["red_flag_screen"]["policy"] == "require" and data["provenance"]["screen"] == "require"
+    assert not data["red_flag_screen"]["complete"] and data["level"] == "see_clinician"
+    assessment_validator.validate(data)
+
+
 def test_the_generic_case_schema_accepts_any_finding_id() -> None:
     generic = Draft202012Validator(case_schema())
     assert generic.is_valid({"findings": {"pack_specific_finding": 3}})

@@ -22,12 +22,14 @@ from calfrules.service import create_app
 from calfrules.service.app import AUDIT_FAILED_HEADER, AUDIT_HEADER, SERVICE_ID
 from calfrules.service.cards import INDICATOR, SUMMARY_MAX, card_for, summary
 
+from conftest import BUILTIN_PLUGINS
 from helpers import ruleset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 DVT = json.loads((EXAMPLES / "suspected_dvt.json").read_text())
 SORE = json.loads((EXAMPLES / "sore_calves_after_layoff.json").read_text())
 PE = {"findings": {"calf_pain": True, "chest_pain": True, "swelling_unilateral": True}}
+AFTER_LAYOFF = {"findings": {"calf_soreness_after_run": True, "returning_after_layoff": True}}
 CDS = f"/cds-services/{SERVICE_ID}"
 
 
@@ -197,6 +199,88 @@ def test_the_detail_gives_reasons_rules_advice_and_sources_in_markdown(client: T
     assert expected.recommendations[0].text in detail
     assert "nice_ng158" in detail and "https://www.nice.org.uk/guidance/ng158" in detail
     assert "Wells score" in detail
+
+
+def test_the_unanswered_screen_questions_come_first_in_the_card(engine: Engine, client: TestClient) -> None:
+    assessment = engine.assess(AFTER_LAYOFF)
+    screen = assessment.red_flag_screen
+    assert assessment.level == Level.SELF_CARE and not screen.complete and screen.unanswered
+    [card] = client.post(CDS, json=hook_request(AFTER_LAYOFF["findings"])).json()["cards"]
+    detail = card["detail"]
+    assert card["extension"]["calfrules-screen-complete"] is False
+    lines = detail.splitlines()
+    assert lines[2] == "**Before this can be self-care, ask:**"  # right under the level
+    asked = {q.id: q.question for q in screen.questions}
+    assert lines[3 : 3 + len(screen.unanswered)] == [f"- {asked[q]} (`{q}`)" for q in screen.unanswered]
+    assert detail.index(asked[screen.unanswered[-1]]) < detail.index("### Why this level")
+    count = len(screen.unanswered)
+    assert card["summary"].endswith(f"(ask {count} red-flag questions first)") and len(card["summary"]) < 140
+
+    # every question answered (no): the section, the summary's note and the flag go
+    answered = {**AFTER_LAYOFF["findings"], **dict.fromkeys(screen.unanswered, False)}
+    [done] = client.post(CDS, json=hook_request(answered)).json()["cards"]
+    assert done["extension"]["calfrules-screen-complete"] is True
+    assert "ask" not in done["summary"] and "red-flag question" not in done["detail"]
+    assert done["detail"].splitlines()[2] == "### Why this level"
+
+
+def test_a_service_on_an_engine_that_requires_the_screen_holds_self_care_back() -> None:
+    strict = load_engine(allow=BUILTIN_PLUGINS, screen="require")
+    try:
+        with TestClient(create_app(strict)) as client:
+            response = client.post("/assess", json=AFTER_LAYOFF)
+            [card] = client.post(CDS, json=hook_request(AFTER_LAYOFF["findings"])).json()["cards"]
+            body = response.json()
+            answered = {**AFTER_LAYOFF["findings"], **dict.fromkeys(body["red_flag_screen"]["unanswered"], False)}
+            done = client.post("/assess", json={"findings": answered}).json()
+    finally:
+        strict.close()
+    assert response.status_code == 200
+    assert body["level"] == "see_clinician" and body["provenance"]["screen"] == "require"
+    screen = body["red_flag_screen"]
+    assert screen["policy"] == "require" and screen["complete"] is False
+    asked = {q["id"]: q["question"] for q in screen["questions"]}
+    assert screen["unanswered"] and set(screen["unanswered"]) <= set(asked)
+    assert [r["level"] for r in body["level_reasons"] if r["source"] == "screen"] == ["see_clinician"]
+    assert card["indicator"] == "warning" and card["extension"]["calfrules-screen-complete"] is False
+    detail = card["detail"]
+    assert "**Red-flag questions not yet answered" in detail and "Before this can be self-care" not in detail
+    assert detail.index(asked[screen["unanswered"][0]]) < detail.index("### Why this level")
+    assert card["summary"].endswith(f"({len(screen['unanswered'])} red-flag questions unanswered)")
+    # answered, every one of them no: self-care stands
+    assert done["red_flag_screen"]["complete"] is True and done["level"] == "self_care"
+
+
+def test_the_card_shows_what_was_recorded_and_names_what_was_not(engine: Engine) -> None:
+    assessment = engine.assess({"findings": {"pain_on_hop": True, "sudden_sharp_pain": False}})
+    reason = next(r for c in assessment.conditions for r in c.because[:1] if r.unrecorded)
+    assert reason.matched["sudden_sharp_pain"] is False
+    detail = card_for(assessment, uuid="u", source_label="s")["detail"]
+    missing = ", ".join(f"`{name}`" for name in reason.unrecorded)
+    assert f"`pain_on_hop`, `sudden_sharp_pain`: no, and {missing} not recorded" in detail
+    assert "`not " not in detail
+    flag = assessment.red_flags[0]
+    assert f"- **{flag.label}**: {flag.level.value}, from `pain_on_hop`" in detail.splitlines()  # the level applied
+
+
+def test_the_card_names_the_score_items_nobody_recorded(engine: Engine) -> None:
+    assessment = engine.assess(DVT)
+    [wells] = assessment.scores
+    assert wells.unrecorded
+    detail = card_for(assessment, uuid="u", source_label="s")["detail"]
+    line = next(line for line in detail.splitlines() if line.startswith(f"- **{wells.label}**"))
+    assert line.endswith("Not recorded: " + ", ".join(f"`{name}`" for name in wells.unrecorded))
+
+
+def test_the_summary_keeps_the_screen_note_when_a_long_label_is_cut(engine: Engine) -> None:
+    import dataclasses
+
+    assessment = engine.assess(AFTER_LAYOFF)
+    condition = dataclasses.replace(assessment.conditions[0], label="very long label " * 20)
+    long = dataclasses.replace(assessment, conditions=(condition,))
+    text = summary(long)
+    count = len(assessment.red_flag_screen.unanswered)
+    assert len(text) == SUMMARY_MAX and text.endswith(f"… (ask {count} red-flag questions first)")
 
 
 def test_the_summary_stays_under_140_characters_with_a_long_label(engine: Engine) -> None:

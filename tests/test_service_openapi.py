@@ -68,6 +68,28 @@ def test_every_operation_is_described(api_schema: schemathesis.BaseSchema) -> No
     assert sorted(_operations(api_schema)) == OPERATIONS
 
 
+def test_the_description_shows_the_screen_and_unrecorded_findings(engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(engine)) as client:
+        components = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "red_flag_screen" in components["Assessment"]["required"]
+    assert components["Assessment"]["properties"]["red_flag_screen"] == {"$ref": "#/components/schemas/RedFlagScreen"}
+    screen = components["RedFlagScreen"]
+    assert set(screen["required"]) == {"complete", "unanswered", "questions", "groups", "policy"}
+    assert screen["additionalProperties"] is False
+    assert screen["properties"]["policy"]["enum"] == ["prompt", "require"]
+    assert screen["properties"]["questions"]["items"] == {"$ref": "#/components/schemas/ScreenQuestion"}
+    assert set(components["ScreenQuestion"]["required"]) == {"id", "question"}
+    for name in ("Reason", "TraceStep", "Score"):
+        assert "unrecorded" in components[name]["required"], name
+        assert components[name]["properties"]["unrecorded"]["$ref"] == "#/components/schemas/Unrecorded"
+    assert components["Unrecorded"]["items"] == {"type": "string"}
+    extension = components["Card"]["properties"]["extension"]
+    assert "calfrules-screen-complete" in extension["required"]
+    assert extension["properties"]["calfrules-screen-complete"]["type"] == "boolean"
+
+
 # GET /health takes no input at all, so there is nothing to make invalid for it
 CALLS = [
     (label, mode)

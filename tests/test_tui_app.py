@@ -14,10 +14,11 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, OptionList, Static, Tree
 
 from calfrules import Deriver, Level, Rule, Score, hookimpl
+from calfrules.render import screen_lines
 from calfrules.ruleset_io import load
 from calfrules.tui.app import CalfrulesApp
 from calfrules.tui.browse import BrowseScreen
-from calfrules.tui.case_tester import CaseTester
+from calfrules.tui.case_tester import CaseTester, YesNo
 from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
 from calfrules.tui.rule_editor import RuleEditor
 from calfrules.tui.save_screen import SaveScreen
@@ -126,7 +127,7 @@ def test_done_when_flow_copy_add_rule_test_golden_impact_save(copy_dir: Path) ->
             assert "valid" in text_of(editor.query_one("#when-status"))
             editor.query_one("#rule-conclude", Input).value = "calf_strain"
             editor.query_one("#rule-rationale", Input).value = "A tight calf at night after running."
-            editor.query_one("#rule-references", Input).value = "notes_strain"
+            editor.query_one("#rule-references", Input).value = "article_calf_pulls"
             await pilot.press("ctrl+s")
             await settle(pilot)
             assert isinstance(app.screen, BrowseScreen)
@@ -146,6 +147,7 @@ def test_done_when_flow_copy_add_rule_test_golden_impact_save(copy_dir: Path) ->
             assert "calf_tight_at_night" in [s.rule.rule for s in tester.assessment.trace]
             shown = text_of(tester.query_one("#assessment-text"))
             assert shown.startswith("LEVEL:") and "Calf strain" in shown
+            level = tester.assessment.level
 
             # save the case on screen as a golden case
             await pilot.press("ctrl+g")
@@ -169,7 +171,7 @@ def test_done_when_flow_copy_add_rule_test_golden_impact_save(copy_dir: Path) ->
             assert isinstance(save, SaveScreen)
             assert save.plan is not None and save.plan.allowed
             impact = text_of(save.query_one("#save-impact"))
-            assert "strains/tight_at_night: (new case) -> self_care (calf_strain) PASS" in impact
+            assert f"strains/tight_at_night: (new case) -> {level.value} (calf_strain) PASS" in impact
             assert "Safety gate PASSED" in text_of(save.query_one("#save-safety"))
             assert not save.query_one("#save", Button).disabled
             await pilot.click("#save")
@@ -212,7 +214,8 @@ def test_a_save_that_lowers_a_red_flag_is_refused_and_opens_the_counter_example(
             summary = text_of(save.query_one("#save-summary"))
             assert summary.startswith("Save refused: the safety gate")
             safety = text_of(save.query_one("#save-safety"))
-            assert "SAVE REFUSED: adding the red-flag finding numbness" in safety
+            assert "SAVE REFUSED: Adding numbness raises '" in safety
+            assert "yet the level falls: before emergency -> after urgent" in safety
             assert 'counter-example case: {"calf_pain": true, "swelling_unilateral": true}' in safety
             await pilot.press("ctrl+s")  # the key cannot force it either
             await pilot.pause()
@@ -392,10 +395,84 @@ def test_why_not_explains_a_rule_that_did_not_fire(copy_dir: Path) -> None:
             await pilot.pause()
             text = text_of(tester.query_one("#whynot-text"))
             assert "rule strain_grade_3_signs does not fire" in text
-            assert "✗ not achilles_pain: NOT met (case has True)" in text
+            assert "✗ not achilles_pain: NOT met — achilles_pain is yes" in text
+            assert (
+                "✓ not positive_thompson_test: met — positive_thompson_test not recorded (a rule reads that as not yes)"
+                in text
+            )
             tree = tester.query_one("#explain-tree", Tree)
             assert str(tree.root.label).endswith(f"({tester.assessment.level.value})")  # type: ignore[union-attr]
-            assert [str(node.label) for node in tree.root.children][:1] == ["Why this level"]
+            labels = [str(node.label) for node in tree.root.children]
+            assert labels[0] == "Red-flag questions not yet answered (an answer of yes could raise the level):"
+            assert labels[1] == "Why this level"
+
+    _run(run)
+
+
+def _labels(node: Any) -> list[str]:
+    """Every label under a tree node, depth first."""
+    return [str(child.label) for child in node.children] + [
+        label for child in node.children for label in _labels(child)
+    ]
+
+
+def test_the_case_tester_asks_the_screen_first_and_keeps_a_no_apart_from_not_recorded(copy_dir: Path) -> None:
+    async def run() -> None:
+        app = CalfrulesApp(copy_dir=copy_dir)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            case = {"calf_soreness_after_run": True, "returning_after_layoff": True, "fever": False}
+            tester = app.open_case_tester(case)
+            await settle(pilot)
+            assert tester.findings() == case  # the recorded no survives the form
+            assessment = tester.assessment
+            assert assessment is not None and assessment.level == Level.SELF_CARE
+            screen = assessment.red_flag_screen
+            assert not screen.complete and "fever" not in screen.unanswered
+            asked = {q.id: q.question for q in screen.questions}
+
+            # the result pane: the questions right under the level
+            text = text_of(tester.query_one("#assessment-text")).splitlines()
+            title = text.index("Before this can be self-care, ask:")
+            assert title <= 3 and title < text.index("Conditions considered")
+            assert text[title + 1] == f"  ? {asked[screen.unanswered[0]]}  [{screen.unanswered[0]}]"
+
+            # the explanation: the questions first, with their ids; a no as a no; unrecorded apart
+            tree = tester.query_one("#explain-tree", Tree)
+            first = tree.root.children[0]
+            assert str(first.label) == screen_lines(assessment)[0] == "Before this can be self-care, ask:"
+            assert [str(n.label) for n in first.children] == [f"? {asked[q]}  [{q}]" for q in screen.unanswered]
+            everything = _labels(tree.root)
+            assert "fever: no" in everything
+            step = next(s for s in assessment.trace if "fever" in s.matched and s.unrecorded)
+            assert f"not recorded (read as not yes): {', '.join(step.unrecorded)}" in everything
+            assert not any(label.startswith("not ") and " " not in label[4:] for label in everything)
+
+            # yes / no / not recorded, by keyboard
+            fever = tester.query_one("#f-fever", YesNo)
+            assert fever.answer is False and "✗" in str(fever.render())
+            fever.focus()
+            for key, expected, shown in (("space", None, " "), ("space", True, "✓"), ("n", False, "✗")):
+                await pilot.press(key)
+                await pilot.pause()
+                assert fever.answer is expected and shown in str(fever.render()), key
+            await pilot.press("delete")
+            assert fever.answer is None and "fever" not in tester.findings()
+            await pilot.press("y")
+            assert tester.findings()["fever"] is True
+            await pilot.press("ctrl+l")
+            assert tester.findings() == {}
+
+            # red flags at the level they applied; level reasons keep their "[level]"
+            dvt = app.open_case_tester({"calf_pain": True, "swelling_unilateral": True, "pitting_oedema": True})
+            await settle(pilot)
+            assert dvt.assessment is not None and dvt.assessment.red_flags
+            tree = dvt.query_one("#explain-tree", Tree)
+            everything = _labels(tree.root)
+            for flag in dvt.assessment.red_flags:
+                assert f"{flag.label}: {flag.level.value}" in everything
+            top = dvt.assessment.level_reasons[0]
+            assert f"[{top.level.value}] {top.reason} ({top.source})" in everything
 
     _run(run)
 

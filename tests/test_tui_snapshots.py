@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
 from calfrules.tui.app import CalfrulesApp
-from calfrules.tui.case_tester import CaseTester
+from calfrules.tui.case_tester import CaseTester, YesNo
 from calfrules.tui.rule_editor import RuleEditor
 
 from conftest import BUILTIN_PLUGINS
@@ -80,6 +80,37 @@ def test_case_tester_assessment(snap_compare: SnapCompare) -> None:
         await settle(pilot)
 
     assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=assess)
+
+
+def test_case_tester_explanation_asks_the_screen_first(snap_compare: SnapCompare) -> None:
+    """Unanswered red-flag questions at the top of the explanation; a recorded no is not unrecorded."""
+
+    async def explain(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        app = pilot.app
+        assert isinstance(app, CalfrulesApp)
+        tester = app.open_case_tester({"calf_soreness_after_run": True, "returning_after_layoff": True, "fever": False})
+        await settle(pilot)
+        await pilot.press("f4")
+        await settle(pilot)
+        assert tester.assessment is not None and not tester.assessment.red_flag_screen.complete
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=explain)
+
+
+def test_case_tester_yes_no_and_not_recorded(snap_compare: SnapCompare) -> None:
+    async def form(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        tester = pilot.app.screen
+        assert isinstance(tester, CaseTester)
+        tester.query_one("#f-calf_pain", YesNo).answer = True
+        tester.query_one("#f-calf_warmth", YesNo).answer = False
+        tester.query_one("#finding-search", Input).value = "calf_"
+        await settle(pilot)
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=form)
 
 
 def test_help_screen(snap_compare: SnapCompare) -> None:

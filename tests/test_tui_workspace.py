@@ -20,7 +20,7 @@ NEW_RULE = Rule(
     when="calf_tightness and night_pain",
     rationale="Test rule: a tight calf at night is treated as a strain here.",
     conclude="calf_strain",
-    references=("notes_strain",),
+    references=("article_calf_pulls",),
 )
 # Escalates to emergency unless numbness: adding numbness (a red flag at urgent) lowers the level.
 UNSAFE_RULE = Rule(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..assessment import Assessment, Source
 from ..levels import Level
+from ..render import screen_lines
 
 SUMMARY_MAX = 139  # CDS Hooks: the summary must be under 140 characters
 INDICATOR = {
@@ -27,12 +28,14 @@ def card_for(assessment: Assessment, *, uuid: str, source_label: str) -> dict[st
         "extension": {
             "calfrules-level": assessment.level.value,
             "calfrules-complete": assessment.complete,
+            "calfrules-screen-complete": assessment.red_flag_screen.complete,
         },
     }
 
 
 def summary(assessment: Assessment) -> str:
-    """Level first, then the most important thing behind it; never over 139 characters."""
+    """Level first, then the most important thing behind it, then any unanswered red-flag
+    questions (those are never cut off); never over 139 characters."""
     if assessment.red_flags:
         headline = assessment.red_flags[0].label
     elif assessment.conditions:
@@ -40,7 +43,18 @@ def summary(assessment: Assessment) -> str:
     else:
         headline = assessment.level.meaning
     prefix = "" if assessment.complete else "INCOMPLETE assessment. "
-    return _shorten(f"{prefix}{assessment.level.label}: {headline}", SUMMARY_MAX)
+    suffix = _screen_suffix(assessment)
+    return _shorten(f"{prefix}{assessment.level.label}: {headline}", SUMMARY_MAX - len(suffix)) + suffix
+
+
+def _screen_suffix(assessment: Assessment) -> str:
+    if not screen_lines(assessment):
+        return ""
+    count = len(assessment.red_flag_screen.unanswered)
+    questions = f"{count} red-flag question{'s' if count != 1 else ''}"
+    if assessment.level == Level.SELF_CARE:
+        return f" (ask {questions} first)"
+    return f" ({questions} unanswered)"
 
 
 def detail(assessment: Assessment) -> str:
@@ -50,20 +64,24 @@ def detail(assessment: Assessment) -> str:
     if not a.complete:
         lines += ["**Incomplete**: the level was raised to at least urgent because:"]
         lines += [f"- {_md(reason)}" for reason in a.incomplete_reasons] + [""]
+    lines += _screen_section(a)
     lines += ["### Why this level"]
     lines += [f"- **{r.level.value}**: {_md(r.reason)} *({_md(r.source)})*" for r in a.level_reasons] or ["- -"]
     if a.red_flags:
         lines += ["", "### Red flags"]
-        lines += [f"- **{_md(f.label)}** ({f.level.value}), from {_matched(f.matched)}" for f in a.red_flags]
+        lines += [f"- **{_md(f.label)}**: {f.level.value}, from {_facts(f.matched)}" for f in a.red_flags]
     if a.scores:
         lines += ["", "### Scores"]
-        lines += [f"- **{_md(s.label)}**: {s.value:g}. {_md(s.interpretation)}" for s in a.scores]
+        for s in a.scores:
+            missing = f". Not recorded: {_names(s.unrecorded)}" if s.unrecorded else ""
+            lines.append(f"- **{_md(s.label)}**: {s.value:g}. {_md(s.interpretation)}{missing}")
     if a.conditions:
         lines += ["", "### Conditions considered"]
         for condition in a.conditions:
             for reason in condition.because[:1]:
                 lines.append(
-                    f"- **{_md(condition.label)}**, because {_matched(reason.matched)}: {_md(reason.rationale)} "
+                    f"- **{_md(condition.label)}**, because {_facts(reason.matched, reason.unrecorded)}: "
+                    f"{_md(reason.rationale)} "
                     f"*(rule {reason.rule.rule}, {reason.rule.ruleset}; {_cite(reason.sources)})*"
                 )
     if a.recommendations:
@@ -99,8 +117,34 @@ def _cite(sources: Iterable[Source]) -> str:
     return "sources " + ", ".join(ids) if ids else "no source"
 
 
-def _matched(matched: dict[str, Any]) -> str:
-    return ", ".join(f"`{key}`" for key in matched) or "-"
+def _screen_section(a: Assessment) -> list[str]:
+    """The unanswered red-flag questions, as the text rendering words them, for the top of the detail."""
+    shown = screen_lines(a)
+    if not shown:
+        return []
+    asked = {q.id: q.question for q in a.red_flag_screen.questions}
+    items = [f"- {_md(asked.get(q, q))} (`{q}`)" for q in a.red_flag_screen.unanswered]
+    return [f"**{_md(shown[0])}**", *items, ""]
+
+
+def _facts(matched: Mapping[str, Any], unrecorded: Iterable[str] = ()) -> str:
+    """What was recorded, as recorded (a no reads "`x`: no"); findings nobody recorded are named apart."""
+    parts = []
+    for name, value in matched.items():
+        if value is True:
+            parts.append(f"`{name}`")
+        elif value is False:
+            parts.append(f"`{name}`: no")
+        else:
+            parts.append(f"`{name}` = {value:g}" if isinstance(value, float) else f"`{name}` = {_md(str(value))}")
+    missing = list(unrecorded)
+    if missing:
+        parts.append(f"and {_names(missing)} not recorded")
+    return ", ".join(parts) or "-"
+
+
+def _names(ids: Iterable[str]) -> str:
+    return ", ".join(f"`{name}`" for name in ids)
 
 
 def _md(text: str) -> str:

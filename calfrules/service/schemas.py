@@ -124,7 +124,26 @@ def _service_schemas() -> dict[str, JsonSchema]:
                     "required": ["label"],
                     "properties": {"label": {"type": "string"}, "url": {"type": "string"}},
                 },
-                "extension": {"type": "object"},
+                "extension": {
+                    "type": "object",
+                    "required": ["calfrules-level", "calfrules-complete", "calfrules-screen-complete"],
+                    "properties": {
+                        "calfrules-level": _ref("Level"),
+                        "calfrules-complete": {
+                            "type": "boolean",
+                            "description": (
+                                "false when a plugin or the rule engine failed; the level is then urgent or above"
+                            ),
+                        },
+                        "calfrules-screen-complete": {
+                            "type": "boolean",
+                            "description": (
+                                "false while a red-flag screening question for this case is unanswered; "
+                                "the detail lists them near the top"
+                            ),
+                        },
+                    },
+                },
             },
         },
         "CdsFeedbackRequest": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -30,7 +31,7 @@ from textual.widgets.tree import TreeNode
 from ..assessment import Assessment, TraceStep
 from ..engine import Engine
 from ..errors import CaseError
-from ..render import render_lines
+from ..render import render_lines, screen_lines
 from ..vocabulary import Finding, Value
 from ..whynot import CaseFacts, why_not
 
@@ -41,9 +42,83 @@ if TYPE_CHECKING:
 def _show(value: Value) -> str:
     if value is True:
         return "yes"
+    if value is False:
+        return "no"
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
+
+
+def _fact(name: str, value: Value) -> str:
+    """A recorded value as recorded: "calf_pain", "night_pain: no", "pain_score = 8"."""
+    if value is True:
+        return name
+    if value is False:
+        return f"{name}: no"
+    return f"{name} = {_show(value)}"
+
+
+class YesNo(Checkbox):
+    """A yes/no finding with three states: yes, no (recorded), or not recorded.
+
+    Not recorded is not no: a rule reads it as "not yes", but the red-flag screen counts it
+    as unanswered. Space, enter or a click go round not recorded -> yes -> no; y, n and
+    delete set it directly. ``value`` is True for yes only, as a Checkbox's is.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer('yes')", "Yes", show=False),
+        Binding("n", "answer('no')", "No", show=False),
+        Binding("delete,backspace", "answer('none')", "Not recorded", show=False),
+    ]
+    DEFAULT_CSS = """
+    YesNo.-no > .toggle--button {
+        color: $text-error;
+    }
+    """
+    said_no: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, label: str, answer: bool | None = None, **kwargs: Any) -> None:
+        super().__init__(label, answer is True, **kwargs)
+        self.tooltip = "space: not recorded, yes, no (y / n / delete set it)"
+        self.answer = answer
+
+    @property
+    def answer(self) -> bool | None:
+        """True (yes), False (recorded no) or None (not recorded)."""
+        if self.value:
+            return True
+        return False if self.said_no else None
+
+    @answer.setter
+    def answer(self, answer: bool | None) -> None:
+        self.said_no = answer is False
+        self.value = answer is True
+
+    def on_mount(self) -> None:
+        self._look()  # the watchers only run on a change: not recorded is the starting state
+
+    def watch_value(self) -> None:
+        if self.value:
+            self.said_no = False
+        super().watch_value()
+        self._look()
+
+    def watch_said_no(self) -> None:
+        self._look()
+
+    def _look(self) -> None:
+        self.set_class(self.said_no, "-no")
+        self.BUTTON_INNER = "✓" if self.value else "✗" if self.said_no else " "
+        self.refresh()
+
+    def toggle(self) -> YesNo:
+        # not recorded -> yes -> no -> not recorded
+        self.answer = True if self.answer is None else False if self.answer else None
+        return self
+
+    def action_answer(self, answer: str) -> None:
+        self.answer = {"yes": True, "no": False}.get(answer)
 
 
 def assessment_text(assessment: Assessment) -> Text:
@@ -54,22 +129,39 @@ def assessment_text(assessment: Assessment) -> Text:
 
 
 def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
-    """Level, red flags, then each condition with the rule that concluded it, its findings and
-    the rules that derived the facts it used (which rule fired because of which findings)."""
+    """Unanswered red-flag questions, the level's reasons, red flags at the level they applied,
+    scores, then each condition with the rule that concluded it, what was recorded for it and
+    the rules that derived the facts it used (which rule fired because of which findings).
+
+    Labels are plain text (``Text``), never markup: "[urgent]" and "[chest_pain]" must show.
+    """
     tree.clear()
     root = tree.root
-    root.set_label(f"{assessment.level.label.upper()} ({assessment.level.value})")
+    root.set_label(Text(f"{assessment.level.label.upper()} ({assessment.level.value})"))
+    questions = screen_lines(assessment)
+    if questions:  # unanswered red-flag questions first: an answer can change everything below
+        ask = root.add(Text(questions[0], style="bold yellow"), expand=True)
+        for line in questions[1:]:
+            ask.add_leaf(Text(f"? {line}"))
     reasons = root.add("Why this level", expand=True)
     for reason in assessment.level_reasons:
-        reasons.add_leaf(f"[{reason.level.value}] {reason.reason} ({reason.source})")
+        reasons.add_leaf(Text(f"[{reason.level.value}] {reason.reason} ({reason.source})"))
     if not assessment.level_reasons:
         reasons.add_leaf("nothing raised it: self_care is the starting level")
     if assessment.red_flags:
         flags = root.add("Red flags", expand=True)
         for flag in assessment.red_flags:
-            node = flags.add(f"{flag.label} [{flag.level.value}]", expand=True)
+            node = flags.add(Text(f"{flag.label}: {flag.level.value}"), expand=True)
             for name, value in flag.matched.items():
-                node.add_leaf(f"{name} = {_show(value)}")
+                node.add_leaf(Text(_fact(name, value)))
+    if assessment.scores:
+        scores = root.add("Scores", expand=True)
+        for score in assessment.scores:
+            node = scores.add(Text(f"{score.label}: {score.value:g}. {score.interpretation}"))
+            for name, points in score.components.items():
+                node.add_leaf(Text(f"{name} {points:+g}"))
+            if score.unrecorded:
+                node.add_leaf(Text(f"not recorded: {', '.join(score.unrecorded)}", style="yellow"))
     producers: dict[str, TraceStep] = {}
     for fired in assessment.trace:
         for output in (fired.concluded, *fired.derived):
@@ -77,11 +169,12 @@ def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
                 producers.setdefault(output, fired)
     conditions = root.add("Conditions", expand=True)
     for found in assessment.conditions:
-        node = conditions.add(f"{found.label} ({found.id})", expand=True)
+        node = conditions.add(Text(f"{found.label} ({found.id})"), expand=True)
         for because in found.because:
             concluding = next((s for s in assessment.trace if s.rule == because.rule), None)
-            rule_node = node.add(f"because rule {because.rule.rule} ({because.rule.ruleset})", expand=True)
-            _add_matched(rule_node, because.matched, producers, {concluding.step} if concluding else set())
+            rule_node = node.add(Text(f"because rule {because.rule.rule} ({because.rule.ruleset})"), expand=True)
+            seen = {concluding.step} if concluding else set()
+            _add_matched(rule_node, because.matched, because.unrecorded, producers, seen)
     if not assessment.conditions:
         conditions.add_leaf("no condition concluded")
     trace = root.add(f"Rules fired ({len(assessment.trace)})")
@@ -89,21 +182,30 @@ def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
         did = [f"concluded {step.concluded}"] if step.concluded else []
         did += [f"derived {', '.join(step.derived)}"] if step.derived else []
         did += [f"escalated to {step.escalated.value}"] if step.escalated else []
-        node = trace.add(f"{step.step}. {step.rule.rule} ({step.rule.ruleset}): {'; '.join(did) or 'advice'}")
-        _add_matched(node, step.matched, producers, {step.step})
+        node = trace.add(Text(f"{step.step}. {step.rule.rule} ({step.rule.ruleset}): {'; '.join(did) or 'advice'}"))
+        _add_matched(node, step.matched, step.unrecorded, producers, {step.step})
     root.expand()
 
 
 def _add_matched(
-    node: TreeNode[str], matched: Mapping[str, Value], producers: Mapping[str, TraceStep], seen: set[int]
+    node: TreeNode[str],
+    matched: Mapping[str, Value],
+    unrecorded: Iterable[str],
+    producers: Mapping[str, TraceStep],
+    seen: set[int],
 ) -> None:
+    """What a rule matched, as recorded ("night_pain: no"), each derived fact with the rule behind
+    it, then the findings it needed "not yes" that nobody recorded, apart (never as a no)."""
     for name, value in matched.items():
         step = producers.get(name)
         if step is None or step.step in seen:
-            node.add_leaf(f"{name}" if value is True else f"{name} = {_show(value)}")
+            node.add_leaf(Text(_fact(name, value)))
             continue
-        child = node.add(f"{name} ← rule {step.rule.rule} ({step.rule.ruleset})", expand=True)
-        _add_matched(child, step.matched, producers, seen | {step.step})
+        child = node.add(Text(f"{name} ← rule {step.rule.rule} ({step.rule.ruleset})"), expand=True)
+        _add_matched(child, step.matched, step.unrecorded, producers, seen | {step.step})
+    missing = list(unrecorded)
+    if missing:
+        node.add_leaf(Text(f"not recorded (read as not yes): {', '.join(missing)}", style="dim"))
 
 
 class CaseTester(Screen[None]):
@@ -167,7 +269,12 @@ class CaseTester(Screen[None]):
         classes = f"finding-row group-{finding.group}"
         if finding.type == "bool":
             return Horizontal(
-                Checkbox(f"{finding.label} ({finding.id})", value is True, compact=True, id=f"f-{finding.id}"),
+                YesNo(
+                    f"{finding.label} ({finding.id})",
+                    value if isinstance(value, bool) else None,
+                    compact=True,
+                    id=f"f-{finding.id}",
+                ),
                 classes=classes,
                 id=f"row-{finding.id}",
             )
@@ -208,7 +315,7 @@ class CaseTester(Screen[None]):
 
     # --- the case ----------------------------------------------------------------------
     def findings(self) -> dict[str, Any]:
-        """What the form holds: ticked boxes, filled numbers, chosen choices."""
+        """What the form holds: yes/no answers (yes or a recorded no), filled numbers, chosen choices."""
         engine = self.tui.engine
         found: dict[str, Any] = {}
         if engine is None:
@@ -218,8 +325,9 @@ class CaseTester(Screen[None]):
             if not widgets:
                 continue
             widget = widgets.first()
-            if isinstance(widget, Checkbox) and widget.value:
-                found[finding.id] = True
+            if isinstance(widget, YesNo):
+                if widget.answer is not None:
+                    found[finding.id] = widget.answer
             elif isinstance(widget, Input) and widget.value.strip():
                 try:
                     found[finding.id] = float(widget.value)
@@ -319,7 +427,15 @@ class CaseTester(Screen[None]):
         if rule is None:
             out.update(f"rule {rule_id} no longer exists")
             return
-        answer = why_not(rule, CaseFacts.from_assessment(self.assessment))
+        engine = self.tui.engine
+        facts = (
+            CaseFacts.from_assessment(
+                self.assessment, (f.id for f in engine.vocabulary), engine.registry.derivers.keys()
+            )
+            if engine is not None
+            else CaseFacts.from_assessment(self.assessment)
+        )
+        answer = why_not(rule, facts)
         out.update(Text("\n".join([f"when {rule.when}", "", *answer.lines()])))
 
     def show_why_not(self, ruleset_id: str, rule_id: str) -> None:
@@ -338,8 +454,8 @@ class CaseTester(Screen[None]):
         search.select_all()
 
     def action_clear_case(self) -> None:
-        for box in self.query(Checkbox):
-            box.value = False
+        for box in self.query(YesNo):
+            box.answer = None
         for field in self.query(".finding-number"):
             cast(Input, field).value = ""
 
