@@ -48,3 +48,33 @@ def screen_rows(engine: Engine) -> list[dict[str, Any]]:
         }
         for g in engine.program.screen
     ]
+
+
+def markdown_table(engine: Engine) -> str:
+    """The red-flag table as the README shows it (``python -m calfrules.red_flag_table``)."""
+    lines = ["| level | red flag | when | source |", "|---|---|---|---|"]
+    for row in floor_rows(engine):
+        cited = "; ".join(_short_citation(s) for s in row["sources"]) or "-"
+        when = row["when"].replace("|", "\\|")
+        kind = "" if row["kind"] == "sign" else " (combination)"
+        lines.append(f"| `{row['level']}` | {row['label']}{kind} | `{when}` | {cited} |")
+    return "\n".join(lines)
+
+
+def _short_citation(source: dict[str, Any]) -> str:
+    title = str(source["citation"]).split(":")[0].split(",")[0].strip()
+    return f"[{title}]({source['url']})" if source.get("url") else title
+
+
+def builtin_markdown_table() -> str:
+    """The table of the built-in knowledge only (installed packs left out)."""
+    from .engine import load_engine
+
+    with load_engine(isolation="none") as everything:
+        builtins = [p.name for p in everything.plugins if p.builtin]
+    with load_engine(allow=builtins, isolation="none") as builtin:
+        return markdown_table(builtin)
+
+
+if __name__ == "__main__":
+    print(builtin_markdown_table())

@@ -108,7 +108,7 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
                 yield f"    - {rec.text}{dose}", ""
                 if rec.return_if:
                     yield f"      Come back if: {rec.return_if}", ""
-                cited = "; ".join(source.citation for source in rec.sources)
+                cited = "; ".join(source.citation for source in rec.sources) or "no source given"
                 yield f"      source: {cited} (rule {rec.rule.rule})", "dim"
     if a.withheld_recommendations:
         yield "", ""

@@ -33,13 +33,33 @@ LIKELY_THRESHOLD = 2
 INPUTS: tuple[str, ...] = (*ONE_POINT, *ONE_POINT_FOR_EITHER, CALF_DIFF, ALTERNATIVE)
 
 
-def wells_score(findings: Mapping[str, Value]) -> Score | None:
-    """Score every Wells item the case records; None only when it records none of them.
+# Wells scores a suspected DVT: a leg symptom or sign must be recorded first (NICE NG158 1.1.1:
+# assess anyone with signs or symptoms of DVT), so clot risk factors alone make no score.
+LEG_FINDINGS: tuple[str, ...] = (
+    "calf_pain",
+    "calf_tightness",
+    "swelling",
+    "swelling_unilateral",
+    "entire_leg_swollen",
+    "swelling_behind_knee",
+    "calf_warmth",
+    "skin_redness",
+    "deep_vein_tenderness",
+    "pitting_oedema",
+    "collateral_superficial_veins",
+)
 
-    A case that answers the Wells questions with "no" still gets a score (0), so a
-    clinician can see the score was computed and came out low, rather than missing.
+
+def wells_score(findings: Mapping[str, Value]) -> Score | None:
+    """Score every Wells item the case records, once the leg has a symptom or sign.
+
+    None when no leg symptom or sign is recorded (there is no suspected DVT to score),
+    or when none of the Wells items is recorded. A case that answers the Wells
+    questions with "no" still gets a score (0), so a clinician can see the score was
+    computed and came out low, rather than missing.
     """
-    if not any(name in findings for name in INPUTS):
+    leg = any(findings.get(name) is True for name in LEG_FINDINGS) or CALF_DIFF in findings
+    if not leg or not any(name in findings for name in INPUTS):
         return None
     # Components are keyed by finding id so the engine (and a clinician) can trace each point.
     components: dict[str, float] = {name: 1 for name in ONE_POINT if findings.get(name) is True}

@@ -67,7 +67,9 @@ def test_forward_chaining_explains_itself(chain_engine: Engine) -> None:
     assert by_rule["no_fever"].matched == {"calf_pain": True}
     assert by_rule["no_fever"].unrecorded == ("fever",)
     assert a.conditions[0].because[0].rule.ruleset == "t"
-    assert a.level == Level.SEE_CLINICIAN  # the self_care rule did not lower it
+    # a painful one-sided swollen calf is a suspected DVT: the core floor makes it urgent (NICE NG158),
+    # and the self_care rule did not lower it
+    assert a.level == Level.URGENT
     assert a.unexplained_findings == ()  # swelling explained through the derived fact
 
 
