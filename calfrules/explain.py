@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import advice, oracle
+from . import advice, condition, oracle
 from .assessment import (
     Assessment,
     ConditionResult,
@@ -71,12 +71,12 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     for flag in red_flags:
         level_reasons.append(LevelReason(flag.level, f"red flag: {flag.label}", f"floor {flag.id} ({flag.origin})"))
     concluded_levels = _condition_levels(fired)
-    for condition in conditions:
-        if condition.red_flag and not any(f.id == condition.id for f in red_flags):
-            flag_level = concluded_levels.get(condition.id, Level.SEE_CLINICIAN)
-            red_flags.append(RedFlag(condition.id, condition.label, flag_level, {}, condition.description, "condition"))
+    for concluded in conditions:
+        if concluded.red_flag and not any(f.id == concluded.id for f in red_flags):
+            flag_level = concluded_levels.get(concluded.id, Level.SEE_CLINICIAN)
+            red_flags.append(RedFlag(concluded.id, concluded.label, flag_level, {}, concluded.description, "condition"))
             level_reasons.append(
-                LevelReason(flag_level, f"red-flag condition: {condition.label}", f"condition {condition.id}")
+                LevelReason(flag_level, f"red-flag condition: {concluded.label}", f"condition {concluded.id}")
             )
 
     explained = _explained_names(program, fired)
@@ -272,7 +272,12 @@ def _apply_floor(
             continue  # none of its inputs is known: it cannot hold
         if oracle.evaluate(compiled.expr, lookup):
             entry = compiled.entry
-            matched = {n: v for n in compiled.names if (v := lookup(n)) is not None}
+            # only what holds is evidence: a recorded no or a number below its threshold is not
+            matched = {
+                atom.name: value
+                for atom, negated in condition.atoms(compiled.expr)
+                if not negated and (value := lookup(atom.name)) is not None and oracle.evaluate(atom, lookup)
+            }
             names.update(matched)
             flags.append(
                 RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)

@@ -26,12 +26,13 @@ References between them use ``urn:uuid:`` full URLs, as FHIR asks inside a Bundl
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from .assessment import Assessment
 from .levels import Level
+from .render import describe_facts, screen_title
 
 Resource = dict[str, Any]
 SYSTEM = "urn:calfrules"
@@ -80,16 +81,18 @@ class _Builder:
         questions = _screen_questions(level, screen)
         notes = [f"Level: {level.value} ({level.label}). {level.meaning}"]
         if questions:
-            notes.append(_screen_title(level))
+            notes.append(screen_title(level))
             notes += [f"Ask: {question} [{finding}]" for finding, question in questions]
         notes += [f"Why {r['level']}: {r['reason']} (source: {r['source']})" for r in data["level_reasons"]]
-        notes += [f"Red flag ({f['level']}): {f['label']} (from {_facts(f['matched'])})" for f in data["red_flags"]]
+        notes += [
+            f"Red flag ({f['level']}): {f['label']} (from {describe_facts(f['matched'])})" for f in data["red_flags"]
+        ]
         for condition in data["conditions"]:
             for reason in condition["because"][:1]:
                 rule = reason["rule"]
                 notes.append(
                     f"Condition considered: {condition['label']}, because "
-                    f"{_facts(reason['matched'], reason.get('unrecorded', ()))} "
+                    f"{describe_facts(reason['matched'], reason.get('unrecorded', ()))} "
                     f"(rule {rule['rule']}, {rule['ruleset']})"
                 )
         notes += [f"Advice held back: {w['text']} Why: {w['reason']}" for w in data["withheld_recommendations"]]
@@ -287,29 +290,6 @@ def _screen_questions(level: Level, screen: Mapping[str, Any]) -> list[tuple[str
         return []
     asked = {q["id"]: q["question"] for q in screen.get("questions", ())}
     return [(finding, asked.get(finding, finding)) for finding in screen.get("unanswered", ())]
-
-
-def _screen_title(level: Level) -> str:
-    # the same words as the text rendering (render.screen_lines)
-    if level == Level.SELF_CARE:
-        return "Before this can be self-care, ask:"
-    return "Red-flag questions not yet answered (an answer of yes could raise the level):"
-
-
-def _facts(matched: Mapping[str, Any], unrecorded: Iterable[str] = ()) -> str:
-    """What was recorded, as recorded (a no reads "x: no"); findings nobody recorded are named apart."""
-    parts = []
-    for name, value in matched.items():
-        if value is True:
-            parts.append(name)
-        elif value is False:
-            parts.append(f"{name}: no")
-        else:
-            parts.append(f"{name} = {_number(value) if isinstance(value, float) else value}")
-    missing = list(unrecorded)
-    if missing:
-        parts.append(f"and {', '.join(missing)} not recorded")
-    return ", ".join(parts) or "-"
 
 
 def _number(value: float) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .assessment import Assessment, RecommendationResult
 from .levels import Level
@@ -25,20 +25,31 @@ _STYLE = {
 }
 
 
-def _facts(matched: Mapping[str, object], unrecorded: Iterable[str] = ()) -> str:
-    """What was recorded, as recorded: a no reads "name: no"; unrecorded findings are named apart."""
+def describe_facts(
+    matched: Mapping[str, object], unrecorded: Iterable[str] = (), quote: Callable[[str], str] = str
+) -> str:
+    """What was recorded, as recorded: a no reads "name: no"; unrecorded findings are named apart.
+
+    ``quote`` marks up each finding id (the CDS card puts them in backticks).
+    """
     parts = []
     for name, value in matched.items():
         if value is True:
-            parts.append(name)
+            parts.append(quote(name))
         elif value is False:
-            parts.append(f"{name}: no")
+            parts.append(f"{quote(name)}: no")
         else:
-            parts.append(f"{name} = {value:g}" if isinstance(value, float) else f"{name} = {value}")
-    missing = list(unrecorded)
+            parts.append(f"{quote(name)} = {value:g}" if isinstance(value, float) else f"{quote(name)} = {value}")
+    missing = [quote(name) for name in unrecorded]
     if missing:
         parts.append(f"and {', '.join(missing)} not recorded")
     return ", ".join(parts) or "(nothing)"
+
+
+def screen_title(level: Level) -> str:
+    if level == Level.SELF_CARE:
+        return "Before this can be self-care, ask:"
+    return "Red-flag questions not yet answered (an answer of yes could raise the level):"
 
 
 def screen_lines(a: Assessment) -> list[str]:
@@ -47,12 +58,7 @@ def screen_lines(a: Assessment) -> list[str]:
     if screen.complete or a.level == Level.EMERGENCY:
         return []
     asked = {q.id: q.question for q in screen.questions}
-    title = (
-        "Before this can be self-care, ask:"
-        if a.level == Level.SELF_CARE
-        else "Red-flag questions not yet answered (an answer of yes could raise the level):"
-    )
-    return [title, *(f"{asked[q]}  [{q}]" for q in screen.unanswered)]
+    return [screen_title(a.level), *(f"{asked[q]}  [{q}]" for q in screen.unanswered)]
 
 
 def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
@@ -78,7 +84,7 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         yield "", ""
         yield "Red flags", "bold red"
         for flag in a.red_flags:
-            yield f"  ! {flag.label}: {flag.level.label.lower()}  (because: {_facts(flag.matched)})", "red"
+            yield f"  ! {flag.label}: {flag.level.label.lower()}  (because: {describe_facts(flag.matched)})", "red"
     if a.scores:
         yield "", ""
         yield "Scores", "bold"
@@ -95,7 +101,7 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         marker = "  (red flag)" if condition.red_flag else ""
         yield f"  * {condition.label}{marker}", "bold"
         for because in condition.because:
-            facts = _facts(because.matched, because.unrecorded)
+            facts = describe_facts(because.matched, because.unrecorded)
             yield f"      because {facts}  [rule {because.rule.rule}, {because.rule.ruleset}]", ""
             yield f"      {because.rationale}", "dim"
     if a.recommendations:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from ..assessment import Assessment, Source
 from ..levels import Level
-from ..render import screen_lines
+from ..render import describe_facts, screen_lines
 
 SUMMARY_MAX = 139  # CDS Hooks: the summary must be under 140 characters
 INDICATOR = {
@@ -69,7 +69,9 @@ def detail(assessment: Assessment) -> str:
     lines += [f"- **{r.level.value}**: {_md(r.reason)} *({_md(r.source)})*" for r in a.level_reasons] or ["- -"]
     if a.red_flags:
         lines += ["", "### Red flags"]
-        lines += [f"- **{_md(f.label)}**: {f.level.value}, from {_facts(f.matched)}" for f in a.red_flags]
+        lines += [
+            f"- **{_md(f.label)}**: {f.level.value}, from {describe_facts(f.matched, (), _code)}" for f in a.red_flags
+        ]
     if a.scores:
         lines += ["", "### Scores"]
         for s in a.scores:
@@ -79,8 +81,9 @@ def detail(assessment: Assessment) -> str:
         lines += ["", "### Conditions considered"]
         for condition in a.conditions:
             for reason in condition.because[:1]:
+                facts = describe_facts(reason.matched, reason.unrecorded, _code)
                 lines.append(
-                    f"- **{_md(condition.label)}**, because {_facts(reason.matched, reason.unrecorded)}: "
+                    f"- **{_md(condition.label)}**, because {facts}: "
                     f"{_md(reason.rationale)} "
                     f"*(rule {reason.rule.rule}, {reason.rule.ruleset}; {_cite(reason.sources)})*"
                 )
@@ -127,22 +130,6 @@ def _screen_section(a: Assessment) -> list[str]:
     return [f"**{_md(shown[0])}**", *items, ""]
 
 
-def _facts(matched: Mapping[str, Any], unrecorded: Iterable[str] = ()) -> str:
-    """What was recorded, as recorded (a no reads "`x`: no"); findings nobody recorded are named apart."""
-    parts = []
-    for name, value in matched.items():
-        if value is True:
-            parts.append(f"`{name}`")
-        elif value is False:
-            parts.append(f"`{name}`: no")
-        else:
-            parts.append(f"`{name}` = {value:g}" if isinstance(value, float) else f"`{name}` = {_md(str(value))}")
-    missing = list(unrecorded)
-    if missing:
-        parts.append(f"and {_names(missing)} not recorded")
-    return ", ".join(parts) or "-"
-
-
 def _names(ids: Iterable[str]) -> str:
     return ", ".join(f"`{name}`" for name in ids)
 
@@ -154,3 +141,7 @@ def _md(text: str) -> str:
 
 def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _code(name: str) -> str:
+    return f"`{name}`"
