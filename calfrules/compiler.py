@@ -35,7 +35,7 @@ from .errors import ConditionError, RulesetError
 from .model import ConditionInfo, FloorEntry, Recommendation, Rule, Ruleset
 from .registry import Registry
 from .screen import check_group
-from .screening import CompiledScreenGroup
+from .screening import CompiledScreenGroup, compile_group
 from .stages import order_stages
 from .vocabulary import suggest
 
@@ -80,6 +80,9 @@ class CompiledFloorEntry:
     # whether it holds for an empty case (then it can never be skipped)
     holds_when_nothing_is_known: bool = True
     sources: tuple[Source, ...] = ()
+    # it tests findings and scores only: evaluated straight on them, with no backward chaining
+    direct: bool = False
+    positive_atoms: tuple[Atom, ...] = ()  # the atoms not under 'not': what can be shown as evidence
 
 
 @dataclass
@@ -188,7 +191,7 @@ def compile_registry(registry: Registry) -> Program:
         except RulesetError as exc:
             errors.append(exc)
             continue
-        screen.append(CompiledScreenGroup(group, expr))
+        screen.append(compile_group(group, expr, names.vocabulary))
 
     complements = {
         complement_name(atom): atom
@@ -244,7 +247,13 @@ def _floor_relevance(entry: CompiledFloorEntry, producers: dict[str, list[Expr]]
         for expr in producers.get(name, []):
             stack.extend(condition.names(expr))
     empty = Prover(producers, {})
-    return replace(entry, inputs=frozenset(inputs), holds_when_nothing_is_known=evaluate(entry.expr, empty.lookup))
+    return replace(
+        entry,
+        inputs=frozenset(inputs),
+        holds_when_nothing_is_known=evaluate(entry.expr, empty.lookup),
+        direct=all(names.is_known_before_run(name) for name in entry.names),
+        positive_atoms=tuple(dict.fromkeys(atom for atom, negated in condition.atoms(entry.expr) if not negated)),
+    )
 
 
 def _producers(rules: list[CompiledRule]) -> dict[str, list[Expr]]:

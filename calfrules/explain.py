@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import advice, condition, oracle
+from . import advice, oracle
 from .assessment import (
     Assessment,
     ConditionResult,
@@ -96,7 +96,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
         )
     for problem in run.incomplete:
         level_reasons.append(LevelReason(Level.URGENT, f"assessment incomplete: {problem}", "fail-safe"))
-    screen = evaluate_screen(program.screen, run.findings, vocabulary, run.screen_policy)
+    screen = evaluate_screen(program.screen, run.findings, run.screen_policy)
     if run.screen_policy == "require" and not screen.complete:
         level_reasons.append(
             LevelReason(
@@ -270,13 +270,14 @@ def _apply_floor(
     for compiled in program.floor:
         if not compiled.holds_when_nothing_is_known and compiled.inputs.isdisjoint(run.known):
             continue  # none of its inputs is known: it cannot hold
-        if oracle.evaluate(compiled.expr, lookup):
+        find = run.known.get if compiled.direct else lookup
+        if oracle.evaluate(compiled.expr, find):
             entry = compiled.entry
             # only what holds is evidence: a recorded no or a number below its threshold is not
             matched = {
                 atom.name: value
-                for atom, negated in condition.atoms(compiled.expr)
-                if not negated and (value := lookup(atom.name)) is not None and oracle.evaluate(atom, lookup)
+                for atom in compiled.positive_atoms
+                if (value := find(atom.name)) is not None and oracle.evaluate(atom, find)
             }
             names.update(matched)
             flags.append(

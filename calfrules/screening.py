@@ -21,20 +21,24 @@ SCREEN_POLICIES: tuple[str, ...] = ("prompt", "require")
 class CompiledScreenGroup:
     group: ScreenGroup
     expr: condition.Expr
+    questions: tuple[ScreenQuestion, ...] = ()  # its questions with their wording, resolved once
+
+
+def compile_group(group: ScreenGroup, expr: condition.Expr, vocabulary: Vocabulary) -> CompiledScreenGroup:
+    asked = (q for q in group.ask if q in vocabulary)
+    return CompiledScreenGroup(group, expr, tuple(ScreenQuestion(q, vocabulary[q].question) for q in asked))
 
 
 def evaluate_screen(
     groups: tuple[CompiledScreenGroup, ...],
     findings: Mapping[str, Value],
-    vocabulary: Vocabulary,
     policy: ScreenPolicy,
 ) -> RedFlagScreen:
     """Which groups apply to the case, their questions, and which are still unanswered."""
-    applied = [g for g in groups if not g.group.default and oracle.evaluate(g.expr, findings.get)]
+    applied = tuple(g for g in groups if not g.group.default and oracle.evaluate(g.expr, findings.get))
     if not applied:
-        applied = [g for g in groups if g.group.default]
-    asked = list(dict.fromkeys(q for g in applied for q in g.group.ask))
-    questions = tuple(ScreenQuestion(q, vocabulary[q].question) for q in asked if q in vocabulary)
+        applied = tuple(g for g in groups if g.group.default)
+    questions = _questions(applied)
     unanswered = tuple(q.id for q in questions if q.id not in findings)
     return RedFlagScreen(
         complete=not unanswered,
@@ -43,3 +47,10 @@ def evaluate_screen(
         groups=tuple(g.group.id for g in applied),
         policy=policy,
     )
+
+
+def _questions(applied: tuple[CompiledScreenGroup, ...]) -> tuple[ScreenQuestion, ...]:
+    """The groups' questions in order, each once."""
+    if len(applied) == 1:
+        return applied[0].questions
+    return tuple({q.id: q for g in applied for q in g.questions}.values())

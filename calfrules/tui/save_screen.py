@@ -156,7 +156,9 @@ class SaveScreen(Screen[bool]):
             return
         violation = self.plan.safety.violations[0]
         findings = {**violation["case"]["findings"], **violation["added"]}
-        self.tui.open_case_tester(findings, title="Counter-example (with the red flag added)")
+        # a recorded-no violation adds answers of "no", not a red flag
+        added = "the answer of no" if all(v is False for v in violation["added"].values()) else "the red flag"
+        self.tui.open_case_tester(findings, title=f"Counter-example (with {added} recorded)")
 
     def action_close(self) -> None:
         self.dismiss(False)
