@@ -1,7 +1,7 @@
 """The two-level Wells score for deep vein thrombosis, computed from the findings.
 
-Criteria and points: calfrules shared notes, clinical-references.md, 'Red flags' - DVT
-(the two-level DVT Wells score as tabled in NICE NG158; 2 or more = DVT likely).
+Criteria and points: the two-level DVT Wells score as tabled in NICE NG158 (2020);
+2 or more = DVT likely.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from .derivers import Deriver, Score
 from .vocabulary import Value
 
-# One point each (clinical-references.md, Wells criteria).
+# One point each (NICE NG158, two-level DVT Wells score).
 ONE_POINT: tuple[str, ...] = (
     "active_cancer",
     "leg_immobilised",  # paralysis, paresis or recent plaster
@@ -106,7 +106,6 @@ def wells_deriver() -> Deriver:
         inputs=INPUTS,
         compute=wells_score,
         references=(
-            "calfrules shared notes: clinical-references.md, 'Red flags' - DVT, Wells criteria and two-level score",
             "NICE NG158 (2020), table 1: two-level DVT Wells score - https://www.nice.org.uk/guidance/ng158",
         ),
         description=(
