@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .assessment import RecommendationResult, RuleRef, Source, WithheldRecommendation
@@ -81,15 +81,19 @@ def _reason_to_withhold(candidate: Candidate, present: Mapping[str, str], level:
 
 
 def level_advice(
-    level: Level, shown: list[RecommendationResult], levels: Mapping[str, Level], sources: tuple[Source, ...]
+    level: Level,
+    shown: list[RecommendationResult],
+    candidates: Iterable[Candidate],
+    sources: Callable[[], tuple[Source, ...]],
 ) -> RecommendationResult | None:
     """The engine's own seek-care line when no shown advice says where to go at this level.
 
-    ``levels`` maps each shown seek-care advice id to its level.
+    ``sources`` is called only when the line is needed (what raised the level).
     """
     if level == Level.SELF_CARE:
         return None
-    if any(rec.kind == "seek_care" and levels.get(rec.id, Level.SEE_CLINICIAN) >= level for rec in shown):
+    shown_ids = {rec.id for rec in shown if rec.kind == "seek_care"}
+    if any(c.advice.id in shown_ids and c.level >= level for c in candidates):
         return None
     return RecommendationResult(
         id=f"level_advice_{level.value}",
@@ -99,6 +103,6 @@ def level_advice(
         dose={},
         dose_text="",
         rule=LEVEL_ADVICE_RULE,
-        sources=sources,
+        sources=sources(),
         return_if=None,
     )

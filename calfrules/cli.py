@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from . import __version__
+from .cli_options import screen_option
 from .engine import Engine, load_engine
 from .errors import CalfrulesError
 
@@ -94,13 +95,9 @@ def _engine(ctx: click.Context, *, extra: tuple[str, ...] = (), screen: str = "p
     return engine
 
 
-SCREEN_OPTION = click.option(
-    "--screen",
-    type=click.Choice(["prompt", "require"]),
-    default="prompt",
-    show_default=True,
-    help="Red-flag screen policy: prompt lists unanswered screening questions and leaves the level; "
-    "require (self-triage, patient-facing) keeps the level at see_clinician or above until they are answered.",
+SCREEN_OPTION = screen_option(
+    "Red-flag screen policy: prompt lists unanswered screening questions and leaves the level; "
+    "require (self-triage, patient-facing) keeps the level at see_clinician or above until they are answered."
 )
 
 

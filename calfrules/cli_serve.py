@@ -8,6 +8,7 @@ from types import FrameType
 
 import click
 
+from .cli_options import screen_option
 from .errors import CalfrulesError
 
 TOKEN_ENV = "CALFRULES_TOKEN"
@@ -47,13 +48,9 @@ TOKEN_ENV = "CALFRULES_TOKEN"
 @click.option(
     "--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Longest an assessment may take, s."
 )
-@click.option(
-    "--screen",
-    type=click.Choice(["prompt", "require"]),
-    default="prompt",
-    show_default=True,
-    help="Red-flag screen policy: require (patient-facing, self-triage) keeps the level at see_clinician or "
-    "above until every screening question is answered.",
+@screen_option(
+    "Red-flag screen policy: require (patient-facing, self-triage) keeps the level at see_clinician or "
+    "above until every screening question is answered."
 )
 @click.pass_context
 def serve_cmd(

@@ -116,9 +116,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     candidates = _recommendations(program, fired)
     present = _present(program, vocabulary, fired, red_flags, run.findings)
     recommendations, withheld = advice.select(candidates, present, level)
-    own = advice.level_advice(
-        level, recommendations, {c.advice.id: c.level for c in candidates}, _level_sources(program, fired, red_flags)
-    )
+    own = advice.level_advice(level, recommendations, candidates, lambda: _level_sources(program, fired, red_flags))
     if own is not None:
         recommendations.insert(0, own)
     return Assessment(

@@ -105,9 +105,7 @@ def wells_deriver() -> Deriver:
         label="Wells score (DVT)",
         inputs=INPUTS,
         compute=wells_score,
-        references=(
-            "NICE NG158 (2020), table 1: two-level DVT Wells score - https://www.nice.org.uk/guidance/ng158",
-        ),
+        references=("NICE NG158 (2020), table 1: two-level DVT Wells score - https://www.nice.org.uk/guidance/ng158",),
         description=(
             "Two-level Wells score for deep vein thrombosis: one point each for active cancer, "
             "a paralysed, weak or recently plastered leg, bed rest of 3 days or more or major surgery "

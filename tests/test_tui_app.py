@@ -18,10 +18,11 @@ from calfrules.render import screen_lines
 from calfrules.ruleset_io import load
 from calfrules.tui.app import CalfrulesApp
 from calfrules.tui.browse import BrowseScreen
-from calfrules.tui.case_tester import CaseTester, YesNo
+from calfrules.tui.case_tester import CaseTester
 from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
 from calfrules.tui.rule_editor import RuleEditor
 from calfrules.tui.save_screen import SaveScreen
+from calfrules.tui.yes_no import YesNo
 from calfrules.vocabulary import Value
 
 from conftest import BUILTIN_PLUGINS

@@ -15,8 +15,9 @@ from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
 from calfrules.tui.app import CalfrulesApp
-from calfrules.tui.case_tester import CaseTester, YesNo
+from calfrules.tui.case_tester import CaseTester
 from calfrules.tui.rule_editor import RuleEditor
+from calfrules.tui.yes_no import YesNo
 
 from conftest import BUILTIN_PLUGINS
 

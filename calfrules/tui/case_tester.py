@@ -11,11 +11,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
-from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import (
     Button,
-    Checkbox,
     Footer,
     Header,
     Input,
@@ -31,9 +29,10 @@ from textual.widgets.tree import TreeNode
 from ..assessment import Assessment, TraceStep
 from ..engine import Engine
 from ..errors import CaseError
-from ..render import render_lines, screen_lines
+from ..render import describe_facts, render_lines, screen_lines
 from ..vocabulary import Finding, Value
 from ..whynot import CaseFacts, why_not
+from .yes_no import YesNo
 
 if TYPE_CHECKING:
     from .app import CalfrulesApp
@@ -47,78 +46,6 @@ def _show(value: Value) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     return str(value)
-
-
-def _fact(name: str, value: Value) -> str:
-    """A recorded value as recorded: "calf_pain", "night_pain: no", "pain_score = 8"."""
-    if value is True:
-        return name
-    if value is False:
-        return f"{name}: no"
-    return f"{name} = {_show(value)}"
-
-
-class YesNo(Checkbox):
-    """A yes/no finding with three states: yes, no (recorded), or not recorded.
-
-    Not recorded is not no: a rule reads it as "not yes", but the red-flag screen counts it
-    as unanswered. Space, enter or a click go round not recorded -> yes -> no; y, n and
-    delete set it directly. ``value`` is True for yes only, as a Checkbox's is.
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("y", "answer('yes')", "Yes", show=False),
-        Binding("n", "answer('no')", "No", show=False),
-        Binding("delete,backspace", "answer('none')", "Not recorded", show=False),
-    ]
-    DEFAULT_CSS = """
-    YesNo.-no > .toggle--button {
-        color: $text-error;
-    }
-    """
-    said_no: reactive[bool] = reactive(False, init=False)
-
-    def __init__(self, label: str, answer: bool | None = None, **kwargs: Any) -> None:
-        super().__init__(label, answer is True, **kwargs)
-        self.tooltip = "space: not recorded, yes, no (y / n / delete set it)"
-        self.answer = answer
-
-    @property
-    def answer(self) -> bool | None:
-        """True (yes), False (recorded no) or None (not recorded)."""
-        if self.value:
-            return True
-        return False if self.said_no else None
-
-    @answer.setter
-    def answer(self, answer: bool | None) -> None:
-        self.said_no = answer is False
-        self.value = answer is True
-
-    def on_mount(self) -> None:
-        self._look()  # the watchers only run on a change: not recorded is the starting state
-
-    def watch_value(self) -> None:
-        if self.value:
-            self.said_no = False
-        super().watch_value()
-        self._look()
-
-    def watch_said_no(self) -> None:
-        self._look()
-
-    def _look(self) -> None:
-        self.set_class(self.said_no, "-no")
-        self.BUTTON_INNER = "✓" if self.value else "✗" if self.said_no else " "
-        self.refresh()
-
-    def toggle(self) -> YesNo:
-        # not recorded -> yes -> no -> not recorded
-        self.answer = True if self.answer is None else False if self.answer else None
-        return self
-
-    def action_answer(self, answer: str) -> None:
-        self.answer = {"yes": True, "no": False}.get(answer)
 
 
 def assessment_text(assessment: Assessment) -> Text:
@@ -153,7 +80,7 @@ def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
         for flag in assessment.red_flags:
             node = flags.add(Text(f"{flag.label}: {flag.level.value}"), expand=True)
             for name, value in flag.matched.items():
-                node.add_leaf(Text(_fact(name, value)))
+                node.add_leaf(Text(describe_facts({name: value})))
     if assessment.scores:
         scores = root.add("Scores", expand=True)
         for score in assessment.scores:
@@ -199,7 +126,7 @@ def _add_matched(
     for name, value in matched.items():
         step = producers.get(name)
         if step is None or step.step in seen:
-            node.add_leaf(Text(_fact(name, value)))
+            node.add_leaf(Text(describe_facts({name: value})))
             continue
         child = node.add(Text(f"{name} ← rule {step.rule.rule} ({step.rule.ruleset})"), expand=True)
         _add_matched(child, step.matched, step.unrecorded, producers, seen | {step.step})
