@@ -10,20 +10,19 @@ Typical use::
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .assessment import Assessment
-from .case import Case
-from .derivers import Deriver, Score
-from .engine import Engine, load_engine
-from .errors import CalfrulesError, CaseError, ConditionError, EngineFault, PluginError, RulesetError
-from .hookspecs import hookimpl
-from .levels import Level
-from .model import FloorEntry, Recommendation, Rule, Ruleset
-from .ruleset_io import load as load_ruleset
-from .ruleset_io import load_resource as load_ruleset_resource
-from .ruleset_io import save as save_ruleset
-from .vocabulary import Finding
+from calfrules._version import __version__
+from calfrules.engine.assessment import Assessment
+from calfrules.engine.engine import Engine, load_engine
+from calfrules.knowledge.case import Case
+from calfrules.knowledge.derivers import Deriver, Score
+from calfrules.knowledge.hookspecs import hookimpl
+from calfrules.knowledge.ruleset_io import load as load_ruleset
+from calfrules.knowledge.ruleset_io import load_resource as load_ruleset_resource
+from calfrules.knowledge.ruleset_io import save as save_ruleset
+from calfrules.rules.errors import CalfrulesError, CaseError, ConditionError, EngineFault, PluginError, RulesetError
+from calfrules.rules.levels import Level
+from calfrules.rules.model import FloorEntry, Recommendation, Rule, Ruleset
+from calfrules.rules.vocabulary import Finding
 
 __all__ = [
     "Assessment",

@@ -1,3 +1,3 @@
-from .cli import main
+from calfrules.cli import main
 
 main()

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from calfrules import load_engine
-from calfrules.bench import builtin_plugins, generate_cases, golden_findings
+from calfrules.tooling.bench import builtin_plugins, generate_cases, golden_findings
 
 
 def run(path: Path, jobs: int) -> tuple[float, str]:

@@ -25,9 +25,9 @@ import atheris
 
 with atheris.instrument_imports(include=["calfrules", "lark", "tomllib", "json"]):
     from calfrules import CalfrulesError, load_engine
-    from calfrules import condition as condition_language
-    from calfrules.case import parse_case_text
-    from calfrules.ruleset_io import dumps, loads
+    from calfrules.knowledge.case import parse_case_text
+    from calfrules.knowledge.ruleset_io import dumps, loads
+    from calfrules.rules import condition as condition_language
 
 ENGINE = load_engine(isolation="none", allow=["cramps", "strains", "red_flags", "dehydration"])
 FINDINGS = list(ENGINE.vocabulary)

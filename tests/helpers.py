@@ -5,7 +5,8 @@ from __future__ import annotations
 import textwrap
 
 from calfrules import Engine, Ruleset, load_engine
-from calfrules.ruleset_io import loads
+from calfrules.engine.durable.definitions import DurablePlan
+from calfrules.knowledge.ruleset_io import loads
 
 HEADER = """
 id = "{id}"
@@ -26,3 +27,8 @@ def engine_with(*rulesets: Ruleset, builtins: bool = True) -> Engine:
     """An engine with the built-in vocabulary plus the given rulesets (and optionally all built-ins)."""
     allow = None if builtins else []
     return load_engine(rulesets=rulesets, allow=allow)
+
+
+def durable_plan(engine: Engine) -> DurablePlan:
+    """The shards, stages and fact keys the engine's durable_rules backend runs."""
+    return engine._pipeline.durable.plan

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from calfrules import load_engine
-from calfrules.bench import builtin_plugins, generate_cases, golden_findings
+from calfrules.tooling.bench import builtin_plugins, generate_cases, golden_findings
 
 POOL = 20_000  # distinct cases, cycled; generating a million would dominate the run
 MAX_GROWTH = 0.10

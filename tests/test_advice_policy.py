@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from calfrules import Engine, Level
-from calfrules.advice import LEVEL_ADVICE_RULE
+from calfrules.engine.advice import LEVEL_ADVICE_RULE
 
 from helpers import engine_with, ruleset
 

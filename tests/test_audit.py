@@ -20,7 +20,7 @@ from audit_support import MARKED, QUIET, STRAIN, assert_whole, audit_url, small_
 from calfrules import Engine
 from calfrules.audit import AuditError, AuditStore, open_audit, resolve_url
 from calfrules.audit.postgres_store import redact
-from calfrules.errors import EngineFault
+from calfrules.rules.errors import EngineFault
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -10,7 +10,7 @@ from audit_support import RULES_V1, RULES_V2, STRAIN
 from click.testing import CliRunner
 
 from calfrules.cli import cli
-from calfrules.ruleset_io import dumps
+from calfrules.knowledge.ruleset_io import dumps
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ def test_loading_problems_are_warned_once_like_for_one_case(tmp_path: Path) -> N
 
 def test_more_jobs_than_work_start_only_the_workers_needed(tmp_path: Path) -> None:
     """--jobs 5000 used to fork 5000 workers up front (fork start: all at once) and hang."""
-    from calfrules.batch import CHUNK
+    from calfrules.cli.batch import CHUNK
 
     path = tmp_path / "few.jsonl"
     path.write_text("".join(json.dumps(case) + "\n" for case in CASES), encoding="utf-8")

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from calfrules import Engine, bench
+from calfrules import Engine
+from calfrules.tooling import bench
 
 LINE = re.compile(
     r"calfrules-bench: cases=200 p50_us=\d+ p99_us=\d+ cases_per_s=\d+ startup_ms=\d+ "

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import CaseError, Engine
-from calfrules.case import parse_case_text
+from calfrules.knowledge.case import parse_case_text
 
 
 def test_unknown_id_suggests_close_known_ids(engine: Engine) -> None:

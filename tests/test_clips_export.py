@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine
-from calfrules.bench import generate_cases, golden_findings
 from calfrules.cli import cli
-from calfrules.clips_export import ClipsOutcome, ClipsRunner, export_program, known_values, oracle_outcome
+from calfrules.tooling.bench import generate_cases, golden_findings
+from calfrules.tooling.clips_export import ClipsOutcome, ClipsRunner, export_program, known_values, oracle_outcome
 
 from helpers import engine_with, ruleset
 

@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calfrules import condition
-from calfrules.condition import And, Answer, Compare, Not, Or, Truthy
-from calfrules.errors import ConditionError
+from calfrules.rules import condition
+from calfrules.rules.condition import And, Answer, Compare, Not, Or, Truthy
+from calfrules.rules.errors import ConditionError
 
 
 def test_parses_the_example_from_the_design() -> None:
@@ -29,7 +29,7 @@ def test_keywords_inside_names_are_names() -> None:
 
 
 def test_three_states_yes_no_and_not_recorded() -> None:
-    from calfrules.oracle import evaluate
+    from calfrules.rules.evaluate import evaluate
 
     recorded_no = condition.parse("fever is no")
     unrecorded = condition.parse("fever is not recorded")
@@ -128,7 +128,7 @@ def exprs() -> st.SearchStrategy[condition.Expr]:
 
 
 def _truth(expr: condition.Expr, env: dict[str, object]) -> bool:
-    from calfrules.oracle import evaluate
+    from calfrules.rules.evaluate import evaluate
 
     return evaluate(expr, env.get)  # type: ignore[arg-type]
 
@@ -141,7 +141,7 @@ def test_text_round_trip_and_dnf_keep_the_meaning(expr: condition.Expr, env: dic
         branches = condition.to_dnf(expr)
     except ConditionError:
         return
-    from calfrules.oracle import evaluate
+    from calfrules.rules.evaluate import evaluate
 
     def literal_holds(atom: condition.Atom, positive: bool) -> bool:
         return evaluate(atom, env.get) == positive  # type: ignore[arg-type]

@@ -18,9 +18,10 @@ import threading
 import durable_rules_engine as core
 import pytest
 
-from calfrules import Engine, Level, durable_driver, load_engine
+from calfrules import Engine, Level, load_engine
+from calfrules.engine.durable import driver as durable_driver
 
-from helpers import ruleset
+from helpers import durable_plan, ruleset
 
 SMALL = ruleset(
     """
@@ -120,7 +121,7 @@ def test_every_rule_on_a_fact_sees_it() -> None:
 
 def test_compiled_rules_never_use_not_or_nex(engine: Engine) -> None:
     # Hazards: a catch-all $nex rule hangs the first assert; $not is order-dependent (measured while building).
-    text = json.dumps([s.definition for s in engine.program.shards])
+    text = json.dumps([s.definition for s in durable_plan(engine).shards])
     assert "$nex" not in text and "$not" not in text and "$ex" not in text
 
 
@@ -206,7 +207,7 @@ def test_the_driver_keeps_durable_rules_heap_clean() -> None:
 
 
 def test_every_compiled_rule_has_exactly_one_pattern(engine: Engine) -> None:
-    for shard in engine.program.shards:
+    for shard in durable_plan(engine).shards:
         for name, rule in shard.definition.items():
             assert list(rule) == ["all"] and len(rule["all"]) == 1, name
 
@@ -216,7 +217,8 @@ def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
     out = run_isolated(
         """
         from calfrules import load_engine
-        from calfrules.ruleset_io import loads
+        from calfrules.engine.durable.definitions import build_plan
+        from calfrules.knowledge.ruleset_io import loads
         body = 'id = "many"\\nversion = "1"\\ntitle = "many"\\n'
         body += '[conditions.c]\\nlabel = "C"\\n'
         for i in range(600):
@@ -225,7 +227,7 @@ def test_600_rules_sharing_a_first_condition_load_and_run() -> None:
         body += '[[rules]]\\nid = "last"\\nwhen = "d599"\\nconclude = "c"\\nrationale = "x"\\n'
         e = load_engine(rulesets=[loads(body)], allow=[], strict=True)
         a = e.assess({"findings": {"calf_pain": True, "pain_score": 9}})
-        print(len(e.program.shards), len(a.trace), a.condition_ids())
+        print(len(build_plan(e.program).shards), len(a.trace), a.condition_ids())
         """,
         timeout=60,
     )
@@ -240,7 +242,7 @@ def test_a_duplicate_rejection_is_retried_with_a_nonce(small: Engine, monkeypatc
 
     def reject_first_calf_pain(handle: int, message: str) -> tuple[int, int]:
         fact = json.loads(message)
-        if small.program.fact_keys["calf_pain"] in fact and "n" not in fact:
+        if durable_plan(small).fact_keys["calf_pain"] in fact and "n" not in fact:
             rejected.append(message)
             return (2, 0)
         return real_assert(handle, message)  # type: ignore[no-any-return]
@@ -295,10 +297,10 @@ def test_many_engines_side_by_side_use_distinct_ruleset_names() -> None:
 
 def test_compiling_does_not_mutate_the_definitions(engine: Engine) -> None:
     # Hazard: Host registration deletes "run" from the caller's dict. We hand the C core JSON text.
-    before = json.dumps([s.definition for s in engine.program.shards], sort_keys=True)
+    before = json.dumps([s.definition for s in durable_plan(engine).shards], sort_keys=True)
     extra = load_engine()
     extra.close()
-    assert json.dumps([s.definition for s in engine.program.shards], sort_keys=True) == before
+    assert json.dumps([s.definition for s in durable_plan(engine).shards], sort_keys=True) == before
 
 
 def test_memory_stays_flat_when_engines_are_closed() -> None:
@@ -390,7 +392,7 @@ def test_a_fact_matching_more_than_64_first_tests_overflows_the_alpha_stack() ->
 
 def test_shards_stay_below_the_alpha_stack_limit(engine: Engine) -> None:
     # each stack entry is a distinct subtree holding at least one rule: 60 rules cannot overflow 64
-    assert max(len(shard.definition) for shard in engine.program.shards) <= 60
+    assert max(len(shard.definition) for shard in durable_plan(engine).shards) <= 60
     wide = ruleset(
         "\n".join(
             f'[[rules]]\nid = "r{i}"\nwhen = "{name}"\nderive = ["d{i}"]\nrationale = "x"\n'

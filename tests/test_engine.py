@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from calfrules import Engine, Level, RulesetError, load_engine
 
-from helpers import engine_with, ruleset
+from helpers import durable_plan, engine_with, ruleset
 
 CHAIN = ruleset(
     """
@@ -271,9 +271,9 @@ def test_two_tests_on_one_number_share_one_pattern() -> None:
     e = load_engine(rulesets=[ranged], allow=[], isolation="none", strict=True)
     assert e.assess({"findings": {"pain_score": 4, "calf_pain": True}}).level == Level.URGENT
     assert e.assess({"findings": {"pain_score": 6, "calf_pain": True}}).level != Level.URGENT
-    patterns = e.program.shards[0].definition["r0b0"]["all"]
+    patterns = durable_plan(e).shards[0].definition["r0b0"]["all"]
     assert len(patterns) == 1  # one pattern over the stage fact: calf_pain once, pain_score twice
-    key = e.program.fact_keys
+    key = durable_plan(e).fact_keys
     assert sorted(map(str, patterns[0]["m"]["$and"])) == sorted(
         map(str, [{key["calf_pain"]: True}, {"$gte": {key["pain_score"]: 3.0}}, {"$lte": {key["pain_score"]: 5.0}}])
     )

@@ -19,8 +19,8 @@ from fhir.resources.R4B.bundle import Bundle
 
 from calfrules import Deriver, Engine, Level, hookimpl, load_engine
 from calfrules.cli import cli
-from calfrules.fhir import to_fhir_bundle
-from calfrules.render import screen_lines
+from calfrules.formats.fhir import to_fhir_bundle
+from calfrules.formats.text import screen_lines
 
 from conftest import BUILTIN_PLUGINS
 

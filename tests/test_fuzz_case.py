@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from calfrules import CaseError, Engine
-from calfrules.assessment import Assessment
-from calfrules.case import MAX_FINDINGS, parse_case_text
+from calfrules.engine.assessment import Assessment
+from calfrules.knowledge.case import MAX_FINDINGS, parse_case_text
 
 # Every kind of value JSON or TOML can carry, hostile ones weighted in.
 scalars = st.one_of(

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from calfrules.condition import (
+from calfrules.rules.condition import (
     MAX_BRANCHES,
     MAX_CONDITION_LENGTH,
     And,
@@ -21,7 +21,7 @@ from calfrules.condition import (
     to_dnf,
     to_text,
 )
-from calfrules.errors import ConditionError
+from calfrules.rules.errors import ConditionError
 
 KEYWORDS = {"and", "or", "not", "in"}
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True).filter(lambda n: n not in KEYWORDS)

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from calfrules import CaseError, Level, load_engine
-from calfrules.errors import RulesetError
-from calfrules.goldens import run_all
-from calfrules.ruleset_io import dumps, loads
+from calfrules.knowledge.ruleset_io import dumps, loads
+from calfrules.rules.errors import RulesetError
+from calfrules.tooling.goldens import run_all
 
 from helpers import ruleset
 

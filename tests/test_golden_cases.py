@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from calfrules import Engine, load_engine
-from calfrules.goldens import compare
-from calfrules.model import GoldenCase
+from calfrules.rules.model import GoldenCase
+from calfrules.tooling.goldens import compare
 
 from conftest import BUILTIN_PLUGINS
 

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from calfrules import Deriver, Finding, FloorEntry, Level, Score, hookimpl, hookspecs, load_engine
+from calfrules import Deriver, Finding, FloorEntry, Level, Score, hookimpl, load_engine
+from calfrules.knowledge import hookspecs
 
 from helpers import ruleset
 
@@ -172,7 +173,7 @@ def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Pa
     original = base.ruleset("strains")
     assert original is not None
     from calfrules import save_ruleset
-    from calfrules.model import Ruleset
+    from calfrules.rules.model import Ruleset
 
     copy = Ruleset(**{**vars(original), "rules": (), "tests": (), "floor": ()})
     path = save_ruleset(copy, tmp_path / "strains.toml")
@@ -185,7 +186,7 @@ def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Pa
 def test_blocking_every_plugin_keeps_the_vocabulary_the_floor_and_wells() -> None:
     full = load_engine()
     bare = load_engine(allow=[])
-    from calfrules.core import core_vocabulary
+    from calfrules.knowledge.core import core_vocabulary
 
     assert {f.id for f in core_vocabulary().findings} <= set(bare.vocabulary.findings)
     assert {c.entry.id for c in bare.program.floor} == {c.entry.id for c in full.program.floor}

@@ -18,19 +18,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from calfrules import Engine, Level, load_engine
-from calfrules.advice import LEVEL_ADVICE_RULE, SERVES_ANY_LEVEL
-from calfrules.assessment import Assessment
-from calfrules.condition import Answer, Compare, atoms, to_dnf
-from calfrules.ruleset_io import loads
-from calfrules.safety import red_flag_findings, red_flag_literals, satisfying_value
-from calfrules.safety_search import supporting_cases
-from calfrules.vocabulary import Value
+from calfrules.engine.advice import LEVEL_ADVICE_RULE, SERVES_ANY_LEVEL
+from calfrules.engine.assessment import Assessment
+from calfrules.knowledge.ruleset_io import loads
+from calfrules.rules.condition import Answer, Compare, atoms, to_dnf
+from calfrules.rules.vocabulary import Value
+from calfrules.tooling.safety import red_flag_findings, red_flag_literals, satisfying_value
+from calfrules.tooling.safety_search import supporting_cases
 
 from conftest import BUILTIN_PLUGINS, PROPERTY_EXAMPLES
 
 property_settings = settings(max_examples=PROPERTY_EXAMPLES, deadline=None)
 
-# level reasons a missing answer adds by itself (calfrules.safety, "recorded_no")
+# level reasons a missing answer adds by itself (calfrules.tooling.safety, "recorded_no")
 NOT_FIRM = {"uncertainty", "screen", "fail-safe"}
 
 

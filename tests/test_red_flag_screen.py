@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from calfrules import Engine, Level, load_engine
-from calfrules.errors import CalfrulesError
-from calfrules.render import render_text
+from calfrules.formats.text import render_text
+from calfrules.rules.errors import CalfrulesError
 
 from helpers import engine_with, ruleset
 

@@ -8,8 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Level, RulesetError, load_ruleset, save_ruleset
-from calfrules.model import ConditionInfo, Expectation, FloorEntry, GoldenCase, Recommendation, Reference, Rule, Ruleset
-from calfrules.ruleset_io import content_hash, dumps, loads
+from calfrules.knowledge.ruleset_io import content_hash, dumps, loads
+from calfrules.rules.model import (
+    ConditionInfo,
+    Expectation,
+    FloorEntry,
+    GoldenCase,
+    Recommendation,
+    Reference,
+    Rule,
+    Ruleset,
+)
 
 from helpers import ruleset
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from calfrules import Engine, Level, Ruleset, load_engine, save_ruleset
-from calfrules.condition import And, Answer, Compare, Not, Or, Truthy, to_text
-from calfrules.model import Rule
-from calfrules.ruleset_io import dumps, loads
-from calfrules.safety import (
+from calfrules.knowledge.ruleset_io import dumps, loads
+from calfrules.rules.condition import And, Answer, Compare, Not, Or, Truthy, to_text
+from calfrules.rules.model import Rule
+from calfrules.tooling.safety import (
     check_engine,
     combination_additions,
     red_flag_findings,
@@ -78,7 +78,7 @@ def test_the_floor_is_populated() -> None:
 @given(case=vocabulary_cases(BUILTIN), entry_index=st.integers(0, 10_000))
 def test_a_red_flag_present_means_at_least_its_floor(case: dict[str, object], entry_index: int) -> None:
     """Force one floor entry's condition true on top of any case: the level is at least its floor."""
-    from calfrules.condition import to_dnf
+    from calfrules.rules.condition import to_dnf
 
     entry = BUILTIN.program.floor[entry_index % len(BUILTIN.program.floor)]
     findings = dict(case)
@@ -100,7 +100,7 @@ def test_a_red_flag_present_means_at_least_its_floor(case: dict[str, object], en
 @property_settings
 @given(case=vocabulary_cases(BUILTIN))
 def test_adding_any_red_flag_finding_never_lowers_the_level(case: dict[str, object]) -> None:
-    """A finding that raises a new red flag never lowers the level (see calfrules.safety for why
+    """A finding that raises a new red flag never lowers the level (see calfrules.tooling.safety for why
     findings that raise no flag, such as calf_pain explaining a sudden sharp pain, may)."""
     before = assess(BUILTIN, case, "monotonic")
     flags_before = {f.id for f in before.red_flags}  # type: ignore[attr-defined]
@@ -506,7 +506,7 @@ def test_the_gate_refuses_emergency_unless_fever() -> None:
 
 def test_the_combination_search_alone_finds_emergency_unless_fever() -> None:
     """Only floor alternatives needing two or more findings: fever comes in with its partner."""
-    from calfrules.red_flag_table import floor_kind
+    from calfrules.tooling.red_flag_table import floor_kind
 
     engine = load_engine(rulesets=[loads(UNLESS_FEVER)], allow=BUILTIN_PLUGINS, isolation="none")
     try:

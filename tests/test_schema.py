@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from calfrules import CaseError, Deriver, Engine, Finding, hookimpl, load_engine
 from calfrules.cli import cli
-from calfrules.schema import SCHEMA_NAMES, assessment_schema, case_schema, load_schema
+from calfrules.formats.json_schema import SCHEMA_NAMES, assessment_schema, case_schema, load_schema
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 
@@ -41,7 +41,7 @@ def test_the_schemas_are_valid_draft_2020_12(name: str) -> None:
 def test_every_golden_and_example_case_and_its_assessment_match_the_schemas(
     engine: Engine, case_validator: Draft202012Validator, assessment_validator: Draft202012Validator
 ) -> None:
-    from calfrules.case import read_case_source
+    from calfrules.knowledge.case import read_case_source
 
     cases = [*_golden_cases(engine), *(read_case_source(str(path)) for path in sorted(EXAMPLES.iterdir()))]
     assert len(cases) > 20

@@ -445,7 +445,7 @@ def test_a_broken_audit_trail_never_withholds_the_answer(engine: Engine, caplog:
 # --- the command and the core's import hygiene --------------------------------------------
 def test_importing_the_engine_and_cli_never_imports_the_web_stack() -> None:
     code = (
-        "import sys, calfrules, calfrules.cli, calfrules.fhir, calfrules.schema; "
+        "import sys, calfrules, calfrules.cli, calfrules.formats.fhir, calfrules.formats.json_schema; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette', 'jsonschema'}))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

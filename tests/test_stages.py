@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from calfrules import load_engine
-from calfrules.stages import Stage, order_stages
+from calfrules.engine.durable.stages import Stage, order_stages
 
-from helpers import ruleset
+from helpers import durable_plan, ruleset
 
 
 def test_a_rule_runs_after_the_rules_it_depends_on() -> None:
@@ -68,7 +68,7 @@ def test_a_shard_is_skipped_only_when_none_of_its_rules_can_fire() -> None:
         '[[rules]]\nid = "present"\nwhen = "calf_pain"\nderive = ["pain"]\nrationale = "x"\n'
     )
     engine = load_engine(rulesets=[ruleset(body)], allow=[], strict=True, isolation="none")
-    shard = engine.program.shards[0]
+    shard = durable_plan(engine).shards[0]
     assert shard.unconditional and shard.triggers == {"calf_pain"}
     assert [s.rule.rule for s in engine.assess({"findings": {"swelling": True}}).trace] == ["absent"]
     both = engine.assess({"findings": {"calf_pain": True}}).trace

@@ -14,8 +14,9 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, DataTable, Input, OptionList, Static, Tree
 
 from calfrules import Deriver, Level, Rule, Score, hookimpl
-from calfrules.render import screen_lines
-from calfrules.ruleset_io import load
+from calfrules.formats.text import screen_lines
+from calfrules.knowledge.ruleset_io import load
+from calfrules.rules.vocabulary import Value
 from calfrules.tui.app import CalfrulesApp
 from calfrules.tui.browse import BrowseScreen
 from calfrules.tui.case_tester import CaseTester
@@ -23,7 +24,6 @@ from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, Promp
 from calfrules.tui.rule_editor import RuleEditor
 from calfrules.tui.save_screen import SaveScreen
 from calfrules.tui.yes_no import YesNo
-from calfrules.vocabulary import Value
 
 from conftest import BUILTIN_PLUGINS
 
@@ -342,7 +342,7 @@ def test_edit_advice_and_its_dose_in_the_form(copy_dir: Path) -> None:
 
 def test_golden_cases_run_with_pass_fail_and_the_difference(copy_dir: Path) -> None:
     async def run() -> None:
-        from calfrules.model import Expectation, GoldenCase
+        from calfrules.rules.model import Expectation, GoldenCase
 
         app = CalfrulesApp(copy_dir=copy_dir)
         async with app.run_test(size=SIZE) as pilot:

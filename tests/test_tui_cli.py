@@ -27,7 +27,7 @@ def test_without_textual_the_command_says_what_to_install(monkeypatch: pytest.Mo
 
 def test_the_headless_parts_never_import_textual() -> None:
     code = (
-        "import sys, calfrules.cli, calfrules.whynot, calfrules.tui.workspace, calfrules.tui.saving, "
+        "import sys, calfrules.cli, calfrules.engine.why_not, calfrules.tui.workspace, calfrules.tui.saving, "
         "calfrules.tui.names; print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

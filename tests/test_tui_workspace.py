@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from calfrules import Level, Rule, RulesetError
-from calfrules.model import Expectation, GoldenCase, Recommendation
-from calfrules.ruleset_io import load
+from calfrules.knowledge.ruleset_io import load
+from calfrules.rules.model import Expectation, GoldenCase, Recommendation
 from calfrules.tui.names import KnownNames, check_when
 from calfrules.tui.saving import commit, plan_save
 from calfrules.tui.workspace import Workspace

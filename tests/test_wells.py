@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from calfrules.wells import INPUTS, wells_score
+from calfrules.knowledge.wells import INPUTS, wells_score
 
 
 def test_risk_factors_without_a_leg_symptom_make_no_score() -> None:

@@ -1,9 +1,9 @@
-"""calfrules.whynot: which literals of each alternative of a rule's condition a case missed."""
+"""calfrules.engine.why_not: which literals of each alternative of a rule's condition a case missed."""
 
 from __future__ import annotations
 
 from calfrules import Engine, Rule
-from calfrules.whynot import CaseFacts, why_not
+from calfrules.engine.why_not import CaseFacts, why_not
 
 
 def _rule(when: str) -> Rule:

@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .records import CHANNELS, AuditError, AuditRecord, Feedback
-from .replay import ReplayChange, ReplayReport, replay
-from .store import AuditStore
+from calfrules.audit.records import CHANNELS, AuditError, AuditRecord, Feedback
+from calfrules.audit.replay import ReplayChange, ReplayReport, replay
+from calfrules.audit.store import AuditStore
 
 ENV_VAR = "CALFRULES_AUDIT"
 DEFAULT_FILE = "audit.sqlite3"
@@ -62,14 +62,14 @@ def open_audit(url: str | os.PathLike[str] | None = None) -> AuditStore:
             raise AuditError("an audit trail needs a file: use sqlite:///path/to/audit.sqlite3")
         return _sqlite(path)
     if scheme in ("postgresql", "postgres"):
-        from .postgres_store import PostgresAuditStore
+        from calfrules.audit.postgres_store import PostgresAuditStore
 
         return PostgresAuditStore(target)
     raise AuditError(f"unknown audit URL scheme {scheme!r}: use sqlite:///path/to/file.db or postgresql://...")
 
 
 def _sqlite(path: str) -> AuditStore:
-    from .sqlite_store import SqliteAuditStore
+    from calfrules.audit.sqlite_store import SqliteAuditStore
 
     return SqliteAuditStore(path)
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TextIO
 
-from .records import AuditError, AuditRecord
+from calfrules.audit.records import AuditError, AuditRecord
 
 
 def write_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:

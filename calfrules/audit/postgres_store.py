@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from .records import AuditError
-from .store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
+from calfrules.audit.records import AuditError
+from calfrules.audit.store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
 
 T = TypeVar("T")
 # any constant works: several instances creating the schema at once take turns on it

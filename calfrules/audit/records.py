@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import CalfrulesError
+from calfrules.rules.errors import CalfrulesError
 
 CHANNELS = ("cli", "api", "service")
 

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CalfrulesError
-from .records import AuditRecord
+from calfrules.audit.records import AuditRecord
+from calfrules.rules.errors import CalfrulesError
 
 if TYPE_CHECKING:
-    from ..engine import Engine
-    from .store import AuditStore
+    from calfrules.audit.store import AuditStore
+    from calfrules.engine.engine import Engine
 
 Progress = Callable[[int, int], None]
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .records import AuditError, iso
-from .store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
+from calfrules.audit.records import AuditError, iso
+from calfrules.audit.store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 30_000

@@ -14,7 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from .records import (
+from calfrules.audit.records import (
     AuditError,
     AuditRecord,
     Feedback,

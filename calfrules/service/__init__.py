@@ -5,7 +5,7 @@ Importing this package imports FastAPI; ``import calfrules`` never does.
 
 from __future__ import annotations
 
-from .app import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S, create_app
-from .audit_port import AuditPort
+from calfrules.service.app import DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_S, create_app
+from calfrules.service.audit_port import AuditPort
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_TIMEOUT_S", "AuditPort", "create_app"]

@@ -17,14 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from .. import __version__
-from ..assessment import Assessment
-from ..engine import Engine, load_engine
-from ..errors import CalfrulesError
-from .audit_port import AuditPort
-from .cards import card_for
-from .limits import BodyLimit
-from .schemas import CASE_PREFETCH_KEY, SchemaSet, component_ref
+from calfrules._version import __version__
+from calfrules.engine.assessment import Assessment
+from calfrules.engine.engine import Engine, load_engine
+from calfrules.rules.errors import CalfrulesError
+from calfrules.service.audit_port import AuditPort
+from calfrules.service.cards import card_for
+from calfrules.service.limits import BodyLimit
+from calfrules.service.schemas import CASE_PREFETCH_KEY, SchemaSet, component_ref
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0

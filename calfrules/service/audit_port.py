@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from ..engine import AuditSink
+from calfrules.engine.engine import AuditSink
 
 
 class AuditPort(AuditSink, Protocol):

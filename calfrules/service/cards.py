@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..assessment import Assessment, Source
-from ..levels import Level
-from ..render import describe_facts, screen_lines
+from calfrules.engine.assessment import Assessment
+from calfrules.formats.text import describe_facts, screen_lines
+from calfrules.rules.levels import Level
+from calfrules.rules.model import Source
 
 SUMMARY_MAX = 139  # CDS Hooks: the summary must be under 140 characters
 INDICATOR = {

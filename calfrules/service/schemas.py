@@ -3,7 +3,7 @@
 One set of named schemas serves twice: the app validates requests with them
 (``validator(name)``), and the OpenAPI description publishes them as components
 (``openapi_components()``). The case and assessment schemas come from
-``calfrules.schema`` (the same documents ``calfrules schema`` prints), so the
+``calfrules.formats.json_schema`` (the same documents ``calfrules schema`` prints), so the
 OpenAPI description, the published schemas and the code cannot drift apart.
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from ..errors import CaseError
-from ..schema import JsonSchema, assessment_schema, case_schema
-from ..vocabulary import Vocabulary
+from calfrules.formats.json_schema import JsonSchema, assessment_schema, case_schema
+from calfrules.rules.errors import CaseError
+from calfrules.rules.vocabulary import Vocabulary
 
 CASE_PREFETCH_KEY = "calfrulesCase"
 

@@ -13,19 +13,19 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from ..engine import Engine, load_engine
-from ..errors import CalfrulesError
-from ..goldens import GoldenResult, run_all
-from ..model import ConditionInfo, Expectation, GoldenCase, Rule, Ruleset
-from ..safety import check_engine
-from ..vocabulary import Value
-from .browse import BrowseScreen
-from .case_tester import CaseTester
-from .dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
-from .names import KnownNames
-from .rule_editor import RuleEditor
-from .save_screen import SaveScreen
-from .workspace import DEFAULT_COPY_DIR, Workspace, unique_id
+from calfrules.engine.engine import Engine, load_engine
+from calfrules.rules.errors import CalfrulesError
+from calfrules.rules.model import ConditionInfo, Expectation, GoldenCase, Rule, Ruleset
+from calfrules.rules.vocabulary import Value
+from calfrules.tooling.goldens import GoldenResult, run_all
+from calfrules.tooling.safety import check_engine
+from calfrules.tui.browse import BrowseScreen
+from calfrules.tui.case_tester import CaseTester
+from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
+from calfrules.tui.names import KnownNames
+from calfrules.tui.rule_editor import RuleEditor
+from calfrules.tui.save_screen import SaveScreen
+from calfrules.tui.workspace import DEFAULT_COPY_DIR, Workspace, unique_id
 
 
 class CalfrulesCommands(Provider):

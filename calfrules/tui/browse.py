@@ -13,11 +13,11 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
-from ..model import Rule
-from .workspace import RulesetDoc
+from calfrules.rules.model import Rule
+from calfrules.tui.workspace import RulesetDoc
 
 if TYPE_CHECKING:
-    from .app import CalfrulesApp
+    from calfrules.tui.app import CalfrulesApp
 
 
 def rule_action(rule: Rule) -> str:

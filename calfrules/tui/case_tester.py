@@ -26,16 +26,16 @@ from textual.widgets import (
 )
 from textual.widgets.tree import TreeNode
 
-from ..assessment import Assessment, TraceStep
-from ..engine import Engine
-from ..errors import CaseError
-from ..render import describe_facts, render_lines, screen_lines
-from ..vocabulary import Finding, Value
-from ..whynot import CaseFacts, why_not
-from .yes_no import YesNo
+from calfrules.engine.assessment import Assessment, TraceStep
+from calfrules.engine.engine import Engine
+from calfrules.engine.why_not import CaseFacts, why_not
+from calfrules.formats.text import describe_facts, render_lines, screen_lines
+from calfrules.rules.errors import CaseError
+from calfrules.rules.vocabulary import Finding, Value
+from calfrules.tui.yes_no import YesNo
 
 if TYPE_CHECKING:
-    from .app import CalfrulesApp
+    from calfrules.tui.app import CalfrulesApp
 
 
 def _show(value: Value) -> str:

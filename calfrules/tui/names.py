@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .. import condition
-from ..engine import Engine
-from ..errors import ConditionError
-from ..vocabulary import suggest
+from calfrules.engine.engine import Engine
+from calfrules.rules import condition
+from calfrules.rules.errors import ConditionError
+from calfrules.rules.vocabulary import suggest
 
 _LAST_WORD = re.compile(r"[a-z_][a-z0-9_]*$")
 _KEYWORDS = ("and", "or", "not", "in")

@@ -14,9 +14,9 @@ from textual.screen import Screen
 from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from ..levels import Level
-from ..model import DOSE_FIELDS, RECOMMENDATION_KINDS, ConditionInfo, DoseValue, Recommendation, Rule
-from .names import KnownNames, check_when
+from calfrules.rules.levels import Level
+from calfrules.rules.model import DOSE_FIELDS, RECOMMENDATION_KINDS, ConditionInfo, DoseValue, Recommendation, Rule
+from calfrules.tui.names import KnownNames, check_when
 
 NEW_ADVICE = -1
 # (label, widget id, placeholder) of the fields of one piece of advice

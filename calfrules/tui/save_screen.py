@@ -14,10 +14,10 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, LoadingIndicator, Static, TabbedContent, TabPane
 
-from .saving import SavePlan, commit, plan_save
+from calfrules.tui.saving import SavePlan, commit, plan_save
 
 if TYPE_CHECKING:
-    from .app import CalfrulesApp
+    from calfrules.tui.app import CalfrulesApp
 
 
 def impact_text(plan: SavePlan) -> Text:

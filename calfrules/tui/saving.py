@@ -10,12 +10,12 @@ import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import ruleset_io
-from ..engine import Engine
-from ..errors import CaseError
-from ..goldens import compare
-from ..safety import SafetyReport, check_engine
-from .workspace import Workspace
+from calfrules.engine.engine import Engine
+from calfrules.knowledge import ruleset_io
+from calfrules.rules.errors import CaseError
+from calfrules.tooling.goldens import compare
+from calfrules.tooling.safety import SafetyReport, check_engine
+from calfrules.tui.workspace import Workspace
 
 
 @dataclass(frozen=True)

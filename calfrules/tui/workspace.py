@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import ruleset_io
-from ..engine import Engine, load_engine
-from ..errors import RulesetError
-from ..model import ConditionInfo, GoldenCase, Rule, Ruleset
+from calfrules.engine.engine import Engine, load_engine
+from calfrules.knowledge import ruleset_io
+from calfrules.rules.errors import RulesetError
+from calfrules.rules.model import ConditionInfo, GoldenCase, Rule, Ruleset
 
 DEFAULT_COPY_DIR = Path("rulesets-local")
 

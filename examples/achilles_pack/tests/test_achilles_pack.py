@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from calfrules import Engine, Level
-from calfrules.testing import assert_golden_cases_pass
+from calfrules.tooling.pytest_plugin import assert_golden_cases_pass
 
 
 def test_pack_is_loaded_through_its_entry_point(calfrules_engine: Engine) -> None:

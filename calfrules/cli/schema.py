@@ -1,0 +1,44 @@
+"""``calfrules schema``: publish the JSON Schema of the case or the assessment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from calfrules.formats.json_schema import SCHEMA_NAMES, schema_for
+
+
+@click.command("schema")
+@click.argument("name", type=click.Choice(SCHEMA_NAMES))
+@click.option(
+    "--generic",
+    is_flag=True,
+    help="Case schema only: accept any finding id instead of listing the loaded vocabulary's findings.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to this file (atomically)."
+)
+@click.pass_context
+def schema_cmd(ctx: click.Context, name: str, generic: bool, output: Path | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of a case or an assessment.
+
+    \b
+    Examples:
+      calfrules schema case          every known finding with its type, unit and range
+      calfrules schema assessment -o assessment.schema.json
+    """
+    vocabulary = None
+    if name == "case" and not generic:
+        from calfrules.cli import _engine
+
+        vocabulary = _engine(ctx).vocabulary
+    text = json.dumps(schema_for(name, vocabulary), indent=2, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from calfrules.knowledge.ruleset_io import atomic_write_text
+
+    atomic_write_text(output, text)
+    click.echo(f"wrote {output}", err=True)

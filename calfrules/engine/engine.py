@@ -1,0 +1,228 @@
+"""The engine: plugins and rulesets in, assessments out."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Iterable, Mapping
+from importlib import metadata
+from typing import Any, Literal, Protocol
+
+from calfrules._version import __version__
+from calfrules.engine import oracle, policy
+from calfrules.engine.assessment import Assessment
+from calfrules.engine.compile import compile_registry
+from calfrules.engine.isolation import IsolatedRunner
+from calfrules.engine.pipeline import Pipeline, RunOutput
+from calfrules.engine.screening import SCREEN_POLICIES, ScreenPolicy
+from calfrules.knowledge.case import Case, parse_case
+from calfrules.knowledge.plugin_host import PluginInfo, create_host
+from calfrules.knowledge.registry import Registry, RulesetEntry, build_registry
+from calfrules.rules.errors import CalfrulesError, EngineFault, RulesetError
+from calfrules.rules.model import Ruleset
+from calfrules.rules.program import Program
+from calfrules.rules.vocabulary import Value, Vocabulary
+
+Evaluator = Literal["durable", "oracle"]
+Isolation = Literal["process", "none"]
+
+
+class AuditSink(Protocol):
+    """Where an engine records its assessments (``calfrules.audit.AuditStore`` is one)."""
+
+    def record(self, *, case: Any, assessment: Any, channel: str = "api", request_id: str | None = None) -> str: ...
+
+
+class Engine:
+    """Assesses cases with every loaded plugin and ruleset. Thread-safe.
+
+    Build one with :func:`load_engine`; reuse it for many cases.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        program: Program,
+        *,
+        isolation: Isolation = "process",
+        timeout: float = 5.0,
+        audit: AuditSink | None = None,
+        screen: ScreenPolicy = "prompt",
+    ) -> None:
+        self.registry = registry
+        self.program = program
+        self.isolation = isolation
+        self.screen = check_screen_policy(screen)
+        # when set, every assessment is recorded there (`calfrules.audit.open_audit(...)`)
+        self.audit = audit
+        self.audit_channel = "api"
+        self._pipeline = Pipeline(program, registry.derivers)
+        self._runner: Pipeline | IsolatedRunner
+        self._runner = IsolatedRunner(self._pipeline, timeout) if isolation == "process" else self._pipeline
+        self._runner.warm_up()
+        self._provenance = self._make_provenance()
+
+    # --- what is loaded ---------------------------------------------------------
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.registry.vocabulary
+
+    @property
+    def rulesets(self) -> list[RulesetEntry]:
+        return list(self.registry.rulesets)
+
+    @property
+    def plugins(self) -> list[PluginInfo]:
+        return list(self.registry.plugins)
+
+    @property
+    def problems(self) -> list[str]:
+        """Everything refused or broken while loading, as sentences."""
+        return [*self.registry.problems, *(str(e) for e in self.program.errors)]
+
+    def ruleset(self, ruleset_id: str) -> Ruleset | None:
+        entry = self.registry.ruleset(ruleset_id)
+        return entry.ruleset if entry else None
+
+    # --- assessing --------------------------------------------------------------
+    def parse_case(self, data: object) -> Case:
+        return parse_case(data, self.vocabulary)
+
+    def assess(
+        self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable", record: bool = True
+    ) -> Assessment:
+        """Assess one case. Raises CaseError for bad input; never under-triages on failure.
+
+        With an audit store (``load_engine(audit=...)``), the assessment is recorded before it
+        is returned (``record=False`` skips that, for what-if runs such as replay); a failed
+        write raises AuditError rather than leaving an assessment unrecorded.
+        """
+        parsed = self.parse_case(case)
+        assessment = self._assess(parsed, evaluator)
+        if record and self.audit is not None:
+            self.audit.record(case=parsed.to_dict(), assessment=assessment, channel=self.audit_channel)
+        return assessment
+
+    def _assess(self, parsed: Case, evaluator: Evaluator) -> Assessment:
+        try:
+            output = self._oracle(parsed.findings) if evaluator == "oracle" else self._runner.run(parsed.findings)
+        except EngineFault as exc:
+            output = RunOutput(problems=[f"{exc}; only the red-flag floor was applied"])
+        known: dict[str, Value] = {**parsed.findings, **{s.id: s.value for s in output.scores}}
+        incomplete = [*output.problems, *self._load_failures()]
+        firings = output.firings
+        run = policy.RunInput(
+            findings=parsed.findings,
+            known=known,
+            scores=output.scores,
+            firings=firings,
+            incomplete=incomplete,
+            warnings=list(self.problems),
+            case_id=parsed.id,
+            provenance={**self._provenance, "evaluator": evaluator, "screen": self.screen},
+            screen_policy=self.screen,
+        )
+        return policy.build(self.program, self.vocabulary, run)
+
+    def _oracle(self, findings: Mapping[str, Value]) -> RunOutput:
+        """The independent evaluator: same plugin scores, rules fired by plain Python."""
+        output, known = self._pipeline.scores(findings)
+        output.firings = oracle.run(self.program, known)
+        return output
+
+    def _load_failures(self) -> list[str]:
+        return [
+            f"built-in plugin {p.name} is not working ({p.error})"
+            for p in self.registry.plugins
+            if p.builtin and p.status == "failed"
+        ]
+
+    # --- provenance -------------------------------------------------------------
+    def _make_provenance(self) -> dict[str, Any]:
+        return {
+            "engine": "calfrules",
+            "engine_version": __version__,
+            "durable_rules_version": _dist_version("durable_rules"),
+            "python": platform.python_version(),
+            "rulesets": [
+                {
+                    "id": e.ruleset.id,
+                    "version": e.ruleset.version,
+                    "hash": e.hash,
+                    "plugin": e.plugin,
+                    "source": e.ruleset.source,
+                    "replaces_plugin": e.replaced,
+                }
+                for e in self.registry.rulesets
+            ],
+            "plugins": [{"name": p.name, "version": p.version, "status": p.status} for p in self.registry.plugins],
+        }
+
+    def close(self) -> None:
+        """Free durable_rules' memory for this engine."""
+        self._runner.close()
+        self._pipeline.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def load_engine(
+    *,
+    rulesets: Iterable[str | os.PathLike[str] | Ruleset] = (),
+    plugins: Iterable[object] = (),
+    entry_points: bool = True,
+    allow: Iterable[str] | None = None,
+    block: Iterable[str] = (),
+    strict: bool = False,
+    isolation: Isolation = "process",
+    timeout: float = 5.0,
+    audit: AuditSink | None = None,
+    screen: ScreenPolicy = "prompt",
+) -> Engine:
+    """Load plugins (built-in and installed packs) and ruleset files, compile, and return an Engine.
+
+    - ``rulesets``: extra ruleset files (or Ruleset objects); one with the id of a
+      plugin's ruleset replaces it (the plugin's floor entries stay).
+    - ``plugins``: plugin objects or modules to register directly (tests, embedding).
+    - ``entry_points``: load plugins from the ``calfrules`` entry-point group.
+    - ``allow`` / ``block``: plugin names to keep / drop (also $CALFRULES_PLUGINS,
+      $CALFRULES_BLOCK_PLUGINS).
+    - ``strict``: raise on the first ruleset error instead of reporting and skipping.
+    - ``isolation``: ``"process"`` (default) runs durable_rules in a child process, so a
+      hang (past ``timeout`` seconds) or a crash fails safe instead of taking the caller
+      down; ``"none"`` runs it in this process, faster, for trusted batch work.
+    - ``audit``: a store from ``calfrules.audit.open_audit(...)``; every assessment is recorded there.
+    - ``screen``: the red-flag screen policy. ``"prompt"`` (default, for clinicians) lists the
+      unanswered screening questions and leaves the level as it is; ``"require"`` (self-triage,
+      patient-facing use) keeps the level at see_clinician or above until every question for
+      the case's presenting groups is answered yes or no.
+    """
+    host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
+    registry = build_registry(host, rulesets)
+    program = compile_registry(registry)
+    if strict and (program.errors or registry.problems):
+        if program.errors:
+            raise program.errors[0]
+        raise RulesetError(registry.problems[0])
+    check_screen_policy(screen)
+    return Engine(registry, program, isolation=isolation, timeout=timeout, audit=audit, screen=screen)
+
+
+def check_screen_policy(screen: str) -> ScreenPolicy:
+    if screen not in SCREEN_POLICIES:
+        raise CalfrulesError(f"unknown screen policy {screen!r}; use one of: {', '.join(SCREEN_POLICIES)}")
+    return screen  # type: ignore[return-value]
+
+
+__all__ = ["CalfrulesError", "Engine", "load_engine"]

@@ -1,0 +1,15 @@
+"""What a run of the rules produces, whichever evaluator ran them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from calfrules.rules.vocabulary import Value
+
+
+@dataclass
+class Firing:
+    """One rule that fired, and the facts it matched (``not x`` entries for negations)."""
+
+    rule_index: int
+    matched: dict[str, Value] = field(default_factory=dict)

@@ -1,0 +1,58 @@
+"""Read and write rulesets as TOML files: strict on read, lossless and atomic on write.
+
+The reading is in ruleset_read.py, the writing in ruleset_write.py; this module is the
+one place callers go to (``load``, ``loads``, ``load_resource``, ``dumps``, ``save``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+from calfrules.knowledge.ruleset_read import ruleset_from_data
+from calfrules.knowledge.ruleset_write import atomic_write_text, content_hash, dumps, ruleset_to_data, save
+from calfrules.rules.errors import RulesetError
+from calfrules.rules.model import Ruleset
+
+__all__ = [
+    "atomic_write_text",
+    "content_hash",
+    "dumps",
+    "load",
+    "load_resource",
+    "loads",
+    "ruleset_from_data",
+    "ruleset_to_data",
+    "save",
+]
+
+
+def loads(text: str, source: str = "<string>") -> Ruleset:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RulesetError(f"not valid TOML: {exc}", source=source) from None
+    except RecursionError:
+        raise RulesetError("not valid TOML: arrays or tables nest too deeply", source=source) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise RulesetError("not valid TOML: a number has too many digits", source=source) from None
+    return ruleset_from_data(data, source)
+
+
+def load(path: str | os.PathLike[str]) -> Ruleset:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesetError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
+    except UnicodeDecodeError:
+        raise RulesetError("is not UTF-8 text", source=str(path)) from None
+    return loads(text, str(path))
+
+
+def load_resource(package: str, name: str) -> Ruleset:
+    """Load a ruleset shipped inside a Python package (how plugins ship theirs)."""
+    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
+    return loads(text, f"{package}/{name}")

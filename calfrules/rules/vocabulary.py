@@ -1,0 +1,170 @@
+"""The vocabulary: every finding a case may carry, with its type and the question behind it."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from calfrules.rules.errors import CaseError
+
+FindingType = Literal["bool", "number", "choice"]
+FindingKind = Literal["symptom", "sign", "history", "risk_factor", "measurement", "context"]
+Value = Union[bool, float, str]
+
+FINDING_TYPES: tuple[str, ...] = ("bool", "number", "choice")
+# Numbers are kept to 6 decimal places: both evaluators then see exactly the same value.
+DECIMALS = 6
+FINDING_KINDS: tuple[str, ...] = ("symptom", "sign", "history", "risk_factor", "measurement", "context")
+# Kinds that need an explanation: a yes that no condition accounts for is not ignored.
+NEEDS_EXPLANATION: frozenset[str] = frozenset({"symptom", "sign"})
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a clinician can record about a case."""
+
+    id: str
+    type: FindingType
+    label: str
+    question: str
+    kind: FindingKind = "symptom"
+    unit: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    group: str = "general"
+
+    def check(self, value: object) -> Value:
+        """Return the value in canonical form, or raise CaseError saying what to fix."""
+        if self.type == "bool":
+            if isinstance(value, bool):
+                return value
+            raise CaseError(
+                f"{self.id}: expected true or false, got {_show(value)} (true: yes; false: asked, and absent; "
+                "leave it out when it was not recorded)"
+            )
+        if self.type == "number":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {_show(value)}")
+            try:
+                number = round(float(value), DECIMALS)
+            except OverflowError:  # an integer beyond any float
+                raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}") from None
+            if not math.isfinite(number):
+                raise CaseError(f"{self.id}: expected a finite number, got {_show(value)}")
+            if (self.minimum is not None and number < self.minimum) or (
+                self.maximum is not None and number > self.maximum
+            ):
+                raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}")
+            return number
+        if not isinstance(value, str) or value not in self.choices:
+            raise CaseError(f"{self.id}: expected one of {', '.join(self.choices)}; got {_show(value)}")
+        return value
+
+    def range_text(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        low = "" if self.minimum is None else _num(self.minimum)
+        high = "" if self.maximum is None else _num(self.maximum)
+        if low and high:
+            return f"use {low} to {high}{unit}"
+        if low:
+            return f"use {low}{unit} or more"
+        return f"use {high}{unit} or less"
+
+    def _unit_hint(self) -> str:
+        return f" in {self.unit}" if self.unit else ""
+
+    def to_dict(self) -> dict[str, object]:
+        data: dict[str, object] = {
+            "id": self.id,
+            "type": self.type,
+            "label": self.label,
+            "question": self.question,
+            "kind": self.kind,
+            "group": self.group,
+        }
+        if self.unit is not None:
+            data["unit"] = self.unit
+        if self.minimum is not None:
+            data["minimum"] = self.minimum
+        if self.maximum is not None:
+            data["maximum"] = self.maximum
+        if self.choices:
+            data["choices"] = list(self.choices)
+        return data
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _show(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:  # Python will not print an integer of more than 4300 digits
+        return "a number with thousands of digits"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass
+class Vocabulary:
+    """The registry of findings, merged from every plugin and ruleset."""
+
+    findings: dict[str, Finding] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def add(self, finding: Finding, origin: str) -> None:
+        """Register a finding; an identical re-definition is fine, a conflicting one is refused."""
+        known = self.findings.get(finding.id)
+        if known is not None and known != finding:
+            raise ValueError(
+                f"finding {finding.id!r} from {origin} differs from the one {self.origin[finding.id]} "
+                "already defined; use the existing id or choose a new one"
+            )
+        if known is None:
+            self.findings[finding.id] = finding
+            self.origin[finding.id] = origin
+
+    def __contains__(self, finding_id: object) -> bool:
+        return finding_id in self.findings
+
+    def __getitem__(self, finding_id: str) -> Finding:
+        return self.findings[finding_id]
+
+    def __iter__(self) -> Iterator[Finding]:
+        return iter(sorted(self.findings.values(), key=lambda f: (f.group, f.id)))
+
+    def __len__(self) -> int:
+        return len(self.findings)
+
+    def suggest(self, unknown: str, extra: Iterable[str] = ()) -> list[str]:
+        return suggest(unknown, [*self.findings, *extra])
+
+    def validate(self, findings: Mapping[str, object]) -> dict[str, Value]:
+        """Check every finding of a case; raise one CaseError naming all problems."""
+        checked: dict[str, Value] = {}
+        problems: list[str] = []
+        for finding_id, value in findings.items():
+            definition = self.findings.get(finding_id) if isinstance(finding_id, str) else None
+            if definition is None:
+                # suggestions only for the problems shown: thousands of unknown ids stay cheap
+                hint = self.suggest(str(finding_id)[:200]) if len(problems) < 5 else []
+                tip = f" (did you mean {', '.join(hint)}?)" if hint else ""
+                problems.append(f"unknown finding {str(finding_id)[:60]!r}{tip}")
+                continue
+            try:
+                checked[finding_id] = definition.check(value)
+            except CaseError as exc:
+                problems.append(str(exc))
+        if problems:
+            shown = problems[:5]
+            more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+            raise CaseError("; ".join(shown) + more)
+        return checked
+
+
+def suggest(unknown: str, known: Iterable[str], limit: int = 3) -> list[str]:
+    return difflib.get_close_matches(unknown, list(known), n=limit, cutoff=0.6)
