@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from calfrules import Level, RulesetError, load_ruleset, save_ruleset
+from calfrules import CalfrulesError, Level, RulesetError, load_ruleset, save_ruleset
 from calfrules.knowledge.ruleset_io import content_hash, dumps, loads
 from calfrules.rules.model import (
     ConditionInfo,
@@ -83,7 +83,7 @@ def test_save_is_atomic_a_crash_leaves_the_old_file(tmp_path: Path, monkeypatch:
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(CalfrulesError, match=r"could not be written .disk full.; nothing was changed"):
         save_ruleset(changed, target)
     assert target.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["r.toml"]  # no temp file left behind

@@ -33,6 +33,7 @@ from typing import Any
 from calfrules.engine.assessment import Assessment
 from calfrules.formats.text import describe_facts, screen_title
 from calfrules.rules.levels import Level
+from calfrules.rules.numbers import format_number
 
 Resource = dict[str, Any]
 SYSTEM = "urn:calfrules"
@@ -170,7 +171,7 @@ class _Builder:
             "code": _concept("score", score["id"], score["label"]),
             "subject": self.subject(),
             "occurrenceDateTime": self.when,
-            "basis": [{"reference": observation_ref, "display": f"{score['label']}: {_number(score['value'])}"}],
+            "basis": [{"reference": observation_ref, "display": f"{score['label']}: {format_number(score['value'])}"}],
             "prediction": [{"outcome": {"text": score["label"]}, "qualitativeRisk": {"text": score["interpretation"]}}],
         }
         unrecorded = score.get("unrecorded") or ()
@@ -292,5 +293,3 @@ def _screen_questions(level: Level, screen: Mapping[str, Any]) -> list[tuple[str
     return [(finding, asked.get(finding, finding)) for finding in screen.get("unanswered", ())]
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)

@@ -11,8 +11,9 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from calfrules.files import atomic_write_text
 from calfrules.knowledge.ruleset_read import ruleset_from_data
-from calfrules.knowledge.ruleset_write import atomic_write_text, content_hash, dumps, ruleset_to_data, save
+from calfrules.knowledge.ruleset_write import content_hash, dumps, ruleset_to_data, save
 from calfrules.rules.errors import RulesetError
 from calfrules.rules.model import Ruleset
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from calfrules.files import atomic_write_text
 from calfrules.rules.model import GoldenCase, Recommendation, Rule, Ruleset
 from calfrules.rules.vocabulary import Finding
 
@@ -147,20 +147,6 @@ def save(ruleset: Ruleset, path: str | os.PathLike[str], *, backup: bool = False
         atomic_write_text(path.with_suffix(path.suffix + ".bak"), path.read_text(encoding="utf-8"))
     atomic_write_text(path, text)
     return path
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def content_hash(ruleset: Ruleset) -> str:

@@ -29,6 +29,7 @@ from typing import Union
 from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from calfrules.rules.errors import ConditionError
+from calfrules.rules.numbers import format_number
 
 Scalar = Union[float, str]
 
@@ -387,4 +388,4 @@ def _format_value(value: Scalar) -> str:
         if '"' not in value:
             return f'"{value}"'
         return repr(value)  # both kinds of quote: the grammar has no way to write it
-    return str(int(value)) if float(value).is_integer() else str(value)
+    return format_number(value)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Union
 
 from calfrules.rules.levels import Level
+from calfrules.rules.numbers import format_number
 from calfrules.rules.vocabulary import Finding
 
 DoseValue = Union[int, float, tuple[float, float]]
@@ -81,15 +82,11 @@ class Recommendation:
         parts = []
         for key, value in self.dose:
             if isinstance(value, tuple):
-                amount = f"{_num(value[0])}-{_num(value[1])}"
+                amount = f"{format_number(value[0])}-{format_number(value[1])}"
             else:
-                amount = _num(value)
+                amount = format_number(value)
             parts.append(f"{amount} {DOSE_FIELDS[key]}")
         return ", ".join(parts)
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 @dataclass(frozen=True)

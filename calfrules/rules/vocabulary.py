@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from calfrules.rules.errors import CaseError
+from calfrules.rules.numbers import format_number
 
 FindingType = Literal["bool", "number", "choice"]
 FindingKind = Literal["symptom", "sign", "history", "risk_factor", "measurement", "context"]
@@ -66,8 +67,8 @@ class Finding:
 
     def range_text(self) -> str:
         unit = f" {self.unit}" if self.unit else ""
-        low = "" if self.minimum is None else _num(self.minimum)
-        high = "" if self.maximum is None else _num(self.maximum)
+        low = "" if self.minimum is None else format_number(self.minimum)
+        high = "" if self.maximum is None else format_number(self.maximum)
         if low and high:
             return f"use {low} to {high}{unit}"
         if low:
@@ -95,10 +96,6 @@ class Finding:
         if self.choices:
             data["choices"] = list(self.choices)
         return data
-
-
-def _num(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _show(value: object) -> str:

@@ -16,6 +16,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from calfrules.rules.levels import Level
 from calfrules.rules.model import DOSE_FIELDS, RECOMMENDATION_KINDS, ConditionInfo, DoseValue, Recommendation, Rule
+from calfrules.rules.numbers import format_number
 from calfrules.tui.names import KnownNames, check_when
 
 NEW_ADVICE = -1
@@ -64,10 +65,11 @@ def _number(value: float) -> DoseValue:
 
 
 def dose_text(dose: tuple[tuple[str, DoseValue], ...]) -> str:
-    def show(v: float) -> str:
-        return str(int(v)) if float(v).is_integer() else str(v)
-
-    return ", ".join(f"{k}={show(v[0])}-{show(v[1])}" if isinstance(v, tuple) else f"{k}={show(v)}" for k, v in dose)
+    shown = (
+        f"{k}={format_number(v[0])}-{format_number(v[1])}" if isinstance(v, tuple) else f"{k}={format_number(v)}"
+        for k, v in dose
+    )
+    return ", ".join(shown)
 
 
 def _ids(text: str) -> tuple[str, ...]:
