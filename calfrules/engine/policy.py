@@ -1,4 +1,9 @@
-"""Turn rule firings into an Assessment: conditions, advice, red flags, level and its reasons."""
+"""The clinical decision policy: from rule firings to the level, its reasons and the advice shown.
+
+Here the level is decided: the rules' escalations, the red-flag floor (applied in plain
+Python whatever the rule engine did), the screen policy, the fail-safe for incomplete runs
+and unexplained symptoms, and which advice is withheld at the level reached.
+"""
 
 from __future__ import annotations
 

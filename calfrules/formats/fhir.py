@@ -38,7 +38,7 @@ from calfrules.rules.numbers import format_number
 Resource = dict[str, Any]
 SYSTEM = "urn:calfrules"
 # RequestGroup.priority codes (http://hl7.org/fhir/request-priority) for our levels
-_PRIORITY = {"emergency": "stat", "urgent": "urgent", "see_clinician": "routine", "self_care": "routine"}
+_PRIORITY = {Level.EMERGENCY: "stat", Level.URGENT: "urgent", Level.SEE_CLINICIAN: "routine", Level.SELF_CARE: "routine"}
 
 
 def to_fhir_bundle(assessment: Assessment | Mapping[str, Any], *, now: datetime | None = None) -> Resource:
@@ -141,7 +141,7 @@ class _Builder:
             "resourceType": "RequestGroup",
             "status": "active" if actions else "completed",
             "intent": "proposal",
-            "priority": _PRIORITY[level],
+            "priority": _PRIORITY[Level(level)],
             "authoredOn": self.when,
             "code": _concept("level", level, Level(level).label),
         }

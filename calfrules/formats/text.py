@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from calfrules.engine.assessment import Assessment, RecommendationResult
 from calfrules.rules.levels import Level
 
-_KIND_TITLES = {
+# a title for each of RECOMMENDATION_KINDS (tests/test_architecture.py checks none is missing)
+KIND_TITLES = {
     "seek_care": "Get care",
     "stop": "Stop",
     "treatment": "Treatment",
@@ -108,7 +109,7 @@ def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
         yield "", ""
         yield "Advice (most important first)", "bold"
         for kind, recs in _grouped(a.recommendations):
-            yield f"  {_KIND_TITLES.get(kind, kind)}", "bold"
+            yield f"  {KIND_TITLES[kind]}", "bold"
             for rec in recs:
                 dose = f" [{rec.dose_text}]" if rec.dose_text else ""
                 yield f"    - {rec.text}{dose}", ""

@@ -9,7 +9,7 @@ The form avoids every hazard measured in durable_rules 2.0.28
   durable_rules' ``deleteMessageFromFrame`` scans past the end of the frame and can
   write into the heap; the process later dies in unrelated code. A frame with one
   message never triggers it. The driver re-asserts the stage fact when rules derive
-  something new (see durable_driver.py).
+  something new (see driver.py).
 - Fact properties are short keys (``x0``, ``x1``, ...) from ``DurablePlan.fact_keys``: no
   finding id can collide with durable_rules' own ``sid``/``id``, and a shard's fact
   only carries the keys its rules test, far below the 252-property limit.

@@ -8,7 +8,7 @@ A case runs in stages (see stages.py): a rule's stage comes after the stages of 
 rules whose outputs it tests. Each stage asserts one fact per shard holding all that
 is known (findings, scores, complements, names derived so far), fires every rule it
 matches, and retracts it again, so each rule fires once. Every durable rule has one
-pattern (see durable_definitions.py): retracting a fact that completed a multi-fact rule
+pattern (see definitions.py): retracting a fact that completed a multi-fact rule
 corrupts durable_rules' heap.
 
 It never calls ``delete_state``: measured here, deleting a session that still holds
