@@ -1,1 +1,1 @@
-"""Built-in calfrules plugins; each loads through the calfrules entry-point group."""
+"""Built-in calfrules plugins; the host registers those named in calfrules.knowledge.builtin.BUILTIN_PLUGINS."""

@@ -1,9 +1,7 @@
-"""Shared by the built-in plugins: load a TOML ruleset shipped in calfrules.rulesets."""
+"""Shared by the built-in plugins: a TOML ruleset shipped in calfrules.rulesets."""
 
 from __future__ import annotations
 
-from calfrules import Ruleset, load_ruleset_resource
+from calfrules.knowledge.builtin import builtin_ruleset
 
-
-def builtin_ruleset(name: str) -> Ruleset:
-    return load_ruleset_resource("calfrules.rulesets", f"{name}.toml")
+__all__ = ["builtin_ruleset"]

@@ -1,7 +1,8 @@
 """Built-in plugin: the red-flag rules (rulesets/red_flags.toml).
 
-Its floor entries and the Wells score belong to the core (calfrules/core.py), so
-blocking or breaking this plugin never removes the red-flag floor.
+Its floor entries and screen, and the Wells score, belong to the core
+(calfrules/knowledge/builtin.py), so blocking or breaking this plugin never removes the
+red-flag floor. The core and this plugin share one parse of red_flags.toml.
 """
 
 from __future__ import annotations

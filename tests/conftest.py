@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from calfrules import Engine, load_engine
+from calfrules.knowledge.builtin import BUILTIN_PLUGINS as BUILTIN_PLUGIN_NAMES
 
 settings.register_profile("dev", max_examples=60, deadline=None)
 settings.register_profile(
@@ -18,6 +19,8 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.load_profile("ci" if IN_CI else "dev")
 # examples per safety property: each example assesses several cases (see the summary line)
 PROPERTY_EXAMPLES = 2500 if IN_CI else 40
+# the plugins that ship inside calfrules (allow exactly these to keep installed packs out)
+BUILTIN_PLUGINS = list(BUILTIN_PLUGIN_NAMES)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -34,14 +37,3 @@ def engine() -> Iterator[Engine]:
     built = load_engine(allow=BUILTIN_PLUGINS)
     yield built
     built.close()
-
-
-BUILTIN_PLUGINS = [
-    "cramps",
-    "strains",
-    "shin_splints",
-    "stress_fractures",
-    "dehydration",
-    "form",
-    "red_flags",
-]

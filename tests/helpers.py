@@ -6,6 +6,7 @@ import textwrap
 
 from calfrules import Engine, Ruleset, load_engine
 from calfrules.engine.durable.definitions import DurablePlan
+from calfrules.knowledge.builtin import BUILTIN_PLUGINS
 from calfrules.knowledge.ruleset_io import loads
 
 HEADER = """
@@ -24,9 +25,11 @@ def ruleset(body: str, ruleset_id: str = "t") -> Ruleset:
 
 
 def engine_with(*rulesets: Ruleset, builtins: bool = True) -> Engine:
-    """An engine with the built-in vocabulary plus the given rulesets (and optionally all built-ins)."""
-    allow = None if builtins else []
-    return load_engine(rulesets=rulesets, allow=allow)
+    """An engine with the core plus the given rulesets, and the built-in plugins unless told not to.
+
+    Installed packs never come in: core tests see the built-in knowledge only.
+    """
+    return load_engine(rulesets=rulesets, allow=BUILTIN_PLUGINS if builtins else [])
 
 
 def durable_plan(engine: Engine) -> DurablePlan:

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import inspect
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
 from calfrules import Deriver, Finding, FloorEntry, Level, Score, hookimpl, load_engine
 from calfrules.knowledge import hookspecs
+from calfrules.knowledge.builtin import BUILTIN_PLUGINS, CORE, core_vocabulary
 
 from helpers import ruleset
 
@@ -153,19 +155,13 @@ def test_allow_and_block_lists_choose_plugins(monkeypatch: pytest.MonkeyPatch) -
     assert statuses["strains"] == "loaded" and statuses["form"] == "not_allowed"
 
 
-def test_builtin_plugins_load_through_entry_points_and_are_marked_builtin() -> None:
-    infos = {p.name: p for p in load_engine().plugins}
-    for name in (
-        "cramps",
-        "strains",
-        "shin_splints",
-        "stress_fractures",
-        "dehydration",
-        "form",
-        "red_flags",
-    ):
-        assert infos[name].status == "loaded" and infos[name].builtin
-        assert infos[name].module.startswith("calfrules.plugins.")
+def test_builtin_plugins_are_registered_from_the_declared_tuple_and_marked_builtin() -> None:
+    infos = {p.name: p for p in load_engine(isolation="none").plugins}
+    assert [name for name, info in infos.items() if info.builtin] == [CORE, *BUILTIN_PLUGINS]
+    for name in BUILTIN_PLUGINS:
+        assert infos[name].status == "loaded" and infos[name].module == f"calfrules.plugins.{name}"
+    # entry points are for third-party packs only
+    assert not [ep for ep in metadata.entry_points(group="calfrules") if ep.value.startswith("calfrules.")]
 
 
 def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Path) -> None:
@@ -186,8 +182,6 @@ def test_a_file_ruleset_replaces_a_plugin_ruleset_but_not_its_floor(tmp_path: Pa
 def test_blocking_every_plugin_keeps_the_vocabulary_the_floor_and_wells() -> None:
     full = load_engine()
     bare = load_engine(allow=[])
-    from calfrules.knowledge.core import core_vocabulary
-
     assert {f.id for f in core_vocabulary().findings} <= set(bare.vocabulary.findings)
     assert {c.entry.id for c in bare.program.floor} == {c.entry.id for c in full.program.floor}
     a = bare.assess({"findings": {"chest_pain": True, "swelling": True, "calf_pain": True}})

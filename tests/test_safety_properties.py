@@ -135,7 +135,7 @@ def engine_from(order: tuple[str, ...]) -> Engine:
     import importlib
 
     modules = [importlib.import_module(PLUGIN_MODULES[name]) for name in order]
-    return load_engine(plugins=modules, entry_points=False, isolation="none")
+    return load_engine(plugins=modules, entry_points=False, allow=[], isolation="none")
 
 
 @settings(max_examples=max(20, PROPERTY_EXAMPLES // 10), deadline=None)

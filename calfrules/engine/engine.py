@@ -131,11 +131,14 @@ class Engine:
         return output
 
     def _load_failures(self) -> list[str]:
-        return [
+        failures = [
             f"built-in plugin {p.name} is not working ({p.error})"
             for p in self.registry.plugins
             if p.builtin and p.status == "failed"
         ]
+        if not self.program.rules:  # every plugin blocked, not allowed or failed, and no ruleset file
+            failures.append("no rules are loaded: no plugin or ruleset file contributed a rule")
+        return failures
 
     # --- provenance -------------------------------------------------------------
     def _make_provenance(self) -> dict[str, Any]:
@@ -195,9 +198,11 @@ def load_engine(
     - ``rulesets``: extra ruleset files (or Ruleset objects); one with the id of a
       plugin's ruleset replaces it (the plugin's floor entries stay).
     - ``plugins``: plugin objects or modules to register directly (tests, embedding).
-    - ``entry_points``: load plugins from the ``calfrules`` entry-point group.
+    - ``entry_points``: load installed packs from the ``calfrules`` entry-point group (the
+      built-in plugins are registered by name, whatever this says).
     - ``allow`` / ``block``: plugin names to keep / drop (also $CALFRULES_PLUGINS,
-      $CALFRULES_BLOCK_PLUGINS).
+      $CALFRULES_BLOCK_PLUGINS); a name that matches no plugin raises PluginError, and
+      the core (vocabulary, red-flag floor and screen, Wells score) cannot be blocked.
     - ``strict``: raise on the first ruleset error instead of reporting and skipping.
     - ``isolation``: ``"process"`` (default) runs durable_rules in a child process, so a
       hang (past ``timeout`` seconds) or a crash fails safe instead of taking the caller

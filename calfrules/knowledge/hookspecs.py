@@ -102,10 +102,7 @@ def calfrules_register_floor(register: Callable[[FloorEntry], None]) -> None:
     """
 
 
-HOOK_NAMES: tuple[str, ...] = (
-    "calfrules_register_vocabulary",
-    "calfrules_register_rulesets",
-    "calfrules_register_derivers",
-    "calfrules_register_texts",
-    "calfrules_register_floor",
+# every function above marked @hookspec, in the order they are defined
+HOOK_NAMES: tuple[str, ...] = tuple(
+    name for name, value in list(globals().items()) if hasattr(value, f"{PROJECT}_spec")
 )

@@ -1,21 +1,35 @@
-"""The plugin host: finds plugins by entry point, isolates each one, collects contributions."""
+"""The plugin host: registers the built-in plugins and installed packs, and calls their hooks.
+
+Built-in plugins come from :data:`calfrules.knowledge.builtin.BUILTIN_PLUGINS` (as pytest's
+``default_plugins``); third-party packs from the ``calfrules`` entry-point group. Hooks are
+called through pluggy, one plugin per call, so each contribution is attributed to its
+plugin and one that raises spoils nothing else.
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
+import logging
 import os
-from collections.abc import Callable, Iterable
+import traceback
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import pluggy
 
+from calfrules._version import __version__
 from calfrules.knowledge import hookspecs
+from calfrules.knowledge.builtin import BUILTIN_PLUGIN_PACKAGE, BUILTIN_PLUGINS, CORE, CORE_CONTENTS
+from calfrules.rules.errors import PluginError
+from calfrules.rules.vocabulary import suggest
 
 ENTRY_POINT_GROUP = "calfrules"
 ALLOW_ENV = "CALFRULES_PLUGINS"
 BLOCK_ENV = "CALFRULES_BLOCK_PLUGINS"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,29 +63,45 @@ class PluginHost:
     def loaded(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.status == "loaded"]
 
-    def call_each(self, hook_name: str, make_register: Callable[[str], Callable[..., None]]) -> None:
-        """Call one hook on every plugin separately, so one that raises spoils nothing else."""
-        caller = getattr(self.manager.hook, hook_name)
-        for impl in caller.get_hookimpls():  # registration order
-            plugin_name = impl.plugin_name
+    def call_each(self, spec: Callable[..., None], make_register: Callable[[str], Callable[..., None]]) -> None:
+        """Call the hook ``spec`` declares on each plugin in turn, through pluggy.
+
+        The order is pluggy's (tryfirst, then the others, then trylast); each call goes through
+        a subset hook caller holding one plugin (plus any wrappers), so tracing and hook-call
+        monitoring see it, ``register`` knows whose contribution it takes, and a plugin that
+        raises is reported with where it raised while the others still run.
+        """
+        name = spec.__name__
+        impls = getattr(self.manager.hook, name).get_hookimpls()
+        wrappers = [impl for impl in impls if impl.wrapper or impl.hookwrapper]
+        plain = [impl for impl in impls if impl not in wrappers]
+        for impl in reversed(plain):  # get_hookimpls() lists them in reverse call order
+            others = [other.plugin for other in plain if other is not impl]
             try:
-                impl.function(register=make_register(plugin_name))
+                self.manager.subset_hook_caller(name, others)(register=make_register(impl.plugin_name))
             except Exception as exc:  # a plugin's bug must not stop the others
-                self.fail(plugin_name, f"{hook_name} raised {type(exc).__name__}: {exc}")
+                culprit = _raising_impl(exc, [impl, *wrappers]) or impl
+                self.fail(culprit.plugin_name, f"{name} raised {_explain(exc, _source_file(culprit.function))}", exc)
 
-    def fail(self, plugin_name: str, message: str) -> None:
-        self.problems.append(f"plugin {plugin_name}: {message}")
-        for info in self.plugins:
-            if info.name == plugin_name and info.status == "loaded":
-                info.status = "failed"
-                info.error = message
+    def fail(self, plugin_name: str, message: str, exc: BaseException | None = None) -> None:
+        info = next((i for i in self.plugins if i.name == plugin_name and i.status == "loaded"), None)
+        if info is None:  # failed before: it keeps its first error, and this one is listed too
+            self.problems.append(f"plugin {plugin_name}: {message}")
+        else:
+            self.mark_failed(info, message, exc)
+
+    def mark_failed(self, info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
+        info.status = "failed"
+        info.error = message
+        self.problems.append(f"plugin {info.name}: {message}")
+        log.debug("plugin %s: %s", info.name, message, exc_info=exc)
 
 
-def _names_from_env(var: str) -> set[str] | None:
-    raw = os.environ.get(var)
-    if raw is None:
-        return None
-    return {name.strip() for name in raw.split(",") if name.strip()}
+@dataclass
+class _Candidate:
+    info: PluginInfo
+    load: Callable[[], object]
+    allow_applies: bool = True  # plugins handed over in code are kept whatever ``allow`` says
 
 
 def create_host(
@@ -81,51 +111,146 @@ def create_host(
     allow: Iterable[str] | None = None,
     block: Iterable[str] = (),
 ) -> PluginHost:
-    """Load plugins from entry points (built-in and third-party alike) and ``extra_plugins``.
+    """Register the built-in plugins, installed packs (``entry_points``) and ``extra_plugins``.
 
-    ``allow`` (or $CALFRULES_PLUGINS, comma separated) keeps only the named plugins;
-    ``block`` (or $CALFRULES_BLOCK_PLUGINS) drops the named ones.
+    ``allow`` (or $CALFRULES_PLUGINS, comma separated; empty for none) keeps only the named
+    built-in plugins and packs; ``block`` (or $CALFRULES_BLOCK_PLUGINS) drops the named ones.
+    The core cannot be blocked, and a name that matches no plugin raises PluginError.
     """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
-    host = PluginHost(manager)
-    allowed = set(allow) if allow is not None else _names_from_env(ALLOW_ENV)
-    blocked = set(block) | (_names_from_env(BLOCK_ENV) or set())
+    host = PluginHost(manager, [PluginInfo(CORE, __version__, "calfrules.knowledge.builtin", builtin=True)])
+    installed = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    packs = _pack_candidates(installed) if entry_points else []
+    candidates = [*_builtin_candidates(), *packs, *_extra_candidates(extra_plugins)]
+    known = list(dict.fromkeys([CORE, *(c.info.name for c in candidates), *(ep.name for ep in installed)]))
+    allowed = _checked(allow, "allow", known) if allow is not None else _from_env(ALLOW_ENV, known)
+    blocked = _checked(block, "block", known) | (_from_env(BLOCK_ENV, known) or set())
+    if CORE in blocked:
+        raise PluginError(f"plugin {CORE!r} cannot be blocked: it is {CORE_CONTENTS}, which every engine keeps")
 
-    if entry_points:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            version = ep.dist.version if ep.dist else None
-            info = PluginInfo(ep.name, version, ep.value, builtin=ep.value.startswith("calfrules."))
-            host.plugins.append(info)
-            if ep.name in blocked:
-                info.status = "blocked"
-                continue
-            if allowed is not None and ep.name not in allowed:
-                info.status = "not_allowed"
-                continue
-            _register(host, info, ep.load)
+    to_register: list[tuple[PluginInfo, object]] = []
+    for candidate in candidates:
+        info = candidate.info
+        host.plugins.append(info)
+        if info.name in blocked:
+            info.status = "blocked"
+            manager.set_blocked(info.name)
+        elif allowed is not None and candidate.allow_applies and info.name not in allowed:
+            info.status = "not_allowed"
+        elif taken := next((other for other, _ in to_register if other.name == info.name), None):
+            host.mark_failed(info, f"the name {info.name!r} is already taken by {taken.module}")
+        else:
+            plugin = _load(host, info, candidate.load)
+            if plugin is not None:
+                to_register.append((info, plugin))
+    # pluggy calls the last registered plugin first: registering in reverse makes the hooks
+    # run built-ins first (in BUILTIN_PLUGINS order), then packs by name, then extra_plugins
+    for info, plugin in reversed(to_register):
+        _register(host, info, plugin)
+    return host
 
-    for index, plugin in enumerate(extra_plugins):
+
+def _builtin_candidates() -> list[_Candidate]:
+    return [
+        _Candidate(
+            PluginInfo(name, __version__, f"{BUILTIN_PLUGIN_PACKAGE}.{name}", builtin=True),
+            functools.partial(importlib.import_module, f"{BUILTIN_PLUGIN_PACKAGE}.{name}"),
+        )
+        for name in BUILTIN_PLUGINS
+    ]
+
+
+def _pack_candidates(installed: Sequence[metadata.EntryPoint]) -> list[_Candidate]:
+    return [
+        _Candidate(PluginInfo(ep.name, ep.dist.version if ep.dist else None, ep.value), ep.load) for ep in installed
+    ]
+
+
+def _extra_candidates(plugins: Iterable[object]) -> list[_Candidate]:
+    candidates = []
+    for index, plugin in enumerate(plugins):
         name = getattr(plugin, "__name__", None) or f"{type(plugin).__name__}-{index}"
         name = getattr(plugin, "calfrules_plugin_name", name)
-        info = PluginInfo(name, getattr(plugin, "__version__", None), getattr(plugin, "__module__", name) or name)
-        host.plugins.append(info)
-        if name in blocked:
-            info.status = "blocked"
-            continue
-        _register(host, info, functools.partial(_identity, plugin))
-    return host
+        module = getattr(plugin, "__module__", name) or name
+        info = PluginInfo(name, getattr(plugin, "__version__", None), module)
+        candidates.append(_Candidate(info, functools.partial(_identity, plugin), allow_applies=False))
+    return candidates
 
 
 def _identity(plugin: object) -> object:
     return plugin
 
 
-def _register(host: PluginHost, info: PluginInfo, load: Callable[[], object]) -> None:
+def _from_env(var: str, known: Sequence[str]) -> set[str] | None:
+    """The names in $var (comma separated; empty for none), or None when it is not set."""
+    raw = os.environ.get(var)
+    if raw is None:
+        return None
+    return _checked((name.strip() for name in raw.split(",") if name.strip()), f"${var}", known)
+
+
+def _checked(names: Iterable[str], where: str, known: Sequence[str]) -> set[str]:
+    """A name that matches no plugin is a typo or a missing pack: an error, never fewer rules."""
+    chosen = set(names)
+    for name in sorted(chosen - set(known)):
+        hint = suggest(name, known)
+        tip = f" (did you mean {', '.join(hint)}?)" if hint else ""
+        raise PluginError(f"{where}: no plugin is named {name!r}{tip}; the plugins are: {', '.join(known)}")
+    return chosen
+
+
+def _load(host: PluginHost, info: PluginInfo, load: Callable[[], object]) -> object | None:
     try:
-        plugin = load()
+        return load()
+    except Exception as exc:  # import errors, errors raised by the module itself
+        host.mark_failed(info, f"could not load: {_explain(exc)}", exc)
+        return None
+
+
+def _register(host: PluginHost, info: PluginInfo, plugin: object) -> None:
+    try:
         host.manager.register(plugin, name=info.name)
-    except Exception as exc:  # import errors, bad hook signatures, name clashes
-        info.status = "failed"
-        info.error = f"{type(exc).__name__}: {exc}"
-        host.problems.append(f"plugin {info.name}: could not load: {info.error}")
+    except Exception as exc:  # bad hook signatures, the same object registered twice
+        host.mark_failed(info, f"could not register: {type(exc).__name__}: {exc}", exc)
+        return
+    unknown = [
+        caller.name
+        for caller in host.manager.get_hookcallers(plugin) or ()
+        if caller.spec is None
+        and not any(impl.optionalhook for impl in caller.get_hookimpls() if impl.plugin is plugin)
+    ]
+    if unknown:  # a misspelt hook would otherwise never be called, silently
+        host.manager.unregister(plugin)
+        hint = suggest(unknown[0], hookspecs.HOOK_NAMES, limit=1)
+        tip = f"did you mean {hint[0]}?" if hint else f"the hooks are: {', '.join(hookspecs.HOOK_NAMES)}"
+        host.mark_failed(info, f"implements {unknown[0]}, which is no calfrules hook ({tip})")
+
+
+def _raising_impl(exc: BaseException, called: Sequence[pluggy.HookImpl]) -> pluggy.HookImpl | None:
+    """Of the implementations one call ran (a plugin's and the wrappers), the nearest to where ``exc`` was raised."""
+    for frame, _ in reversed(list(traceback.walk_tb(exc.__traceback__))):
+        for impl in called:
+            if getattr(impl.function, "__code__", None) is frame.f_code:
+                return impl
+    return None
+
+
+def _source_file(function: object) -> str | None:
+    code = getattr(function, "__code__", None)
+    return code.co_filename if code is not None else None
+
+
+def _explain(exc: BaseException, home: str | None = None) -> str:
+    """``Type: message (at file:line)``; with ``home`` (the plugin's file), its own line comes first."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"{type(exc).__name__}: {exc} (at {exc.filename}:{exc.lineno})"
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<frozen")]
+    if not frames:
+        return f"{type(exc).__name__}: {exc}"
+    raised = frames[-1]
+    own = next((f for f in reversed(frames) if f.filename == home), raised)
+    where = f"{own.filename}:{own.lineno}"
+    if own is not raised:
+        where += f", raised in {raised.filename}:{raised.lineno}"
+    return f"{type(exc).__name__}: {exc} (at {where})"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from calfrules.knowledge import core, ruleset_io
+from calfrules.knowledge import builtin, hookspecs, ruleset_io
 from calfrules.knowledge.derivers import Deriver
 from calfrules.knowledge.floor import Floor, resolve_sources
 from calfrules.knowledge.plugin_host import PluginHost, PluginInfo
@@ -45,7 +46,7 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
     registry = Registry(plugins=host.plugins, problems=host.problems)
     _add_core(registry)
 
-    def guarded(plugin: str, add: Callable[..., None]) -> Callable[..., None]:
+    def guarded(plugin: str, *, add: Callable[..., None]) -> Callable[..., None]:
         def register(*args: object) -> None:
             try:
                 add(plugin, *args)
@@ -54,13 +55,16 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
 
         return register
 
-    host.call_each("calfrules_register_vocabulary", lambda p: guarded(p, lambda p, f: _add_finding(registry, f, p)))
-    host.call_each(
-        "calfrules_register_rulesets", lambda p: guarded(p, lambda p, r: _add_plugin_ruleset(registry, r, p))
+    # hook by hook (findings first, so every plugin's rulesets can use every plugin's findings)
+    contributions: tuple[tuple[Callable[..., None], Callable[..., None]], ...] = (
+        (hookspecs.calfrules_register_vocabulary, lambda p, f: _add_finding(registry, f, p)),
+        (hookspecs.calfrules_register_rulesets, lambda p, r: _add_plugin_ruleset(registry, r, p)),
+        (hookspecs.calfrules_register_derivers, lambda p, d: _add_deriver(registry, d, p)),
+        (hookspecs.calfrules_register_texts, lambda p, i, t: _add_text(registry, i, t, p)),
+        (hookspecs.calfrules_register_floor, lambda p, e: _add_floor(registry, e, p)),
     )
-    host.call_each("calfrules_register_derivers", lambda p: guarded(p, lambda p, d: _add_deriver(registry, d, p)))
-    host.call_each("calfrules_register_texts", lambda p: guarded(p, lambda p, i, t: _add_text(registry, i, t, p)))
-    host.call_each("calfrules_register_floor", lambda p: guarded(p, lambda p, e: _add_floor(registry, e, p)))
+    for spec, add in contributions:
+        host.call_each(spec, functools.partial(guarded, add=add))
 
     for item in files:
         try:
@@ -74,17 +78,17 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
 
 def _add_core(registry: Registry) -> None:
     """The vocabulary, the built-in floor and screen, and the Wells score, before any plugin runs."""
-    vocabulary = core.core_vocabulary()
-    registry.rulesets.append(RulesetEntry(vocabulary, core.CORE, ruleset_io.content_hash(vocabulary)))
+    vocabulary = builtin.core_vocabulary()
+    registry.rulesets.append(RulesetEntry(vocabulary, builtin.CORE, ruleset_io.content_hash(vocabulary)))
     for finding in vocabulary.findings:
-        registry.vocabulary.add(finding, core.CORE)
-    floor_source = core.core_floor_source()
+        registry.vocabulary.add(finding, builtin.CORE)
+    floor_source = builtin.core_floor_source()
     for entry in floor_source.floor:
-        registry.floor.add(entry, f"{core.CORE} ({floor_source.id} {floor_source.version})", floor_source)
-    registry.level_source = next(iter(resolve_sources(floor_source, (core.LEVELS_REFERENCE,))), None)
+        registry.floor.add(entry, f"{builtin.CORE} ({floor_source.id} {floor_source.version})", floor_source)
+    registry.level_source = next(iter(resolve_sources(floor_source, (builtin.LEVELS_REFERENCE,))), None)
     for group in floor_source.screen:
-        registry.screen.add(group, f"{core.CORE} ({floor_source.id} {floor_source.version})")
-    registry.derivers["wells_score"] = (core.wells_deriver(), core.CORE)
+        registry.screen.add(group, f"{builtin.CORE} ({floor_source.id} {floor_source.version})")
+    registry.derivers["wells_score"] = (builtin.wells_deriver(), builtin.CORE)
 
 
 def _add_finding(registry: Registry, finding: Finding, origin: str) -> None:
