@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from audit_support import RULES_V1, RULES_V2, STRAIN
 from click.testing import CliRunner
 
+from calfrules.audit import AuditError, open_audit
+from calfrules.audit.records import since_moment
 from calfrules.cli import cli
 from calfrules.knowledge.ruleset_io import dumps
 
@@ -16,7 +20,7 @@ from calfrules.knowledge.ruleset_io import dumps
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Only the test ruleset's plugins-free engine, auditing into a fresh file."""
-    return {"CALFRULES_AUDIT": str(tmp_path / "audit.sqlite3"), "CALFRULES_PLUGINS": "none"}
+    return {"CALFRULES_AUDIT": str(tmp_path / "audit.sqlite3"), "CALFRULES_PLUGINS": ""}  # empty: no plugins
 
 
 @pytest.fixture
@@ -39,8 +43,9 @@ def assess(env: dict[str, str], rules: str, case: dict[str, object], *extra: str
 
 def test_assess_records_only_when_asked(env: dict[str, str], rules: tuple[str, str]) -> None:
     assert assess(env, rules[0], STRAIN) == 0
-    code, out, _ = run(env, "audit", "list", "--json")
-    assert code == 0 and json.loads(out) == []
+    code, out, err = run(env, "audit", "list", "--json")
+    assert code == 2 and out == "" and "no audit trail at" in err  # nothing recorded, not even a trail
+    assert not Path(env["CALFRULES_AUDIT"]).exists()
     assert assess(env, rules[0], STRAIN, "--audit") == 0
     code, out, _ = run(env, "audit", "list", "--json")
     [record] = json.loads(out)
@@ -103,6 +108,7 @@ def test_replay_lists_what_a_changed_ruleset_would_change(env: dict[str, str], r
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(env: dict[str, str], args: list[str], message: str) -> None:
+    open_audit(env["CALFRULES_AUDIT"]).close()  # an empty trail
     code, out, err = run(env, *args)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("calfrules: error: ") and message in err
@@ -111,3 +117,94 @@ def test_mistakes_are_one_line_and_exit_2(env: dict[str, str], args: list[str], 
 def test_a_failed_audit_assesses_nothing_silently(env: dict[str, str], rules: tuple[str, str]) -> None:
     code, out, err = run(env, "-r", rules[0], "assess", "-", "--audit-db", "mysql://x", stdin=json.dumps(STRAIN))
     assert code == 2 and out == "" and "unknown audit URL scheme" in err
+
+
+# --- reading never creates a trail ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["list"], ["show", "3f2c"], ["export"], ["replay"], ["feedback", "3f2c", "--outcome", "accepted"]],
+    ids=lambda c: c[0],
+)
+def test_reading_a_missing_trail_is_an_error_and_creates_nothing(
+    env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    missing = tmp_path / "nonexistent" / "dir" / "x.db"
+    code, out, err = run(env, "audit", "--db", str(missing), *command)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"calfrules: error: no audit trail at {missing}")
+    assert not (tmp_path / "nonexistent").exists()
+
+
+def test_the_default_trail_is_not_created_by_reading_it(env: dict[str, str]) -> None:
+    code, _, err = run(env, "audit", "list")
+    assert code == 2 and f"no audit trail at {env['CALFRULES_AUDIT']}" in err
+    assert not Path(env["CALFRULES_AUDIT"]).exists()
+
+
+def test_a_database_that_is_not_a_trail_is_refused_untouched(env: dict[str, str], tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    code, out, err = run(env, "audit", "--db", str(other), "list")
+    assert code == 2 and out == "" and "not an audit trail" in err
+    with sqlite3.connect(other) as db:
+        assert [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["notes"]
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # not switched to WAL either
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all, but long enough to have a header" * 4, encoding="utf-8")
+    code, out, err = run(env, "audit", "--db", str(text), "list")
+    assert code == 2 and out == "" and "cannot use as an audit trail" in err
+
+
+# --- ids: the start of one is enough ------------------------------------------------------
+
+
+def record_ids(path: str, count: int) -> list[str]:
+    with open_audit(path) as store:
+        return [store.record(case=STRAIN, assessment={"level": "self_care"}, channel="cli") for _ in range(count)]
+
+
+def test_show_and_feedback_take_a_unique_start_of_an_id(env: dict[str, str]) -> None:
+    [rid] = record_ids(env["CALFRULES_AUDIT"], 1)
+    code, out, _ = run(env, "audit", "show", rid[:4], "--json")
+    assert code == 0 and json.loads(out)["id"] == rid
+    code, out, _ = run(env, "audit", "feedback", rid[:6], "--outcome", "accepted")
+    assert code == 0 and out == f"feedback added to {rid}\n"
+    code, out, _ = run(env, "audit", "show", rid[:4])
+    assert code == 0 and f"record     {rid}" in out and "accepted" in out
+
+
+def test_an_ambiguous_or_unknown_start_of_an_id_is_an_error(env: dict[str, str]) -> None:
+    ids = record_ids(env["CALFRULES_AUDIT"], 17)  # 17 ids, 16 hex digits: two share a first character
+    shared = next(rid[0] for rid in ids if sum(other[0] == rid[0] for other in ids) > 1)
+    for command in (["show", shared], ["feedback", shared, "--outcome", "accepted"]):
+        code, out, err = run(env, "audit", *command)
+        assert code == 2 and out == "" and err.count("\n") == 1
+        assert f"audit record id {shared!r} is ambiguous" in err and "give more of it" in err
+    code, _, err = run(env, "audit", "show", "x3f2")  # no id has an x
+    assert code == 2 and "no audit record 'x3f2'" in err
+
+
+# --- since: one meaning everywhere ---------------------------------------------------------
+
+
+def test_since_takes_a_date_a_time_or_an_age() -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    assert since_moment("7d", now=now) == datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    assert since_moment(" 30m ", now=now) == datetime(2026, 3, 10, 11, 30, tzinfo=UTC)
+    assert since_moment("2026-01-31") == datetime(2026, 1, 31, tzinfo=UTC)
+    assert since_moment("2026-01-31T08:00Z") == datetime(2026, 1, 31, 8, 0, tzinfo=UTC)
+    with pytest.raises(AuditError, match="not a date or time or an age"):
+        since_moment("yesterday")
+
+
+def test_list_and_export_read_since_the_same_way(env: dict[str, str]) -> None:
+    record_ids(env["CALFRULES_AUDIT"], 2)
+    for since, expected in (("1h", 2), ("2000-01-01", 2), ("2999-01-01", 0)):
+        listed = json.loads(run(env, "audit", "list", "--since", since, "--json")[1])
+        exported = run(env, "audit", "export", "--since", since)[1].splitlines()
+        assert len(listed) == len(exported) == expected, since
+    with open_audit(env["CALFRULES_AUDIT"]) as store:
+        assert len(store.list(since="1h")) == 2  # the API takes an age too

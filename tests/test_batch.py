@@ -123,16 +123,40 @@ def test_a_missing_jsonl_file_is_a_clear_error(tmp_path: Path) -> None:
     assert code == 2 and "no such file" in err and err.count("\n") == 1
 
 
-def test_loading_problems_are_warned_once_like_for_one_case(tmp_path: Path) -> None:
+def test_a_broken_named_ruleset_stops_the_batch_before_any_case(tmp_path: Path) -> None:
     broken = tmp_path / "broken.toml"
     broken.write_text('id = "broken"\nversion = "1"\n', encoding="utf-8")
     cases = tmp_path / "cases.jsonl"
     cases.write_text("".join(json.dumps(case) + "\n" for case in CASES[:3]), encoding="utf-8")
     code, out, err = invoke("-r", str(broken), "assess", str(cases), "--jobs", "2")
+    assert code == 2 and out == ""
+    assert err == f"calfrules: error: {broken}: ruleset: missing 'title'\n"
+
+
+def test_plugin_problems_are_warned_once_like_for_one_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from calfrules import hookimpl
+    from calfrules.engine import engine as engine_module
+
+    class RaisingPack:
+        calfrules_plugin_name = "raising_pack"
+
+        @hookimpl
+        def calfrules_register_texts(self, register: object) -> None:
+            raise RuntimeError("boom")
+
+    load_host = engine_module.create_host
+
+    def with_raising_pack(**options: Any) -> Any:
+        return load_host(**{**options, "extra_plugins": [*options.get("extra_plugins", ()), RaisingPack()]})
+
+    monkeypatch.setattr(engine_module, "create_host", with_raising_pack)  # forked workers inherit it
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("".join(json.dumps(case) + "\n" for case in CASES[:3]), encoding="utf-8")
+    code, out, err = invoke("assess", str(cases), "--jobs", "2")
     assert code == 0 and len(records(out)) == 3
-    warnings = [line for line in err.splitlines() if line.startswith("calfrules: warning: ")]
-    assert len(warnings) == 1 and "broken.toml" in warnings[0]
-    assert all(str(broken) in " ".join(r["assessment"]["warnings"]) for r in records(out))
+    warnings = [line for line in err.splitlines() if line.startswith("calfrules: warning: plugin raising_pack")]
+    assert len(warnings) == 1 and "boom" in warnings[0]
+    assert all("raising_pack" in " ".join(r["assessment"]["warnings"]) for r in records(out))
 
 
 def test_more_jobs_than_work_start_only_the_workers_needed(tmp_path: Path) -> None:

@@ -123,6 +123,9 @@ def check_invocation(args: list[str], text: str | bytes | None) -> None:
 @example(args=["test", "binary.json"], text=None)
 @example(args=["check", "--no-safety", "--json", "deep.toml"], text=None)
 @example(args=["vocab", "--group", "\x00"], text=None)
+@example(args=["assess", "0\r"], text=None)  # a carriage return in a path printed a broken line
+@example(args=["assess", "a", "\r"], text=None)  # the same in a usage error
+@example(args=["assess", ""], text=None)  # an empty path was the current folder, assessed as a batch
 def test_any_arguments_end_cleanly(args: list[str], text: str | bytes | None) -> None:
     if "check" in args and "--no-safety" not in args:
         args = [*args, "--no-safety"]

@@ -43,8 +43,10 @@ def resolve_url(url: str | os.PathLike[str] | None = None) -> str:
     return str(url) if url is not None else f"sqlite:///{default_path()}"
 
 
-def open_audit(url: str | os.PathLike[str] | None = None) -> AuditStore:
-    """Open (creating if needed) an audit trail.
+def open_audit(url: str | os.PathLike[str] | None = None, *, create: bool = True) -> AuditStore:
+    """Open an audit trail; ``create``: make it (file, folder, tables) if missing, else AuditError.
+
+    Readers pass ``create=False``: a mistyped path must be an error, not a new empty trail.
 
     - ``None``: $CALFRULES_AUDIT, else ``audit.sqlite3`` in the user data folder
     - ``sqlite:///relative/file.db``, ``sqlite:////absolute/file.db``, or a plain file path
@@ -53,25 +55,25 @@ def open_audit(url: str | os.PathLike[str] | None = None) -> AuditStore:
     target = resolve_url(url)
     scheme, sep, rest = target.partition("://")
     if not sep:
-        return _sqlite(target)
+        return _sqlite(target, create)
     scheme = scheme.lower()
     if scheme == "sqlite":
         # SQLAlchemy's convention: sqlite:///a.db is relative, sqlite:////tmp/a.db absolute
         path = rest[1:] if rest.startswith("/") else rest
         if not path or path == ":memory:":
             raise AuditError("an audit trail needs a file: use sqlite:///path/to/audit.sqlite3")
-        return _sqlite(path)
+        return _sqlite(path, create)
     if scheme in ("postgresql", "postgres"):
         from calfrules.audit.postgres_store import PostgresAuditStore
 
-        return PostgresAuditStore(target)
+        return PostgresAuditStore(target, create=create)
     raise AuditError(f"unknown audit URL scheme {scheme!r}: use sqlite:///path/to/file.db or postgresql://...")
 
 
-def _sqlite(path: str) -> AuditStore:
+def _sqlite(path: str, create: bool) -> AuditStore:
     from calfrules.audit.sqlite_store import SqliteAuditStore
 
-    return SqliteAuditStore(path)
+    return SqliteAuditStore(path, create=create)
 
 
 __all__ = [

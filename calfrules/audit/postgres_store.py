@@ -55,9 +55,11 @@ SCHEMA = [
 
 
 class PostgresAuditStore(AuditStore):
-    """An audit trail in a PostgreSQL database (tables created if missing)."""
+    """An audit trail in a PostgreSQL database (with ``create``, tables created if missing)."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, create: bool = True, min_size: int = 1, max_size: int = 10, timeout: float = 10.0
+    ) -> None:
         try:
             import psycopg
             from psycopg.rows import dict_row
@@ -72,7 +74,10 @@ class PostgresAuditStore(AuditStore):
             # one direct connection first: a wrong password or host fails at once, with the server's words
             connect = psycopg.connect(url, connect_timeout=max(1, int(timeout)), row_factory=dict_row)
             with connect as connection, connection.cursor() as cursor:
-                _create_schema(_executor(cursor))
+                if create:
+                    _create_schema(_executor(cursor))
+                elif not _executor(cursor)("SELECT to_regclass('audit_meta') IS NOT NULL AS present", ())[0]["present"]:
+                    raise AuditError(f"{self.url}: no audit trail in this database (it has no audit tables)")
                 found = _executor(cursor)("SELECT value FROM audit_meta WHERE key = 'schema_version'", ())
         except psycopg.Error as exc:
             raise AuditError(f"{self.url}: cannot open the audit trail ({_first_line(exc)})") from None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from calfrules.rules.errors import CalfrulesError
 
 CHANNELS = ("cli", "api", "service")
+AGE = re.compile(r"^\s*(\d{1,9})\s*([mhdw])\s*$")
+AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class AuditError(CalfrulesError):
@@ -101,16 +104,27 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def parse_since(value: str | datetime) -> datetime:
-    """A datetime or ISO 8601 text (a date alone means its midnight UTC); naive means UTC."""
+def since_moment(value: str | datetime, *, now: datetime | None = None) -> datetime:
+    """The moment a ``since`` filter starts at, as an aware datetime.
+
+    A datetime; ISO 8601 text (a date alone means its midnight UTC; naive means UTC); or an
+    age such as ``30m``, ``24h``, ``7d``, ``2w``: that long before ``now`` (default: now).
+    """
     if isinstance(value, datetime):
         moment = value
     else:
+        age = AGE.match(value)
+        if age:
+            try:
+                ago = timedelta(**{AGE_UNITS[age.group(2)]: int(age.group(1))})
+                return (now or utc_now()) - ago
+            except OverflowError:
+                raise AuditError(f"since: {value!r} reaches back before year 1") from None
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise AuditError(
-                f"since: {value!r} is not a date or time; use e.g. 2026-01-31 or 2026-01-31T08:00Z"
+                f"since: {value!r} is not a date or time or an age; use e.g. 2026-01-31, 2026-01-31T08:00Z or 7d"
             ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

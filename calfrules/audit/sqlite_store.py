@@ -12,6 +12,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,19 +56,23 @@ CREATE INDEX IF NOT EXISTS audit_feedback_record ON audit_feedback (record_id, s
 
 
 class SqliteAuditStore(AuditStore):
-    """An audit trail in one SQLite file (created, with its folder, if missing)."""
+    """An audit trail in one SQLite file (with ``create``, made with its folder if missing)."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path).expanduser()
         self.url = f"sqlite:///{self.path}"
         self._local = threading.local()
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
-        _create_private_file(self.path)
+        if create:
+            _create_private_file(self.path)
+        else:
+            _check_existing_file(self.path)
         connection = self._connection()
         try:
-            connection.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
+            if create:
+                connection.executescript(f"BEGIN IMMEDIATE;\n{SCHEMA}\nCOMMIT;")
             found = connection.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.Error as exc:
             self.close()
@@ -128,6 +133,24 @@ class SqliteAuditStore(AuditStore):
             connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
             connection.close()
+
+
+def _check_existing_file(path: Path) -> None:
+    """An audit trail is there: read-only, so a mistaken path (another database) is left as it was."""
+    if path.is_dir():
+        raise AuditError(f"{path}: is a folder; give a file name such as audit.sqlite3")
+    if not path.is_file():
+        raise AuditError(
+            f"no audit trail at {path}: give --db (or $CALFRULES_AUDIT) naming an existing one, "
+            "or record one with `calfrules assess --audit CASE`"
+        )
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            found = connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_meta'").fetchone()
+    except sqlite3.Error as exc:
+        raise AuditError(f"{path}: cannot use as an audit trail ({exc})") from None
+    if not found:
+        raise AuditError(f"{path}: not an audit trail (it has no audit tables)")
 
 
 def _create_private_file(path: Path) -> None:

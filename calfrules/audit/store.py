@@ -21,8 +21,8 @@ from calfrules.audit.records import (
     _dumps,
     feedback_from_row,
     new_record,
-    parse_since,
     record_from_row,
+    since_moment,
     storable_text,
     utc_now,
 )
@@ -136,8 +136,19 @@ class AuditStore(ABC):
         found = self._run(work, write=False)
         return found[0] if found else None
 
+    def ids_starting_with(self, prefix: str, *, limit: int = 10) -> builtins.list[str]:
+        """Up to ``limit`` record ids that begin with ``prefix`` (a shortened id, as people copy it)."""
+        if not prefix or not _plausible_id(prefix):
+            return []
+        sql = f"SELECT id FROM audit_records WHERE substr(id, 1, CAST(? AS INTEGER)) = ? ORDER BY id LIMIT {int(limit)}"
+        rows = self._run(lambda execute: execute(sql, (len(prefix), prefix)), write=False)
+        return [str(row["id"]) for row in rows]
+
     def list(self, limit: int | None = 50, since: str | datetime | None = None, level: str | None = None) -> Records:
-        """The newest records first; ``since`` (a time, or ISO text) and ``level`` (exact) filter them."""
+        """The newest records first, filtered by ``since`` and ``level`` (exact).
+
+        ``since``: a datetime, ISO text or an age such as 7d (see ``records.since_moment``).
+        """
         if limit is not None and (not isinstance(limit, int) or not 0 < limit <= MAX_LIST):
             raise AuditError(f"limit must be between 1 and {MAX_LIST}")
         level_id = getattr(level, "value", level)
@@ -147,7 +158,7 @@ class AuditStore(ABC):
         params: builtins.list[Any] = []
         if since is not None:
             where.append("recorded_at >= ?")
-            params.append(self._time_param(parse_since(since)))
+            params.append(self._time_param(since_moment(since)))
         if level_id is not None:
             where.append("level = ?")
             params.append(level_id)

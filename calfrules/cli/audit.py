@@ -1,49 +1,50 @@
 """`calfrules audit`: list, show, export, replay and annotate recorded assessments.
 
 Only click is imported here; the audit store, the engine and rich load inside each
-command, so `import calfrules.cli` stays light.
+command, so `import calfrules.cli` stays light. Every command here reads an existing
+trail (feedback adds to a record in it): none creates one.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from calfrules.cli._common import EXIT_FAILED, json_flag, load_cli_engine, print_json
+from calfrules.rules.errors import CalfrulesError
 
 if TYPE_CHECKING:
     from calfrules.audit import AuditRecord, AuditStore
 
 LEVEL_CHOICE = click.Choice(["emergency", "urgent", "see_clinician", "self_care"])
 SINCE_HELP = "Only records from this time on: an ISO date or time (2026-01-31, 2026-01-31T08:00Z) or an age (24h, 7d)."
-RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+ID_HELP = "A record id from `calfrules audit list`, or enough of its start to be unique (e.g. 3f2c)."
 
 
-def parse_since(text: str | None) -> str | None:
-    """ISO text as given, or an age such as 7d turned into the ISO time that long ago."""
-    if text is None:
-        return None
-    match = RELATIVE.match(text)
-    if not match:
-        return text
-    ago = timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
-    return (datetime.now(UTC) - ago).isoformat()
-
-
-def _store(ctx: click.Context) -> AuditStore:
+def existing_store(ctx: click.Context) -> AuditStore:
+    """The trail --db names; an error if it does not exist (reading must never create one)."""
     from calfrules.audit import open_audit
 
-    store = open_audit(ctx.obj["audit_db"])
+    store = open_audit(ctx.obj["audit_db"], create=False)
     ctx.call_on_close(store.close)
     return store
 
 
-def _print_json(data: object) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+def full_record_id(store: AuditStore, given: str) -> str:
+    """The id of the one record whose id is ``given`` or starts with it."""
+    if store.get(given) is not None:
+        return given
+    matches = store.ids_starting_with(given, limit=4)
+    if not matches:
+        raise CalfrulesError(f"no audit record {given!r}; `calfrules audit list` shows the ids")
+    if len(matches) > 1:
+        shown = ", ".join(matches[:3]) + (", ..." if len(matches) > 3 else "")
+        raise CalfrulesError(f"audit record id {given!r} is ambiguous ({shown}); give more of it")
+    return matches[0]
 
 
 @click.group("audit")
@@ -64,7 +65,7 @@ def audit_group(ctx: click.Context, audit_db: str | None) -> None:
     (load_engine(audit=open_audit(...))) or the service.
     Examples:
       calfrules audit list --since 7d --level urgent
-      calfrules audit show 3f2c...            (an id from the list)
+      calfrules audit show 3f2c               (the start of an id from the list)
       calfrules audit export -o audit.jsonl
       calfrules -r changed.toml audit replay  what a rule change would change
     """
@@ -75,13 +76,13 @@ def audit_group(ctx: click.Context, audit_db: str | None) -> None:
 @click.option("--since", help=SINCE_HELP)
 @click.option("--level", type=LEVEL_CHOICE, help="Only records at exactly this level.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000), help="At most this many.")
-@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON (each record's to_dict()).")
+@json_flag("Print the records as JSON (each record's to_dict()).")
 @click.pass_context
 def list_cmd(ctx: click.Context, since: str | None, level: str | None, limit: int, as_json: bool) -> None:
     """List recorded assessments, newest first."""
-    records = _store(ctx).list(limit=limit, since=parse_since(since), level=level)
+    records = existing_store(ctx).list(limit=limit, since=since, level=level)
     if as_json:
-        _print_json([r.to_dict() for r in records])
+        print_json([r.to_dict() for r in records])
         return
     for r in records:
         flag = " INCOMPLETE" if not r.complete else ""
@@ -94,17 +95,19 @@ def list_cmd(ctx: click.Context, since: str | None, level: str | None, limit: in
 
 @audit_group.command("show")
 @click.argument("record_id", metavar="ID")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole record as JSON.")
+@json_flag("Print the whole record as JSON.")
 @click.pass_context
 def show_cmd(ctx: click.Context, record_id: str, as_json: bool) -> None:
-    """Show one record: input, output, rules fired, versions and feedback."""
-    from calfrules.rules.errors import CalfrulesError
+    """Show one record: input, output, rules fired, versions and feedback.
 
-    record = _store(ctx).get(record_id)
-    if record is None:
+    ID is a record id from `calfrules audit list`, or enough of its start to be unique.
+    """
+    store = existing_store(ctx)
+    record = store.get(full_record_id(store, record_id))
+    if record is None:  # deleted between the two reads
         raise CalfrulesError(f"no audit record {record_id!r}; `calfrules audit list` shows the ids")
     if as_json:
-        _print_json(record.to_dict())
+        print_json(record.to_dict())
         return
     for line in describe(record):
         click.echo(line)
@@ -144,14 +147,14 @@ def describe(record: AuditRecord) -> list[str]:
 def export_cmd(ctx: click.Context, output: str | None, since: str | None, level: str | None) -> None:
     """Export records as JSON Lines, oldest first (one record's full JSON per line)."""
     from calfrules.audit.export import atomic_text_file, write_jsonl
-    from calfrules.audit.records import parse_since as since_time
+    from calfrules.audit.records import since_moment
 
-    store = _store(ctx)
-    start = since_time(parse_since(since) or "") if since else None
+    store = existing_store(ctx)
+    start = since_moment(since) if since is not None else None
     records = (
         r
         for r in store.iter_records()
-        if (start is None or since_time(r.time) >= start) and (level is None or r.level == level)
+        if (start is None or datetime.fromisoformat(r.time) >= start) and (level is None or r.level == level)
     )
     if output is None:
         write_jsonl(records, sys.stdout)
@@ -162,7 +165,7 @@ def export_cmd(ctx: click.Context, output: str | None, since: str | None, level:
 
 
 @audit_group.command("replay")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_flag("Print the report as JSON.")
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 if any case would change (for checking a rule change).")
 @click.pass_context
 def replay_cmd(ctx: click.Context, as_json: bool, fail_on_change: bool) -> None:
@@ -175,10 +178,9 @@ def replay_cmd(ctx: click.Context, as_json: bool, fail_on_change: bool) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from calfrules.audit import replay
-    from calfrules.cli import EXIT_FAILED, _engine
 
-    store = _store(ctx)
-    engine = _engine(ctx)
+    store = existing_store(ctx)
+    engine = load_cli_engine(ctx)
     ctx.call_on_close(engine.close)
     console = Console(stderr=True)
     with Progress(
@@ -192,7 +194,7 @@ def replay_cmd(ctx: click.Context, as_json: bool, fail_on_change: bool) -> None:
         task = bar.add_task("replay", total=None)
         report = replay(engine, store, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
-        _print_json(report.to_dict())
+        print_json(report.to_dict())
     else:
         for change in report.changes:
             click.echo(describe_change(change.to_dict()))
@@ -225,9 +227,14 @@ def describe_change(change: dict[str, Any]) -> str:
 @click.option("--clinician", help="Who gave the feedback.")
 @click.pass_context
 def feedback_cmd(ctx: click.Context, record_id: str, outcome: str, comment: str | None, clinician: str | None) -> None:
-    """Add a clinician's feedback to a recorded assessment."""
-    _store(ctx).add_feedback(record_id, outcome=outcome, comment=comment, clinician=clinician)
-    click.echo(f"feedback added to {record_id}")
+    """Add a clinician's feedback to a recorded assessment.
+
+    ID is a record id from `calfrules audit list`, or enough of its start to be unique.
+    """
+    store = existing_store(ctx)
+    full_id = full_record_id(store, record_id)
+    store.add_feedback(full_id, outcome=outcome, comment=comment, clinician=clinician)
+    click.echo(f"feedback added to {full_id}")
 
 
 def attach_audit(ctx: click.Context, engine: Any, url: str | None) -> None:

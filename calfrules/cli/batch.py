@@ -1,7 +1,8 @@
 """Batch assessment: every case in a folder or a JSON Lines file, on every core.
 
 ``calfrules assess DIR`` (each ``*.json`` / ``*.toml`` file in it, by name) or
-``calfrules assess cases.jsonl`` (one case per line) prints JSON Lines: one line per case,
+``calfrules assess cases.jsonl`` (one case per line) prints JSON Lines (or, with
+``as_text``, each case's text rendering under a ``== FILE[:LINE] ==`` header): one line per case,
 in input order, each ``{"source": FILE, "line": N, "ok": true, "assessment": {...}}``, or
 ``{"source": FILE, "line": N, "ok": false, "error": "..."}`` for a case that could not be
 assessed (that error is also printed on stderr as ``calfrules: error: FILE:N: ...``). The
@@ -64,7 +65,7 @@ class Item:
 
 def is_batch_source(path: str) -> bool:
     """A folder or a JSON Lines file: assess every case in it."""
-    return path != "-" and (Path(path).is_dir() or path.lower().endswith(LINES_SUFFIXES))
+    return path not in ("-", "") and (Path(path).is_dir() or path.lower().endswith(LINES_SUFFIXES))
 
 
 def count_items(path: Path) -> int:
@@ -113,29 +114,37 @@ def _line_item(source: str, number: int, raw: bytes) -> Item:
 # --- assessing, in this process or in workers -----------------------------------------
 
 _engine: Any = None  # each worker's own engine, loaded once by _init_worker
+_as_text = False  # each case as text under a header, not a JSON line
 
 
-def _init_worker(rulesets: Sequence[str], screen: str = "prompt") -> None:
-    global _engine
+def _init_worker(rulesets: Sequence[str], screen: str = "prompt", as_text: bool = False) -> None:
+    global _engine, _as_text
     from calfrules.engine.engine import load_engine
 
     _engine = load_engine(rulesets=list(rulesets), screen=screen)  # type: ignore[arg-type]
+    _as_text = as_text
 
 
 def _assess_one(item: Item) -> tuple[str, str | None]:
-    """One output line (JSON) for an item, and its error ("FILE:N: ...") if it failed; never raises."""
+    """One case's output (a JSON line, or a text block) and its error ("FILE:N: ...") if it failed; never raises."""
     head: dict[str, Any] = {"source": item.source, "line": item.line}
     error = item.error
     if error is None:
         try:
             assessment = _engine.assess(item.data())
         except CalfrulesError as exc:
-            error = str(exc)
+            error = str(exc).removeprefix(f"{item.source}: ")  # the output names the source already
         except Exception as exc:  # an engine bug must not end the batch: report it on this line
             error = f"internal error: {type(exc).__name__}: {exc}"
         else:
+            if _as_text:
+                from calfrules.formats.text import render_text
+
+                return f"== {item.where()} ==\n{render_text(assessment)}\n", None
             return json.dumps({**head, "ok": True, "assessment": assessment.to_dict()}, ensure_ascii=False), None
     one_line = " ".join(error.split("\n"))
+    if _as_text:
+        return f"== {item.where()} ==\nerror: {one_line}\n", f"{item.where()}: {one_line}"
     return json.dumps({**head, "ok": False, "error": error}, ensure_ascii=False), f"{item.where()}: {one_line}"
 
 
@@ -155,13 +164,14 @@ def run_batch(
     progress: Callable[[int], None] = lambda done: None,
     engine: Any = None,
     screen: str = "prompt",
+    as_text: bool = False,
 ) -> BatchSummary:
-    """Assess every case of ``path`` and write one JSON line each to ``out``, in input order.
+    """Assess every case of ``path`` and write one JSON line (or text block) each to ``out``, in input order.
 
     ``engine``: assess in this process with this engine (then ``jobs`` and ``rulesets`` are
     not used); otherwise ``jobs`` worker processes (default: every core) each load one.
     """
-    global _engine
+    global _engine, _as_text
     summary = BatchSummary()
     items = iter_items(path)
     jobs = max(1, min(jobs or available_cores(), MAX_JOBS))
@@ -169,14 +179,16 @@ def run_batch(
         _engine = engine
         if engine is None:
             _init_worker(rulesets, screen)
+        _as_text = as_text
         try:
             _write(map(_assess_one, items), out, summary, on_error, progress)
         finally:
             if engine is None:
                 _engine.close()
             _engine = None
+            _as_text = False
         return summary
-    _write(_in_workers(items, rulesets, jobs, screen), out, summary, on_error, progress)
+    _write(_in_workers(items, rulesets, jobs, screen, as_text), out, summary, on_error, progress)
     return summary
 
 
@@ -193,7 +205,7 @@ def _assess_chunk(items: list[Item]) -> list[tuple[str, str | None]]:
 
 
 def _in_workers(
-    items: Iterator[Item], rulesets: Sequence[str], jobs: int, screen: str = "prompt"
+    items: Iterator[Item], rulesets: Sequence[str], jobs: int, screen: str = "prompt", as_text: bool = False
 ) -> Iterator[tuple[str, str | None]]:
     """Results in input order, with a bounded number of chunks in flight (memory stays flat).
 
@@ -208,7 +220,7 @@ def _in_workers(
     chunks = _chunks(items, CHUNK)
     try:
         with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets), screen)
+            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets), screen, as_text)
         ) as pool:
             for chunk in chunks:
                 pending.append(pool.submit(_assess_chunk, chunk))
@@ -250,20 +262,20 @@ def _write(
     out.flush()
 
 
-def loading_problems(rulesets: Sequence[str]) -> list[str]:
-    """What the workers' engines will refuse or find broken (each assessment carries them too)."""
-    from calfrules.engine.engine import load_engine
-
-    engine = load_engine(rulesets=list(rulesets), isolation="none")
-    problems = engine.problems
-    engine.close()
-    return problems
-
-
 def run_batch_command(
-    rulesets: Sequence[str], source: str, jobs: int | None, audit_engine: Any = None, *, screen: str = "prompt"
+    rulesets: Sequence[str],
+    source: str,
+    jobs: int | None,
+    audit_engine: Any = None,
+    *,
+    screen: str = "prompt",
+    as_text: bool = False,
 ) -> int:
-    """The ``calfrules assess DIR|FILE.jsonl`` command; returns how many cases failed."""
+    """The ``calfrules assess DIR|FILE.jsonl`` command; returns how many cases failed.
+
+    The caller has loaded the engine once already: the named ruleset files load, and what
+    the plugins broke was warned about once (each worker's engine would say it again).
+    """
     import click
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -271,9 +283,6 @@ def run_batch_command(
     path = Path(source)
     if not path.exists():
         raise CalfrulesError(f"{source}: no such file or folder")
-    if audit_engine is None:  # as for one case: say once what was refused while loading
-        for problem in loading_problems(rulesets):
-            click.echo(f"calfrules: warning: {problem}", err=True)
     total = count_items(path)
     if total == 0:
         kinds = "*.json or *.toml files" if path.is_dir() else "lines"
@@ -283,7 +292,7 @@ def run_batch_command(
     console = Console(stderr=True)
     columns = (TextColumn("assessing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     # auto_refresh off: no refresh thread in this process while it forks the workers;
-    # redirect_stdout off: the JSON Lines go to standard output as they are, never via the bar
+    # redirect_stdout off: the output goes to standard output as it is, never via the bar
     out = sys.stdout
     progress_bar = Progress(
         *columns,
@@ -317,6 +326,7 @@ def run_batch_command(
             progress=advance,
             engine=audit_engine,
             screen=screen,
+            as_text=as_text,
         )
     if summary.failed:
         click.echo(f"calfrules: {summary.failed} of {summary.assessed} cases failed", err=True)

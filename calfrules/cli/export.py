@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from calfrules.cli._common import load_cli_engine
 from calfrules.rules.errors import CalfrulesError
 
 
@@ -29,12 +30,9 @@ def export_cmd(ctx: click.Context, as_clips: bool, output: str | None) -> None:
     """
     if not as_clips:
         raise CalfrulesError("choose a format: calfrules export --clips")
-    from calfrules.engine.engine import load_engine
     from calfrules.tooling.clips_export import export_program
 
-    engine = load_engine(rulesets=ctx.obj["rulesets"], isolation="none")
-    for problem in engine.problems:
-        click.echo(f"calfrules: warning: {problem}", err=True)
+    engine = load_cli_engine(ctx, isolation="none")
     text = export_program(engine.program)
     engine.close()
     if output is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from calfrules.cli._common import load_cli_engine
 from calfrules.formats.json_schema import SCHEMA_NAMES, schema_for
 
 
@@ -31,9 +32,9 @@ def schema_cmd(ctx: click.Context, name: str, generic: bool, output: Path | None
     """
     vocabulary = None
     if name == "case" and not generic:
-        from calfrules.cli import _engine
-
-        vocabulary = _engine(ctx).vocabulary
+        engine = load_cli_engine(ctx, isolation="none")
+        vocabulary = engine.vocabulary
+        engine.close()
     text = json.dumps(schema_for(name, vocabulary), indent=2, ensure_ascii=False) + "\n"
     if output is None:
         click.echo(text, nl=False)

@@ -8,7 +8,7 @@ from types import FrameType
 
 import click
 
-from calfrules.cli.options import screen_option
+from calfrules.cli._common import load_cli_engine, screen_option
 from calfrules.rules.errors import CalfrulesError
 
 TOKEN_ENV = "CALFRULES_TOKEN"
@@ -88,9 +88,7 @@ def serve_cmd(
         raise CalfrulesError("--audit and --no-audit contradict each other: give one")
     if token is not None and not token.strip():
         raise CalfrulesError(f"the token is empty: give --token TEXT or unset ${TOKEN_ENV}")
-    from calfrules.cli import _engine
-
-    engine = _engine(ctx, screen=screen)
+    engine = load_cli_engine(ctx, screen=screen)
     store = None
     if not no_audit:
         from calfrules.audit import open_audit

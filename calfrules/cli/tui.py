@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from calfrules.cli._common import named_rulesets
 from calfrules.rules.errors import CalfrulesError
 
 
@@ -18,7 +21,7 @@ from calfrules.rules.errors import CalfrulesError
     help="Folder for editable copies of plugin rulesets; its *.toml files are opened too.",
 )
 @click.pass_context
-def tui(ctx: click.Context, files: tuple[str, ...], copy_dir: str) -> None:
+def tui_cmd(ctx: click.Context, files: tuple[str, ...], copy_dir: str) -> None:
     """Open the admin TUI: browse, edit, test and safely save rulesets.
 
     \b
@@ -31,5 +34,6 @@ def tui(ctx: click.Context, files: tuple[str, ...], copy_dir: str) -> None:
         raise CalfrulesError("the TUI needs Textual: install calfrules[tui] (pip install 'calfrules[tui]')") from None
     from calfrules.tui.app import CalfrulesApp
 
-    extra = [*(ctx.obj or {}).get("rulesets", []), *files]
+    # the TUI opens broken files too: fixing them is what it is for
+    extra: list[str | Path] = [*named_rulesets(ctx), *files]
     CalfrulesApp(extra, copy_dir).run()

@@ -1,0 +1,136 @@
+"""``calfrules assess``: one case (a file or standard input), or a batch (a folder, a .jsonl file)."""
+
+from __future__ import annotations
+
+import click
+
+from calfrules.cli._common import EXIT_BAD_INPUT, SCREEN_OPTION, load_cli_engine, named_rulesets, print_json
+from calfrules.engine.assessment import Assessment
+from calfrules.engine.engine import Engine
+from calfrules.rules.errors import CalfrulesError
+
+FORMATS = ("text", "json", "fhir")
+
+
+@click.command("assess")
+@click.argument("case", metavar="PATH|-")
+@click.option("--json", "as_json", is_flag=True, help="Print the full assessment as JSON (same as --format json).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    show_default="text; JSON Lines for a batch",
+    help="text for people; json: Assessment.to_dict(); fhir: a FHIR R4 Bundle (GuidanceResponse, RiskAssessment, "
+    "Provenance).",
+)
+@click.option("--audit", is_flag=True, help="Record it in the audit trail ($CALFRULES_AUDIT, else the default file).")
+@click.option("--audit-db", metavar="URL", help="Record it in this audit trail (implies --audit; see `audit -h`).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    help="Batch: worker processes (default: every core; 1 with --audit).",
+)
+@SCREEN_OPTION
+@click.pass_context
+def assess_cmd(
+    ctx: click.Context,
+    case: str,
+    as_json: bool,
+    output_format: str | None,
+    audit: bool,
+    audit_db: str | None,
+    jobs: int | None,
+    screen: str,
+) -> None:
+    """Assess one case file (JSON or TOML; - reads standard input), or a batch.
+
+    A case looks like {"id": "optional", "findings": {"calf_pain": true, "pain_score": 4}}.
+    Exit status 2 with a one-line error for bad input.
+
+    \b
+    Examples:
+      calfrules assess case.json
+      echo '{"findings": {"calf_pain": true}}' | calfrules assess - --json
+      calfrules assess cases/ --format text     a folder, each case as text
+
+    \b
+    Batch: PATH a folder (every *.json and *.toml in it) or a .jsonl file (one case per
+    line) prints JSON Lines, one {"source", "line", "ok", "assessment" | "error"} per case in
+    input order (--format text: each case as text under a "== FILE ==" header), over --jobs
+    processes; bad cases are reported and skipped, exit 2 at the end.
+    """
+    chosen = chosen_format(as_json, output_format)
+    if not case.strip():
+        raise CalfrulesError("PATH is empty: give a case file, a folder, a .jsonl file, or - for standard input")
+    from calfrules.cli.batch import is_batch_source
+
+    if is_batch_source(case):
+        assess_batch(ctx, case, jobs, chosen or "json", audit, audit_db, screen)
+        return
+    from calfrules.knowledge.case import read_case_source
+
+    data = read_case_source(case)
+    engine = load_cli_engine(ctx, screen=screen)
+    ctx.call_on_close(engine.close)
+    if audit or audit_db:
+        from calfrules.cli.audit import attach_audit
+
+        attach_audit(ctx, engine, audit_db)
+    print_assessment(engine.assess(data), chosen or "text")  # type: ignore[arg-type]
+
+
+def chosen_format(as_json: bool, output_format: str | None) -> str | None:
+    """--json is --format json; asking for two different outputs is a mistake, not a preference."""
+    if as_json and output_format not in (None, "json"):
+        raise CalfrulesError(f"--json and --format {output_format} ask for different outputs: give one")
+    return "json" if as_json else output_format
+
+
+def print_assessment(assessment: Assessment, output_format: str) -> None:
+    if output_format == "fhir":
+        from calfrules.formats.fhir import to_fhir_bundle
+
+        print_json(to_fhir_bundle(assessment))
+        return
+    if output_format == "json":
+        print_json(assessment.to_dict())
+        return
+    from rich.console import Console
+
+    from calfrules.formats.text import render_lines
+
+    console = Console(highlight=False, soft_wrap=True)
+    for text, style in render_lines(assessment):
+        console.print(text, style=style or None, markup=False)
+
+
+def assess_batch(
+    ctx: click.Context,
+    source: str,
+    jobs: int | None,
+    output_format: str,
+    audit: bool,
+    audit_db: str | None,
+    screen: str,
+) -> None:
+    from calfrules.cli.batch import run_batch_command
+
+    if output_format == "fhir":
+        raise CalfrulesError("--format fhir is for one case; a batch prints JSON Lines (or text with --format text)")
+    engine: Engine | None
+    if audit or audit_db:  # one audit trail, written from this process
+        from calfrules.cli.audit import attach_audit
+
+        engine = load_cli_engine(ctx, screen=screen)
+        ctx.call_on_close(engine.close)
+        attach_audit(ctx, engine, audit_db)
+    else:
+        # the workers load their own engines; this one checks the named files and warns once
+        load_cli_engine(ctx, screen=screen, isolation="none").close()
+        engine = None
+    failed = run_batch_command(
+        named_rulesets(ctx), source, jobs, engine, screen=screen, as_text=output_format == "text"
+    )
+    if failed:
+        ctx.exit(EXIT_BAD_INPUT)
