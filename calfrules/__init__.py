@@ -10,6 +10,14 @@ Typical use::
 
 from __future__ import annotations
 
+import sys
+from importlib.abc import MetaPathFinder
+from importlib.machinery import ModuleSpec
+from importlib.util import spec_from_file_location
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
 from calfrules._version import __version__
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
@@ -23,6 +31,43 @@ from calfrules.rules.errors import CalfrulesError, CaseError, ConditionError, En
 from calfrules.rules.levels import Level
 from calfrules.rules.model import FloorEntry, Recommendation, Rule, Ruleset
 from calfrules.rules.vocabulary import Finding
+
+# Installed, top-level plugins/ and rulesets/ become these subpackages (pyproject's package-dir).
+_MAPPED_FOLDERS = ("plugins", "rulesets")
+
+
+class _SourceCheckoutFinder(MetaPathFinder):
+    """Finds ``calfrules.plugins`` and ``calfrules.rulesets`` in a source checkout's top-level folders.
+
+    From the repository root the source ``calfrules/`` shadows an installed one (the current
+    folder comes first on sys.path) and holds neither subpackage, so this maps exactly those two
+    names, and nothing else, to the folders pyproject.toml installs them from.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> ModuleSpec | None:
+        package, _, name = fullname.rpartition(".")
+        if package != __name__ or name not in _MAPPED_FOLDERS:
+            return None
+        folder = self.root / name
+        return spec_from_file_location(fullname, folder / "__init__.py", submodule_search_locations=[str(folder)])
+
+
+def _map_source_checkout_folders() -> None:
+    here = Path(__file__).resolve().parent
+    root = here.parent
+    installed = (here / "rulesets").is_dir()
+    in_checkout = (root / "pyproject.toml").is_file() and all(
+        (root / name / "__init__.py").is_file() for name in _MAPPED_FOLDERS
+    )
+    if in_checkout and not installed:
+        # appended: an editable install's own finder, which maps the same folders, stays first
+        sys.meta_path.append(_SourceCheckoutFinder(root))
+
+
+_map_source_checkout_folders()
 
 __all__ = [
     "Assessment",

@@ -186,18 +186,56 @@ def test_many_threads_record_at_once_and_every_record_is_whole(store: AuditStore
 
 
 WRITER = """
-import json, sys
+import json, sys, time
 from calfrules.audit import open_audit
 url, output_file, run = sys.argv[1], sys.argv[2], sys.argv[3]
 output = json.load(open(output_file))
 store = open_audit(url)
-for n in range(1_000_000):
+real_run = store._run
+
+def insert_then_hang(work, *, write):
+    def inserted(execute):
+        result = work(execute)  # the INSERT ran; its transaction is still open
+        print("inside", flush=True)
+        time.sleep(600)  # the parent kills this process here, before the commit
+        return result
+    return real_run(inserted, write=write)
+
+for n in range(ACKNOWLEDGED + 1):
     case_id = f"{run}-{n}"
-    # a big note makes each transaction long, so the kill lands inside one
+    # a big note: the open transaction has written pages the crash must discard
     case = {"id": case_id, "note": case_id * 20_000, "findings": output["findings"]}
-    print("writing", n, flush=True)
+    if n == ACKNOWLEDGED:
+        store._run = insert_then_hang
     store.record(case=case, assessment={**output, "case_id": case_id}, channel="service")
+    print("acknowledged", n, flush=True)
 """
+ACKNOWLEDGED = 5  # records each writer commits before it is killed inside the next one
+
+
+def kill_inside_a_transaction(url: str, output_file: Path, run: int) -> None:
+    """Runs a writer that commits ACKNOWLEDGED records, then SIGKILLs it inside the next one's transaction."""
+    code = WRITER.replace("ACKNOWLEDGED", str(ACKNOWLEDGED))
+    writer = subprocess.Popen(
+        [sys.executable, "-c", code, url, str(output_file), str(run)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(120, writer.kill)  # a writer stuck before "inside" must not hang the suite
+    watchdog.start()
+    try:
+        assert writer.stdout is not None
+        lines = [writer.stdout.readline() for _ in range(ACKNOWLEDGED + 1)]
+        assert lines == [f"acknowledged {n}\n" for n in range(ACKNOWLEDGED)] + ["inside\n"], (
+            f"the writer did not reach the open transaction: {lines} {writer.stderr.read() if writer.stderr else ''}"
+        )
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        watchdog.cancel()
+        writer.kill()
+        writer.communicate()
+    assert writer.returncode == -signal.SIGKILL
 
 
 def test_a_writer_killed_mid_stream_leaves_only_whole_records(url: str, engine: Engine, tmp_path: Path) -> None:
@@ -205,23 +243,11 @@ def test_a_writer_killed_mid_stream_leaves_only_whole_records(url: str, engine: 
     output_file.write_text(json.dumps(engine.assess(STRAIN).to_dict()))
     open_audit(url).close()  # create the schema before the first kill
     for run in range(3):
-        writer = subprocess.Popen(
-            [sys.executable, "-c", WRITER, url, str(output_file), str(run)], stdout=subprocess.PIPE, text=True
-        )
-        assert writer.stdout is not None
-        # kill without warning as soon as record 5 has started: records 0-4 were acknowledged
-        while writer.stdout.readline() != "writing 5\n":
-            assert writer.poll() is None, "the writer stopped before it was killed"
-        os.kill(writer.pid, signal.SIGKILL)
-        writer.wait()
-        assert writer.returncode == -signal.SIGKILL
+        kill_inside_a_transaction(url, output_file, run)
     with open_audit(url) as store:
         records = list(store.iter_records())
-        ids = {r.case["id"] for r in records}
-        for run in range(3):
-            assert {f"{run}-{n}" for n in range(5)} <= ids  # every acknowledged record survived
-            assert ids & {f"{run}-{n}" for n in range(6, 10)} == set()
-        assert len(records) <= 18  # and record 5 of each run is whole (checked below) or absent
+        # every acknowledged record survived; the one killed before its commit left nothing
+        assert sorted(r.case["id"] for r in records) == [f"{run}-{n}" for run in range(3) for n in range(ACKNOWLEDGED)]
         for record in records:
             assert_whole(record)
             assert record.case["note"] == record.case["id"] * 20_000

@@ -5,7 +5,7 @@ count, then checks that every answered request is in the audit trail. Exit statu
 any error or unaudited request. Not collected by pytest (speed figures belong in a
 script, not in assertions):
 
-    python tests/loadtest.py [--clients 50] [--requests 2000] [--max-seconds 120]
+    python benchmarks/loadtest.py [--clients 50] [--requests 2000] [--max-seconds 120]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Batch speed-up: ``python tests/batch_speedup.py [--cases N] [--jobs J] [--repeats R]``.
+"""Batch speed-up: ``python benchmarks/batch_speedup.py [--cases N] [--jobs J] [--repeats R]``.
 
 Not collected by pytest (a script, not a timed test). Writes N seeded bench cases to a
 JSON Lines file, runs ``calfrules assess FILE`` in fresh processes with ``--jobs 1`` and

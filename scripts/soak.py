@@ -1,6 +1,6 @@
 """Soak: one process assesses many cases; memory must stay flat and nothing may crash or hang.
 
-``python tests/soak.py [--cases 1000000] [--isolation none|process] [--every 50000]``
+``python scripts/soak.py [--cases 1000000] [--isolation none|process] [--every 50000]``
 
 Not collected by pytest (a script, not a timed test). It assesses seeded bench cases with one
 engine in this process (``isolation="none"`` by default, so durable_rules' memory is this

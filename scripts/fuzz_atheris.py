@@ -1,7 +1,7 @@
-"""Coverage-guided fuzzing with atheris (libFuzzer): ``python tests/fuzz_atheris.py [libFuzzer flags]``.
+"""Coverage-guided fuzzing with atheris (libFuzzer): ``python scripts/fuzz_atheris.py [libFuzzer flags]``.
 
 Not collected by pytest. Needs ``pip install atheris`` (a wheel for Linux x86-64; elsewhere
-clang). Example: ``python tests/fuzz_atheris.py -max_total_time=300 -rss_limit_mb=4096``.
+clang). Example: ``python scripts/fuzz_atheris.py -max_total_time=300 -rss_limit_mb=4096``.
 
 Each input picks one entry point with its first byte and feeds it the rest:
 
