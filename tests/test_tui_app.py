@@ -90,6 +90,13 @@ def test_browse_lists_every_ruleset_with_its_status(copy_dir: Path) -> None:
             await pilot.press("n")
             await pilot.pause()
             assert isinstance(app.screen, BrowseScreen)
+            # the app changes the ruleset shown (as the palette's "Open ruleset ..." does)
+            app.select_ruleset("red_flags")
+            await pilot.pause()
+            highlighted = options.highlighted
+            assert highlighted is not None and options.get_option_at_index(highlighted).id == "red_flags"
+            shown = [str(key.value) for key in rules.rows]
+            assert shown == [rule.id for rule in app.workspace.doc("red_flags").ruleset.rules]
 
     _run(run)
 
@@ -276,6 +283,7 @@ def test_duplicate_and_delete_a_rule(copy_dir: Path) -> None:
             await settle(pilot)
             rules = [r.id for r in app.workspace.doc("strains").ruleset.rules]
             assert f"{first}_copy" in rules and table.row_count == len(rules)
+            assert isinstance(app.screen, BrowseScreen) and app.screen.selected_rule() == f"{first}_copy"
             table.move_cursor(row=len(rules) - 1)
             await pilot.press("x")
             await pilot.pause()
@@ -355,7 +363,7 @@ def test_golden_cases_run_with_pass_fail_and_the_difference(copy_dir: Path) -> N
             app.screen.query_one("#rules-table").focus()
             await pilot.press("g")
             await settle(pilot)
-            results = {r.test: r for r in app.golden_results["strains"]}
+            results = {r.test: r for r in app.checks.golden["strains"]}
             assert not results["wrong_level"].passed
             assert app.screen.query_one("#detail-tabs").active == "tab-golden"  # type: ignore[attr-defined]
             table = app.screen.query_one("#golden-table", DataTable)
@@ -373,7 +381,7 @@ def test_golden_cases_run_with_pass_fail_and_the_difference(copy_dir: Path) -> N
             await pilot.click("#yes")
             await settle(pilot)
             assert "wrong_level" not in [t.id for t in app.workspace.doc("strains").ruleset.tests]
-            assert all(r.passed for r in app.golden_results["strains"])
+            assert all(r.passed for r in app.checks.golden["strains"])
 
     _run(run)
 
@@ -614,8 +622,70 @@ def test_a_rule_can_declare_the_new_condition_it_concludes(copy_dir: Path) -> No
             assert [c.label for c in ruleset.conditions if c.id == "night_calf_tightness"] == [
                 "Night-time calf tightness"
             ]
-            assert app.engine is not None and app.ruleset_problems("strains") == []
+            assert app.engine is not None and app.checks.problems_of(app.workspace.doc("strains")) == []
             assessment = app.engine.assess({"findings": {"calf_tightness": True, "night_pain": True}})
             assert "night_calf_tightness" in assessment.condition_ids()
 
     _run(run)
+
+
+def test_the_rule_form_checks_like_the_compiler_and_the_app_refuses_a_taken_id(copy_dir: Path) -> None:
+    async def run() -> None:
+        app = CalfrulesApp(copy_dir=copy_dir)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await make_strains_copy(pilot)
+            # enter on a rule's row opens it in the form
+            table = app.screen.query_one("#rules-table", DataTable)
+            table.focus()
+            table.move_cursor(row=1)
+            taken = app.workspace.doc("strains").ruleset.rules[0].id
+            await pilot.press("enter")
+            await pilot.pause()
+            editor = app.screen
+            assert isinstance(editor, RuleEditor) and editor.rule is not None
+            assert editor.query_one("#rule-id", Input).value == app.workspace.doc("strains").ruleset.rules[1].id
+            # a number finding answered like a yes/no one: the old form let it through
+            when = editor.query_one("#rule-when", Input)
+            when.value = "calf_pain and pain_score is no"
+            await pilot.pause()
+            status = text_of(editor.query_one("#when-status"))
+            assert "✗ column 15: 'pain_score is no': pain_score is not yes/no" in status
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert isinstance(app.screen, RuleEditor)
+            assert "when: column 15: 'pain_score is no'" in text_of(editor.query_one("#form-error"))
+            # a valid rule under an id another rule has: the app refuses it, the form stays open
+            when.value = "calf_pain and pain_score >= 3"
+            editor.query_one("#rule-id", Input).value = taken
+            await pilot.press("ctrl+s")
+            await settle(pilot)
+            assert isinstance(app.screen, RuleEditor)
+            assert f"a rule with id {taken!r} already exists" in text_of(editor.query_one("#form-error"))
+            assert not app.workspace.doc("strains").dirty
+
+    _run(run)
+
+
+def test_no_screen_imports_the_app_and_the_package_has_no_import_cycle() -> None:
+    """Screens talk to the app through messages and bound reactives, never by importing it."""
+    import ast
+
+    package = Path(__file__).parent.parent / "calfrules" / "tui"
+    imports: dict[str, set[str]] = {}
+    for path in package.glob("*.py"):
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # TYPE_CHECKING blocks too
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        imports[path.stem] = {name.split(".")[2] for name in found if name.startswith("calfrules.tui.")} & {
+            p.stem for p in package.glob("*.py")
+        }
+    assert [module for module, names in imports.items() if "app" in names] == []
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        return any(n == target or (n not in seen and reaches(n, target, seen | {n})) for n in imports[start])
+
+    assert [module for module in imports if reaches(module, module, set())] == []

@@ -36,6 +36,8 @@ async def settle(pilot: Pilot[Any]) -> None:
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
     pilot.app.clear_notifications()  # toasts come and go with time; keep them out of the pictures
+    for field in pilot.app.screen.query(Input):
+        field.cursor_blink = False  # a blinking cursor shows or not by the clock; this hides it
     await pilot.pause()
 
 

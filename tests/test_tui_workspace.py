@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from calfrules import Level, Rule, RulesetError
-from calfrules.knowledge.ruleset_io import load
+from calfrules.engine.engine import load_engine
+from calfrules.knowledge.ruleset_io import load, loads
 from calfrules.rules.model import Expectation, GoldenCase, Recommendation
 from calfrules.tui.names import KnownNames, check_when
 from calfrules.tui.saving import commit, plan_save
@@ -141,6 +143,61 @@ def test_live_validation_points_at_the_column_and_completes_ids(workspace: Works
     assert number is not None and "compare it" in number.message
     assert names.complete("calf_pain and swel") == "calf_pain and swelling"
     assert names.complete("calf_pain and") is None
+
+
+WITH_A_CHOICE = """\
+id = "mine"
+version = "0.1.0"
+title = "Mine"
+
+[findings.sex]
+type = "choice"
+label = "Sex"
+question = "Sex?"
+choices = ["female", "male"]
+kind = "context"
+
+[[references]]
+id = "ref"
+citation = "c"
+"""
+# mistakes on choices, operators and answers that the form's own checks once let through
+MISTAKES = {
+    "calf_pain and sex == 'x'": "'x' is not a choice of sex; use one of female, male",
+    "sex in ['female', 'x']": "'x' is not a choice of sex",
+    "sex < 'female'": "sex is a choice: use == or !=",
+    "sex": "sex is a choice: compare it",
+    "pain_score == 'high'": "pain_score is a number: compare it with a number, not 'high'",
+    "pain_score is no": "pain_score is not yes/no",
+    "calf_strain is recorded": "calf_strain is not a finding",
+    "pain_score": "pain_score is a number: compare it",
+}
+
+
+def test_the_form_says_what_the_compiler_says_about_a_condition() -> None:
+    base = loads(WITH_A_CHOICE, "mine.toml")
+    with load_engine(rulesets=[base], isolation="none") as engine:
+        names = KnownNames.from_engine(engine)
+    # each mistake in a ruleset of its own: the compiler reports the first problem of each
+    broken = [
+        dataclasses.replace(
+            base,
+            id=f"bad{n}",
+            source=f"bad{n}.toml",
+            findings=(),
+            rules=(Rule(id="r", when=when, rationale="x", derive=(f"fact_{n}",)),),
+        )
+        for n, when in enumerate(MISTAKES)
+    ]
+    with load_engine(rulesets=[base, *broken], isolation="none") as engine:
+        problems = engine.problems
+    for n, (when, expected) in enumerate(MISTAKES.items()):
+        problem = check_when(when, names)
+        assert problem is not None and expected in problem.message, when
+        from_compiler = next(p for p in problems if p.startswith(f"bad{n}.toml: rule r: "))
+        assert from_compiler.endswith(f"column {problem.column}: in 'when': {problem.message}"), when
+    assert check_when("calf_pain and sex == 'female' and pain_score >= 3", names) is None
+    assert check_when("sex is recorded and calf_pain is no", names) is None
 
 
 def test_a_ruleset_file_named_on_the_command_line_is_editable_in_place(tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
 """The admin TUI (``calfrules tui``): browse, author, test and safely save rulesets.
 
-Only ``app`` and the screens import Textual; ``workspace`` and ``saving`` are headless.
+``app`` owns the state; the screens show it (bound reactives, constructor arguments) and
+post messages for what the user does. ``workspace``, ``saving``, ``checks`` and ``names``
+are headless (no Textual).
 """

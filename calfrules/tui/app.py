@@ -1,65 +1,41 @@
-"""The Textual app: state (workspace, engine, test results) and every action the screens offer."""
+"""The Textual app: it owns the state (workspace, engine, checks) and acts on what the screens ask.
+
+Screens get what they show as constructor arguments and as reactives bound to the app's
+(``data_bind``); they tell the app what the user did with messages, and only the app
+changes the workspace. No screen imports this module.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar
 
-from textual import work
-from textual.app import App
+from textual import on, work
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.reactive import var
+from textual.screen import Screen
 
+from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
 from calfrules.rules.errors import CalfrulesError
-from calfrules.rules.model import ConditionInfo, Expectation, GoldenCase, Rule, Ruleset
+from calfrules.rules.model import Expectation, GoldenCase, Rule, Ruleset
 from calfrules.rules.vocabulary import Value
 from calfrules.tooling.goldens import GoldenResult, run_all
 from calfrules.tooling.safety import check_engine
 from calfrules.tui.browse import BrowseScreen
 from calfrules.tui.case_tester import CaseTester
+from calfrules.tui.checks import Checks, by_ruleset
 from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
 from calfrules.tui.names import KnownNames
 from calfrules.tui.rule_editor import RuleEditor
 from calfrules.tui.save_screen import SaveScreen
+from calfrules.tui.saving import commit
 from calfrules.tui.workspace import DEFAULT_COPY_DIR, Workspace, unique_id
-
-
-class CalfrulesCommands(Provider):
-    """Our actions in the command palette (ctrl+p)."""
-
-    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
-        app = cast("CalfrulesApp", self.app)
-        commands: list[tuple[str, str, Callable[[], Any]]] = [
-            ("Test a case", "open the case tester", app.action_test_case),
-            ("Run golden cases", "run this ruleset's golden cases", app.action_run_goldens),
-            ("Save ruleset", "diff, impact and safety gate, then save", app.action_save),
-            ("New rule", "add a rule to this ruleset", app.action_new_rule),
-            ("Edit rule", "edit the highlighted rule", app.action_edit_rule),
-            ("Duplicate rule", "copy the highlighted rule", app.action_duplicate_rule),
-            ("Delete rule", "delete the highlighted rule", app.action_delete_rule),
-            ("Make editable copy", "copy a plugin's ruleset to a file you can edit", app.action_make_copy),
-            ("Run safety gate", "search for a case where a red flag lowers the level", app.action_safety_check),
-            ("Why not?", "which parts of the highlighted rule a case does not meet", app.action_why_not),
-            ("Help", "keys and how saving works", app.action_help),
-        ]
-        for doc in app.workspace.docs.values():
-            commands.append((f"Open ruleset {doc.id}", doc.origin, partial(app.select_ruleset, doc.id)))
-        return commands
-
-    async def discover(self) -> Hits:
-        for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, help_text, callback in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
 
 
 class CalfrulesApp(App[None]):
@@ -67,55 +43,68 @@ class CalfrulesApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "calfrules admin"
-    COMMANDS = App.COMMANDS | {CalfrulesCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
+    current: var[str] = var("")  # the ruleset the main screen shows
+    engine: var[Engine | None] = var(None)  # rebuilt, in a worker, after every edit
+    checks: var[Checks] = var(Checks)  # engine problems, golden results, safety gate
+    revision: var[int] = var(0)  # counts edits to the workspace: screens showing it refresh on it
+
     def __init__(self, files: list[str | Path] | None = None, copy_dir: str | Path = DEFAULT_COPY_DIR) -> None:
         super().__init__()
         self.workspace = Workspace(files or [], copy_dir)
         self.copy_dir = Path(copy_dir)
-        self.engine: Engine | None = None
         self.names = KnownNames()
-        self.current = next((d.id for d in self.workspace.docs.values() if d.editable), "strains")
-        if self.current not in self.workspace.docs:
-            self.current = next(iter(self.workspace.docs))
-        self.golden_results: dict[str, list[GoldenResult]] = {}
-        self.golden_seconds = 0.0
-        self.safety_status = "not run yet (k)"
-        self.focus_rule: str | None = None  # the rules table moves to it on its next refresh
+        current = next((d.id for d in self.workspace.docs.values() if d.editable), "strains")
+        if current not in self.workspace.docs:
+            current = next(iter(self.workspace.docs))
+        self.set_reactive(CalfrulesApp.current, current)
 
     def on_mount(self) -> None:
-        self.push_screen(BrowseScreen())
+        browse = BrowseScreen(self.workspace, self.current)
+        self.push_screen(browse.data_bind(CalfrulesApp.current, CalfrulesApp.checks, CalfrulesApp.revision))
         for problem in self.workspace.problems:
             self.notify(problem, severity="warning", title="Ruleset problem", timeout=10)
         self.refresh_engine()
 
-    # --- state shown on screens ------------------------------------------------------------
-    @property
-    def browse(self) -> BrowseScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, BrowseScreen):
-                return screen
-        return None
-
-    def refresh_browse(self) -> None:
-        if self.browse is not None:
-            self.browse.refresh_all()
-
-    def ruleset_problems(self, ruleset_id: str) -> list[str]:
-        if self.engine is None:
-            return []
-        doc = self.workspace.docs.get(ruleset_id)
-        keys = [ruleset_id] + ([str(doc.path)] if doc and doc.path else [])
-        return [p for p in self.engine.problems if any(k in p for k in keys)]
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Our actions in the command palette (ctrl+p), after Textual's own."""
+        yield from super().get_system_commands(screen)
+        commands: list[tuple[str, str, Callable[[], Any]]] = [
+            ("Test a case", "open the case tester", self.action_test_case),
+            ("Run golden cases", "run this ruleset's golden cases", self.action_run_goldens),
+            ("Save ruleset", "diff, impact and safety gate, then save", self.action_save),
+            ("New rule", "add a rule to this ruleset", self.action_new_rule),
+            ("Edit rule", "edit the highlighted rule", self.action_edit_rule),
+            ("Duplicate rule", "copy the highlighted rule", self.action_duplicate_rule),
+            ("Delete rule", "delete the highlighted rule", self.action_delete_rule),
+            ("Make editable copy", "copy a plugin's ruleset to a file you can edit", self.action_make_copy),
+            ("Run safety gate", "search for a case where a red flag lowers the level", self.action_safety_check),
+            ("Why not?", "which parts of the highlighted rule a case does not meet", self.action_why_not),
+            ("Help", "keys and how saving works", self.action_help),
+        ]
+        for name, help_text, callback in commands:
+            yield SystemCommand(name, help_text, callback)
+        for doc in self.workspace.docs.values():
+            yield SystemCommand(f"Open ruleset {doc.id}", doc.origin, partial(self.select_ruleset, doc.id))
 
     def select_ruleset(self, ruleset_id: str) -> None:
-        self.current = ruleset_id
-        self.refresh_browse()
+        self.current = ruleset_id  # the main screen follows: its ``current`` is bound to this
+
+    @property
+    def browse(self) -> BrowseScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, BrowseScreen)), None)
+
+    def edited(self, rule_id: str | None = None) -> None:
+        """After any edit: the screens show it (rule ``rule_id`` highlighted), the engine and goldens follow."""
+        self.revision += 1
+        if rule_id is not None and self.browse is not None:
+            self.browse.highlight_rule(rule_id)
+        self.refresh_engine()
 
     # --- the engine (rebuilt after every edit, in a worker) --------------------------------
     def refresh_engine(self) -> None:
@@ -136,21 +125,61 @@ class CalfrulesApp(App[None]):
     def _engine_ready(self, engine: Engine, results: list[GoldenResult], seconds: float) -> None:
         old, self.engine = self.engine, engine
         self.names = KnownNames.from_engine(engine)
-        self._store_goldens(results, seconds)
+        self.checks = replace(
+            self.checks, problems=tuple(engine.problems), golden=by_ruleset(results), golden_seconds=seconds
+        )
         if old is not None:
             old.close()
 
-    def _store_goldens(self, results: list[GoldenResult], seconds: float) -> None:
-        self.golden_results = {}
-        for result in results:
-            self.golden_results.setdefault(result.ruleset, []).append(result)
-        self.golden_seconds = seconds
-        self.refresh_browse()
+    # --- what the screens ask -------------------------------------------------------------
+    @on(BrowseScreen.RulesetChosen)
+    def _ruleset_chosen(self, event: BrowseScreen.RulesetChosen) -> None:
+        self.current = event.ruleset_id
 
-    def edited(self) -> None:
-        """After any edit: the list shows ●, the engine and the golden results follow."""
-        self.refresh_browse()
-        self.refresh_engine()
+    @on(BrowseScreen.RuleChosen)
+    def _rule_chosen(self, event: BrowseScreen.RuleChosen) -> None:
+        rule = self.workspace.doc(event.ruleset_id).ruleset.rule(event.rule_id)
+        if rule is not None:
+            self._edit(rule)
+
+    @on(BrowseScreen.CopyRequested)
+    def _copy_requested(self) -> None:
+        self.action_make_copy()
+
+    @on(RuleEditor.RuleSaved)
+    def _keep_rule(self, event: RuleEditor.RuleSaved) -> None:
+        try:
+            self.workspace.put_rule(event.ruleset_id, event.rule, event.replacing)
+            if event.condition is not None:
+                self.workspace.put_condition(event.ruleset_id, event.condition)
+        except CalfrulesError as exc:
+            event.editor.show_error(str(exc))
+            return
+        event.editor.dismiss(event.rule)
+        self.notify(f"Rule {event.rule.id} kept; ctrl+s saves {event.ruleset_id} to its file.", title="Rule kept")
+        self.edited(event.rule.id)
+
+    @on(SaveScreen.SaveRequested)
+    def _commit_save(self, event: SaveScreen.SaveRequested) -> None:
+        try:
+            path = commit(self.workspace, event.plan)
+        except PermissionError as exc:
+            self.notify(str(exc), severity="error", title="Not saved")
+            return
+        except OSError as exc:
+            self.notify(f"could not write {event.plan.path}: {exc}", severity="error", title="Not saved")
+            return
+        self.notify(f"Saved {path} (previous version kept as {path.name}.bak)", title="Saved")
+        event.save_screen.dismiss()
+        self.edited()
+
+    @on(SaveScreen.CounterExampleOpened)
+    def _open_counter_example(self, event: SaveScreen.CounterExampleOpened) -> None:
+        self.open_case_tester(event.findings, event.title)
+
+    @on(CaseTester.GoldenRequested)
+    def _golden_requested(self, event: CaseTester.GoldenRequested) -> None:
+        self._save_case_as_golden(event.assessment)
 
     # --- actions ------------------------------------------------------------------------------
     def action_help(self) -> None:
@@ -196,28 +225,6 @@ class CalfrulesApp(App[None]):
 
         self.push_screen(PromptScreen(f"Folder for the editable copy of {doc.id}:", str(self.copy_dir)), chosen)
 
-    def _open_editor(self, rule: Rule | None, replacing: str | None) -> None:
-        doc = self.workspace.doc(self.current)
-        ruleset_id = doc.id
-
-        def apply(new: Rule, condition: ConditionInfo | None) -> str | None:
-            try:
-                self.workspace.put_rule(ruleset_id, new, replacing)
-                if condition is not None:
-                    self.workspace.put_condition(ruleset_id, condition)
-            except CalfrulesError as exc:
-                return str(exc)
-            return None
-
-        def done(result: Rule | None) -> None:
-            if result is not None:
-                self.focus_rule = result.id
-                self.notify(f"Rule {result.id} kept; ctrl+s saves {ruleset_id} to its file.", title="Rule kept")
-                self.edited()
-
-        refs = [ref.id for ref in doc.ruleset.references]
-        self.push_screen(RuleEditor(ruleset_id, rule, self.names, refs, apply), done)
-
     def _selected_rule(self) -> Rule | None:
         rule_id = self.browse.selected_rule() if self.browse else None
         rule = self.workspace.doc(self.current).ruleset.rule(rule_id) if rule_id else None
@@ -225,27 +232,29 @@ class CalfrulesApp(App[None]):
             self.notify("Highlight a rule in the Rules tab first.", severity="warning")
         return rule
 
+    def _edit(self, rule: Rule | None) -> None:
+        """Open the rule form on ``rule`` of the current ruleset (None: a new rule)."""
+        if not self._editable_current():
+            return
+        doc = self.workspace.doc(self.current)
+        refs = [ref.id for ref in doc.ruleset.references]
+        self.push_screen(RuleEditor(doc.id, rule, self.names, refs))
+
     def action_new_rule(self) -> None:
-        if self._editable_current():
-            self._open_editor(None, None)
+        self._edit(None)
 
     def action_edit_rule(self) -> None:
         rule = self._selected_rule()
-        if rule is None:
-            return
-        if not self.workspace.doc(self.current).editable:
-            self._editable_current()
-            return
-        self._open_editor(rule, rule.id)
+        if rule is not None:
+            self._edit(rule)
 
     def action_duplicate_rule(self) -> None:
         rule = self._selected_rule()
         if rule is None or not self._editable_current():
             return
         copy = self.workspace.duplicate_rule(self.current, rule.id)
-        self.focus_rule = copy.id
         self.notify(f"Duplicated as {copy.id}.")
-        self.edited()
+        self.edited(copy.id)
 
     def action_delete_rule(self) -> None:
         """x: deletes the highlighted rule, or the highlighted golden case when that table has focus."""
@@ -279,9 +288,15 @@ class CalfrulesApp(App[None]):
 
         self.push_screen(ConfirmScreen(f"Delete golden case {test_id} from {ruleset_id}?", "Delete"), answered)
 
-    def open_case_tester(self, findings: Mapping[str, Value] | None = None, title: str = "Test a case") -> CaseTester:
-        tester = CaseTester(findings, title)
-        self.push_screen(tester)
+    def open_case_tester(
+        self,
+        findings: Mapping[str, Value] | None = None,
+        title: str = "Test a case",
+        why_not: tuple[str, str] | None = None,
+    ) -> CaseTester:
+        """Push the case tester, filled in with ``findings`` (run at once) or showing "why not?" for a rule."""
+        tester = CaseTester(self.engine, self.workspace, findings, title, why_not)
+        self.push_screen(tester.data_bind(CalfrulesApp.engine))
         return tester
 
     def action_test_case(self) -> None:
@@ -290,8 +305,7 @@ class CalfrulesApp(App[None]):
     def action_why_not(self) -> None:
         rule = self._selected_rule()
         if rule is not None:
-            tester = self.open_case_tester()
-            self.call_after_refresh(tester.show_why_not, self.current, rule.id)
+            self.open_case_tester(why_not=(self.current, rule.id))
 
     def action_run_goldens(self) -> None:
         if self.engine is None:
@@ -311,10 +325,10 @@ class CalfrulesApp(App[None]):
         self.call_from_thread(self._goldens_done, results, seconds)
 
     def _goldens_done(self, results: list[GoldenResult], seconds: float) -> None:
-        self._store_goldens(results, seconds)
+        self.checks = replace(self.checks, golden=by_ruleset(results), golden_seconds=seconds)
         if self.browse is not None:
             self.browse.show_tab("tab-golden")
-        mine = self.golden_results.get(self.current, [])
+        mine = self.checks.golden.get(self.current, ())
         failed = sum(not r.passed for r in mine)
         self.notify(
             f"{self.current}: {len(mine) - failed} pass, {failed} fail ({seconds * 1000:.0f} ms, all rulesets)",
@@ -325,8 +339,7 @@ class CalfrulesApp(App[None]):
     def action_safety_check(self) -> None:
         if self.engine is None:
             return
-        self.safety_status = "running…"
-        self.refresh_browse()
+        self.checks = replace(self.checks, safety="running…")
         self._run_safety(self.engine)
 
     @work(thread=True, exclusive=True, group="safety")
@@ -343,28 +356,15 @@ class CalfrulesApp(App[None]):
         self.call_from_thread(self._safety_done, status)
 
     def _safety_done(self, status: str) -> None:
-        self.safety_status = status
+        self.checks = replace(self.checks, safety=status)
         self.notify(status, title="Safety gate", severity="information" if status.startswith("passed") else "error")
-        self.refresh_browse()
 
     def action_save(self) -> None:
-        doc = self.workspace.doc(self.current)
-        if not doc.editable:
-            self._editable_current()
-            return
+        if self._editable_current():
+            self.push_screen(SaveScreen(self.workspace, self.current))
 
-        def done(saved: bool | None) -> None:
-            if saved:
-                self.edited()
-
-        self.push_screen(SaveScreen(doc.id), done)
-
-    def save_case_as_golden(self, tester: CaseTester) -> None:
-        assessment = tester.assessment
+    def _save_case_as_golden(self, assessment: Assessment) -> None:
         editable = [d.id for d in self.workspace.docs.values() if d.editable]
-        if assessment is None:
-            self.notify("Run the case first (ctrl+r).", severity="warning")
-            return
         if not editable:
             self.notify("No editable ruleset: make an editable copy first (c on the main screen).")
             return

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, OptionList, Static, TabbedContent, TabPane
 from textual.widgets.option_list import Option
 
 from calfrules.rules.model import Rule
-from calfrules.tui.workspace import RulesetDoc
-
-if TYPE_CHECKING:
-    from calfrules.tui.app import CalfrulesApp
+from calfrules.tui.checks import Checks
+from calfrules.tui.workspace import RulesetDoc, Workspace
 
 
 def rule_action(rule: Rule) -> str:
@@ -34,6 +34,30 @@ def rule_action(rule: Rule) -> str:
 
 
 class BrowseScreen(Screen[None]):
+    """Shows the workspace; the app binds ``current``, ``checks`` and ``revision`` to its own.
+
+    What the user does here goes to the app as messages (or as the app's actions, by key);
+    the app owns the state and the screen only shows it.
+    """
+
+    class RulesetChosen(Message):
+        """The user highlighted a ruleset in the list."""
+
+        def __init__(self, ruleset_id: str) -> None:
+            super().__init__()
+            self.ruleset_id = ruleset_id
+
+    class RuleChosen(Message):
+        """The user chose a rule (enter or a click on its row) to edit it."""
+
+        def __init__(self, ruleset_id: str, rule_id: str) -> None:
+            super().__init__()
+            self.ruleset_id = ruleset_id
+            self.rule_id = rule_id
+
+    class CopyRequested(Message):
+        """The user pressed the button that makes an editable copy of the shown ruleset."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "app.make_copy", "Copy"),
         Binding("n", "app.new_rule", "New"),
@@ -48,9 +72,14 @@ class BrowseScreen(Screen[None]):
         Binding("q", "app.quit", "Quit"),
     ]
 
-    @property
-    def tui(self) -> CalfrulesApp:
-        return cast("CalfrulesApp", self.app)
+    current: var[str] = var("")  # the ruleset shown
+    checks: var[Checks] = var(Checks)
+    revision: var[int] = var(0)  # the workspace changed: show it again
+
+    def __init__(self, workspace: Workspace, current: str) -> None:
+        super().__init__()
+        self.workspace = workspace  # read only: edits go through the app
+        self.set_reactive(BrowseScreen.current, current)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -78,24 +107,40 @@ class BrowseScreen(Screen[None]):
 
     # --- filling the widgets -----------------------------------------------------------
     def _marker(self, doc: RulesetDoc) -> str:
-        results = self.tui.golden_results.get(doc.id)
+        results = self.checks.golden.get(doc.id)
         status = "" if results is None else ("✓" if all(r.passed for r in results) else "✗")
-        if self.tui.ruleset_problems(doc.id):
+        if self.checks.problems_of(doc):
             status = "✗"
         return f"{'✎' if doc.editable else '🔒'} {doc.id} {status}{' ●' if doc.dirty else ''}"
 
+    def watch_current(self) -> None:
+        if self.is_mounted:
+            self._highlight_current()
+            self.show_ruleset()
+
+    def watch_checks(self) -> None:
+        if self.is_mounted:
+            self.refresh_all()
+
+    def watch_revision(self) -> None:
+        if self.is_mounted:
+            self.refresh_all()
+
     def refresh_all(self) -> None:
         options = self.query_one("#rulesets", OptionList)
-        current = self.tui.current
         options.clear_options()
-        docs = list(self.tui.workspace.docs.values())
+        docs = list(self.workspace.docs.values())
         options.add_options([Option(self._marker(doc), id=doc.id) for doc in docs])
-        if current in self.tui.workspace.docs:
-            options.highlighted = [d.id for d in docs].index(current)
+        self._highlight_current()
         self.show_ruleset()
 
+    def _highlight_current(self) -> None:
+        ids = list(self.workspace.docs)
+        if self.current in ids:
+            self.query_one("#rulesets", OptionList).highlighted = ids.index(self.current)
+
     def show_ruleset(self) -> None:
-        doc = self.tui.workspace.docs.get(self.tui.current)
+        doc = self.workspace.docs.get(self.current)
         if doc is None:
             return
         title = Text()
@@ -116,10 +161,6 @@ class BrowseScreen(Screen[None]):
         table.clear()
         for rule in doc.ruleset.rules:
             table.add_row(rule.id, rule_action(rule), rule.when, key=rule.id)
-        ids = [rule.id for rule in doc.ruleset.rules]
-        if self.tui.focus_rule in ids:  # a rule just added or duplicated
-            row = ids.index(self.tui.focus_rule)
-            self.tui.focus_rule = None
         if doc.ruleset.rules:
             table.move_cursor(row=min(row, len(doc.ruleset.rules) - 1))
         self._show_rule_detail()
@@ -127,7 +168,7 @@ class BrowseScreen(Screen[None]):
     def _fill_golden(self, doc: RulesetDoc) -> None:
         table = self.query_one("#golden-table", DataTable)
         table.clear()
-        results = {r.test: r for r in self.tui.golden_results.get(doc.id, [])}
+        results = {r.test: r for r in self.checks.golden.get(doc.id, ())}
         for test in doc.ruleset.tests:
             result = results.get(test.id)
             shown: str | Text = "not run (g)"
@@ -139,21 +180,21 @@ class BrowseScreen(Screen[None]):
 
     def _fill_status(self, doc: RulesetDoc) -> None:
         text = Text()
-        problems = self.tui.ruleset_problems(doc.id)
+        problems = self.checks.problems_of(doc)
         text.append("valid: ", style="bold")
         text.append("yes\n" if not problems else f"NO ({len(problems)} problem(s))\n", style="red" if problems else "")
         for problem in problems:
             text.append(f"  {problem}\n", style="red")
-        results = self.tui.golden_results.get(doc.id)
+        results = self.checks.golden.get(doc.id)
         text.append("golden cases: ", style="bold")
         if results is None:
             text.append(f"{len(doc.ruleset.tests)}, not run yet (g)\n")
         else:
             failed = [r for r in results if not r.passed]
             text.append(f"{len(results) - len(failed)} pass, {len(failed)} fail", style="red" if failed else "green")
-            text.append(f" ({self.tui.golden_seconds * 1000:.0f} ms for all rulesets)\n")
+            text.append(f" ({self.checks.golden_seconds * 1000:.0f} ms for all rulesets)\n")
         text.append("safety gate (all rulesets): ", style="bold")
-        text.append(f"{self.tui.safety_status}\n")
+        text.append(f"{self.checks.safety}\n")
         text.append(f"\n{len(doc.ruleset.rules)} rules, {len(doc.ruleset.tests)} golden cases, ")
         text.append(f"{len(doc.ruleset.floor)} floor entries, version {doc.ruleset.version}\n")
         text.append(f"from {doc.origin}\n", style="dim")
@@ -166,6 +207,14 @@ class BrowseScreen(Screen[None]):
         target = {"tab-rules": "#rules-table", "tab-golden": "#golden-table"}.get(pane)
         if target:
             self.query_one(target).focus()
+
+    def highlight_rule(self, rule_id: str) -> None:
+        """Move the rules table to this rule (one just added or duplicated)."""
+        table = self.query_one("#rules-table", DataTable)
+        doc = self.workspace.docs.get(self.current)
+        ids = [rule.id for rule in doc.ruleset.rules] if doc else []
+        if rule_id in ids:
+            table.move_cursor(row=ids.index(rule_id))
 
     def selected_rule(self) -> str | None:
         table = self.query_one("#rules-table", DataTable)
@@ -187,9 +236,9 @@ class BrowseScreen(Screen[None]):
             detail.update("No golden cases yet: test a case (t) and save it as one (ctrl+g).")
             return
         test_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        doc = self.tui.workspace.docs[self.tui.current]
+        doc = self.workspace.docs[self.current]
         test = next((t for t in doc.ruleset.tests if t.id == test_id), None)
-        result = next((r for r in self.tui.golden_results.get(doc.id, []) if r.test == test_id), None)
+        result = next((r for r in self.checks.golden.get(doc.id, ()) if r.test == test_id), None)
         text = Text()
         if test is not None:
             findings = ", ".join(k if v is True else f"{k}={v}" for k, v in test.findings)
@@ -205,9 +254,9 @@ class BrowseScreen(Screen[None]):
     # --- events ---------------------------------------------------------------------------
     @on(OptionList.OptionHighlighted, "#rulesets")
     def _ruleset_chosen(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id and event.option.id != self.tui.current:
-            self.tui.current = event.option.id
-            self.show_ruleset()
+        if event.option.id and event.option.id != self.current:
+            # the app makes it current; ``current``, bound to the app's, then shows it here
+            self.post_message(self.RulesetChosen(event.option.id))
 
     @on(DataTable.RowHighlighted, "#rules-table")
     def _rule_row(self, event: DataTable.RowHighlighted) -> None:
@@ -215,7 +264,7 @@ class BrowseScreen(Screen[None]):
 
     def _show_rule_detail(self) -> None:
         rule_id = self.selected_rule()
-        doc = self.tui.workspace.docs.get(self.tui.current)
+        doc = self.workspace.docs.get(self.current)
         rule = doc.ruleset.rule(rule_id) if doc and rule_id else None
         detail = self.query_one("#rule-detail", Static)
         if rule is None:
@@ -233,8 +282,9 @@ class BrowseScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#rules-table")
     def _rule_selected(self, event: DataTable.RowSelected) -> None:
-        self.tui.action_edit_rule()
+        if event.row_key.value is not None:
+            self.post_message(self.RuleChosen(self.current, str(event.row_key.value)))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "make-copy":
-            self.tui.action_make_copy()
+    @on(Button.Pressed, "#make-copy")
+    def _copy_pressed(self) -> None:
+        self.post_message(self.CopyRequested())

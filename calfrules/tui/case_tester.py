@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from collections.abc import Mapping
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -24,18 +26,15 @@ from textual.widgets import (
     TabPane,
     Tree,
 )
-from textual.widgets.tree import TreeNode
 
-from calfrules.engine.assessment import Assessment, TraceStep
+from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 from calfrules.engine.why_not import CaseFacts, why_not
-from calfrules.formats.text import describe_facts, render_lines, screen_lines
 from calfrules.rules.errors import CaseError
 from calfrules.rules.vocabulary import Finding, Value
+from calfrules.tui.explanation import assessment_text, fill_explanation
+from calfrules.tui.workspace import Workspace
 from calfrules.tui.yes_no import YesNo
-
-if TYPE_CHECKING:
-    from calfrules.tui.app import CalfrulesApp
 
 
 def _show(value: Value) -> str:
@@ -48,94 +47,16 @@ def _show(value: Value) -> str:
     return str(value)
 
 
-def assessment_text(assessment: Assessment) -> Text:
-    text = Text()
-    for line, style in render_lines(assessment):
-        text.append(line + "\n", style=style or "")
-    return text
-
-
-def fill_explanation(tree: Tree[str], assessment: Assessment) -> None:
-    """Unanswered red-flag questions, the level's reasons, red flags at the level they applied,
-    scores, then each condition with the rule that concluded it, what was recorded for it and
-    the rules that derived the facts it used (which rule fired because of which findings).
-
-    Labels are plain text (``Text``), never markup: "[urgent]" and "[chest_pain]" must show.
-    """
-    tree.clear()
-    root = tree.root
-    root.set_label(Text(f"{assessment.level.label.upper()} ({assessment.level.value})"))
-    questions = screen_lines(assessment)
-    if questions:  # unanswered red-flag questions first: an answer can change everything below
-        ask = root.add(Text(questions[0], style="bold yellow"), expand=True)
-        for line in questions[1:]:
-            ask.add_leaf(Text(f"? {line}"))
-    reasons = root.add("Why this level", expand=True)
-    for reason in assessment.level_reasons:
-        reasons.add_leaf(Text(f"[{reason.level.value}] {reason.reason} ({reason.source})"))
-    if not assessment.level_reasons:
-        reasons.add_leaf("nothing raised it: self_care is the starting level")
-    if assessment.red_flags:
-        flags = root.add("Red flags", expand=True)
-        for flag in assessment.red_flags:
-            node = flags.add(Text(f"{flag.label}: {flag.level.value}"), expand=True)
-            for name, value in flag.matched.items():
-                node.add_leaf(Text(describe_facts({name: value})))
-    if assessment.scores:
-        scores = root.add("Scores", expand=True)
-        for score in assessment.scores:
-            node = scores.add(Text(f"{score.label}: {score.value:g}. {score.interpretation}"))
-            for name, points in score.components.items():
-                node.add_leaf(Text(f"{name} {points:+g}"))
-            if score.unrecorded:
-                node.add_leaf(Text(f"not recorded: {', '.join(score.unrecorded)}", style="yellow"))
-    producers: dict[str, TraceStep] = {}
-    for fired in assessment.trace:
-        for output in (fired.concluded, *fired.derived):
-            if output:
-                producers.setdefault(output, fired)
-    conditions = root.add("Conditions", expand=True)
-    for found in assessment.conditions:
-        node = conditions.add(Text(f"{found.label} ({found.id})"), expand=True)
-        for because in found.because:
-            concluding = next((s for s in assessment.trace if s.rule == because.rule), None)
-            rule_node = node.add(Text(f"because rule {because.rule.rule} ({because.rule.ruleset})"), expand=True)
-            seen = {concluding.step} if concluding else set()
-            _add_matched(rule_node, because.matched, because.unrecorded, producers, seen)
-    if not assessment.conditions:
-        conditions.add_leaf("no condition concluded")
-    trace = root.add(f"Rules fired ({len(assessment.trace)})")
-    for step in assessment.trace:
-        did = [f"concluded {step.concluded}"] if step.concluded else []
-        did += [f"derived {', '.join(step.derived)}"] if step.derived else []
-        did += [f"escalated to {step.escalated.value}"] if step.escalated else []
-        node = trace.add(Text(f"{step.step}. {step.rule.rule} ({step.rule.ruleset}): {'; '.join(did) or 'advice'}"))
-        _add_matched(node, step.matched, step.unrecorded, producers, {step.step})
-    root.expand()
-
-
-def _add_matched(
-    node: TreeNode[str],
-    matched: Mapping[str, Value],
-    unrecorded: Iterable[str],
-    producers: Mapping[str, TraceStep],
-    seen: set[int],
-) -> None:
-    """What a rule matched, as recorded ("night_pain: no"), each derived fact with the rule behind
-    it, then the findings it needed "not yes" that nobody recorded, apart (never as a no)."""
-    for name, value in matched.items():
-        step = producers.get(name)
-        if step is None or step.step in seen:
-            node.add_leaf(Text(describe_facts({name: value})))
-            continue
-        child = node.add(Text(f"{name} ← rule {step.rule.rule} ({step.rule.ruleset})"), expand=True)
-        _add_matched(child, step.matched, step.unrecorded, producers, seen | {step.step})
-    missing = list(unrecorded)
-    if missing:
-        node.add_leaf(Text(f"not recorded (read as not yes): {', '.join(missing)}", style="dim"))
-
-
 class CaseTester(Screen[None]):
+    """The case form and what the engine makes of it; the app binds ``engine`` to its own."""
+
+    class GoldenRequested(Message):
+        """The user wants the case on screen, as assessed, kept as a golden case."""
+
+        def __init__(self, assessment: Assessment) -> None:
+            super().__init__()
+            self.assessment = assessment
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run_case", "Run", priority=True),
         Binding("ctrl+g", "save_golden", "Save golden", priority=True),
@@ -149,15 +70,23 @@ class CaseTester(Screen[None]):
         Binding("f1", "app.help", "Help"),
     ]
 
-    def __init__(self, findings: Mapping[str, Value] | None = None, title: str = "Test a case") -> None:
+    engine: var[Engine | None] = var(None)  # None while the first engine is still loading
+
+    def __init__(
+        self,
+        engine: Engine | None,
+        workspace: Workspace,
+        findings: Mapping[str, Value] | None = None,
+        title: str = "Test a case",
+        why_not: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__()
+        self.set_reactive(CaseTester.engine, engine)
+        self.workspace = workspace  # read only: the rules "why not?" can explain
         self.initial = dict(findings or {})
         self.title_text = title
+        self.why_not_first = why_not  # (ruleset id, rule id) to explain on opening
         self.assessment: Assessment | None = None
-
-    @property
-    def tui(self) -> CalfrulesApp:
-        return cast("CalfrulesApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -180,7 +109,7 @@ class CaseTester(Screen[None]):
         yield Footer()
 
     def _finding_rows(self) -> ComposeResult:
-        engine = self.tui.engine
+        engine = self.engine
         if engine is None:
             yield Label("the engine is still loading; close and open the case tester again")
             return
@@ -227,7 +156,7 @@ class CaseTester(Screen[None]):
 
     def _rule_options(self) -> list[tuple[str, tuple[str, str]]]:
         options = []
-        for doc in self.tui.workspace.docs.values():
+        for doc in self.workspace.docs.values():
             for rule in doc.ruleset.rules:
                 options.append((f"{doc.id}: {rule.id}", (doc.id, rule.id)))
         return options
@@ -239,11 +168,13 @@ class CaseTester(Screen[None]):
         self.query_one("#finding-search", Input).focus()
         if self.initial:
             self.action_run_case()
+        if self.why_not_first is not None:
+            self.call_after_refresh(self.show_why_not, *self.why_not_first)
 
     # --- the case ----------------------------------------------------------------------
     def findings(self) -> dict[str, Any]:
         """What the form holds: yes/no answers (yes or a recorded no), filled numbers, chosen choices."""
-        engine = self.tui.engine
+        engine = self.engine
         found: dict[str, Any] = {}
         if engine is None:
             return found
@@ -267,7 +198,7 @@ class CaseTester(Screen[None]):
     @on(Input.Changed, "#finding-search")
     def _filter(self, event: Input.Changed) -> None:
         words = event.value.lower().split()
-        engine = self.tui.engine
+        engine = self.engine
         if engine is None:
             return
         visible_groups: set[str] = set()
@@ -292,7 +223,7 @@ class CaseTester(Screen[None]):
             self.action_run_case()
 
     def action_run_case(self) -> None:
-        engine = self.tui.engine
+        engine = self.engine
         if engine is None:
             self.notify("The engine is still loading; try again in a moment.", severity="warning")
             return
@@ -350,11 +281,11 @@ class CaseTester(Screen[None]):
             out.update("Run the case first (ctrl+r).")
             return
         ruleset_id, rule_id = chosen
-        rule = self.tui.workspace.doc(ruleset_id).ruleset.rule(rule_id)
+        rule = self.workspace.doc(ruleset_id).ruleset.rule(rule_id)
         if rule is None:
             out.update(f"rule {rule_id} no longer exists")
             return
-        engine = self.tui.engine
+        engine = self.engine
         facts = (
             CaseFacts.from_assessment(
                 self.assessment, (f.id for f in engine.vocabulary), engine.registry.derivers.keys()
@@ -372,7 +303,10 @@ class CaseTester(Screen[None]):
 
     # --- golden cases -------------------------------------------------------------------
     def action_save_golden(self) -> None:
-        self.tui.save_case_as_golden(self)
+        if self.assessment is None:
+            self.notify("Run the case first (ctrl+r).", severity="warning")
+            return
+        self.post_message(self.GoldenRequested(self.assessment))
 
     def action_search(self) -> None:
         self.query_one("#case-tabs", TabbedContent).active = "tab-case"

@@ -1,37 +1,49 @@
-"""What a ``when`` condition may name, for live validation and completion (headless)."""
+"""What a ``when`` condition may name, for live validation and completion (headless).
+
+The verdict on a condition comes from ``calfrules.rules.checker``, the checker the
+compiler runs on every rule, so the rule form says what ``calfrules check`` would.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from calfrules.engine.engine import Engine
 from calfrules.rules import condition
-from calfrules.rules.errors import ConditionError
-from calfrules.rules.vocabulary import suggest
+from calfrules.rules.checker import Names, check_condition
+from calfrules.rules.errors import ConditionError, RulesetError
+from calfrules.rules.vocabulary import Vocabulary
 
 _LAST_WORD = re.compile(r"[a-z_][a-z0-9_]*$")
-_KEYWORDS = ("and", "or", "not", "in")
+_KEYWORDS = ("and", "or", "not", "in", "is", "yes", "no", "recorded")
+# check_condition words its problems for a ruleset file; the form shows them under the 'when' box
+_IN_WHEN = "in 'when': "
 
 
-@dataclass(frozen=True)
 class KnownNames:
-    findings: dict[str, str] = field(default_factory=dict)  # id -> type (bool, number, choice)
-    scores: frozenset[str] = frozenset()
-    derived: frozenset[str] = frozenset()  # conditions and derived facts
-    conditions: frozenset[str] = frozenset()  # conditions some ruleset declares
+    """The checker's names of the engine last built, plus completion of a half-typed id."""
+
+    def __init__(self, names: Names | None = None) -> None:
+        self.checker = names if names is not None else Names(Vocabulary(), (), ())
 
     @classmethod
     def from_engine(cls, engine: Engine) -> KnownNames:
-        return cls(
-            {f.id: f.type for f in engine.vocabulary},
-            frozenset(engine.registry.derivers),
-            frozenset(engine.program.derived_names),
-            frozenset(engine.program.conditions),
-        )
+        """The names the compiler checked this engine's rules against."""
+        registry = engine.registry
+        return cls(Names(registry.vocabulary, registry.derivers, [entry.ruleset for entry in registry.rulesets]))
+
+    @property
+    def conditions(self) -> frozenset[str]:
+        """Conditions some ruleset declares."""
+        return frozenset(self.checker.conditions)
+
+    @property
+    def concluded(self) -> frozenset[str]:
+        """What rules can conclude or derive: declared conditions and derived facts."""
+        return frozenset(self.checker.conditions) | frozenset(self.checker.derived)
 
     def all(self) -> list[str]:
-        return sorted({*self.findings, *self.scores, *self.derived})
+        return sorted(set(self.checker.all()))
 
     def complete(self, text: str) -> str | None:
         """``text`` with its last, unfinished word completed to a known id (None: nothing fits)."""
@@ -46,29 +58,12 @@ class KnownNames:
 
 
 def check_when(text: str, names: KnownNames) -> ConditionError | None:
-    """The first problem in a condition, with its column, or None when it is fine."""
+    """The first problem in a condition, with its column, or None when the compiler would accept it."""
     try:
-        expr = condition.parse(text)
+        expr = check_condition(text, names.checker, "", "")
         condition.to_dnf(expr)
+    except RulesetError as exc:
+        return ConditionError(exc.message.removeprefix(_IN_WHEN), column=exc.column, text=text)
     except ConditionError as exc:
         return exc
-    for atom, negated in condition.atoms(expr):
-        problem = _atom_problem(atom, negated, names)
-        if problem:
-            return ConditionError(problem, column=atom.column, text=text)
-    return None
-
-
-def _atom_problem(atom: condition.Atom, negated: bool, names: KnownNames) -> str | None:
-    name = atom.name
-    kind = names.findings.get(name) or ("number" if name in names.scores else None)
-    if kind is None and name not in names.derived:
-        hint = suggest(name, names.all())
-        return f"unknown id {name!r}" + (f"; did you mean {', '.join(hint)}?" if hint else "")
-    if negated and kind is None:
-        return f"'not {name}': {name} is concluded by rules; 'not' may only test findings and scores"
-    if isinstance(atom, condition.Truthy) and kind in ("number", "choice"):
-        return f"{name} is a {kind}: compare it, for example {name} {'>= 1' if kind == 'number' else '== ...'}"
-    if isinstance(atom, condition.Compare) and kind in (None, "bool"):
-        return f"{name} is yes/no: write {name} or not {name}, not a comparison"
     return None

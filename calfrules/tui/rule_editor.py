@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -10,6 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
@@ -77,7 +77,21 @@ def _ids(text: str) -> tuple[str, ...]:
 
 
 class RuleEditor(Screen[Rule | None]):
-    """Edit one rule; dismisses with the new Rule (kept in memory) or None."""
+    """Edit one rule; dismisses with the new Rule once the app kept it, or None (cancelled)."""
+
+    class RuleSaved(Message):
+        """The user wants the rule on the form kept: the app keeps it and dismisses the
+        editor with it, or calls ``show_error`` with what to fix."""
+
+        def __init__(
+            self, editor: RuleEditor, rule: Rule, replacing: str | None, condition: ConditionInfo | None
+        ) -> None:
+            super().__init__()
+            self.editor = editor
+            self.ruleset_id = editor.ruleset_id
+            self.rule = rule
+            self.replacing = replacing  # the id of the rule it replaces (None: a new rule)
+            self.condition = condition  # a condition to declare with it
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "keep", "Keep rule", priority=True),
@@ -91,10 +105,8 @@ class RuleEditor(Screen[Rule | None]):
         rule: Rule | None,
         names: KnownNames,
         references: list[str],
-        apply: Callable[[Rule, ConditionInfo | None], str | None],
     ) -> None:
         super().__init__()
-        self.apply = apply  # keeps the rule (and a new condition) in the workspace; returns an error or None
         self.ruleset_id = ruleset_id
         self.rule = rule
         self.names = names
@@ -124,7 +136,7 @@ class RuleEditor(Screen[Rule | None]):
             yield Input(
                 compact=True,
                 value=rule.conclude or "" if rule else "",
-                suggester=SuggestFromList(sorted(self.names.derived)),
+                suggester=SuggestFromList(sorted(self.names.concluded)),
                 id="rule-conclude",
             )
             yield Label("Name of the condition, only if it is new (declares it in this ruleset)")
@@ -253,7 +265,7 @@ class RuleEditor(Screen[Rule | None]):
         try:
             self._store_advice()
         except ValueError as exc:
-            self._error(str(exc))
+            self.show_error(str(exc))
             return
         target = event.value
         self._refresh_picker()
@@ -273,7 +285,8 @@ class RuleEditor(Screen[Rule | None]):
         elif event.button.id == "rec-remove":
             self._show_advice(NEW_ADVICE)
 
-    def _error(self, message: str) -> None:
+    def show_error(self, message: str) -> None:
+        """Say what to fix (also why the app did not keep the rule); the form stays open."""
         self.query_one("#form-error", Static).update(Text(f"✗ {message}"))
         self.query_one("#rule-form", VerticalScroll).scroll_home(animate=False)
         self.notify(message, severity="error", title="Rule not kept")
@@ -318,18 +331,14 @@ class RuleEditor(Screen[Rule | None]):
         try:
             rule = self.build_rule()
         except ValueError as exc:
-            self._error(str(exc))
+            self.show_error(str(exc))
             return
         try:
             condition = self.new_condition(rule)
         except ValueError as exc:
-            self._error(str(exc))
+            self.show_error(str(exc))
             return
-        problem = self.apply(rule, condition)
-        if problem:
-            self._error(problem)
-            return
-        self.dismiss(rule)
+        self.post_message(self.RuleSaved(self, rule, self.rule.id if self.rule else None, condition))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

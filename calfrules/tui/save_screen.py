@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import Any, ClassVar
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -11,13 +11,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, LoadingIndicator, Static, TabbedContent, TabPane
 
-from calfrules.tui.saving import SavePlan, commit, plan_save
-
-if TYPE_CHECKING:
-    from calfrules.tui.app import CalfrulesApp
+from calfrules.tui.saving import SavePlan, plan_save
+from calfrules.tui.workspace import Workspace
 
 
 def impact_text(plan: SavePlan) -> Text:
@@ -55,8 +54,24 @@ def safety_text(plan: SavePlan) -> Text:
     return text
 
 
-class SaveScreen(Screen[bool]):
-    """Dismisses with True when the file was written."""
+class SaveScreen(Screen[None]):
+    """Checks a save and shows the plan; the app writes the file when asked and closes this screen."""
+
+    class SaveRequested(Message):
+        """The user confirmed a save the plan allows: the app writes it (and closes the screen) or says why not."""
+
+        def __init__(self, save_screen: SaveScreen, plan: SavePlan) -> None:
+            super().__init__()
+            self.save_screen = save_screen
+            self.plan = plan
+
+    class CounterExampleOpened(Message):
+        """The user wants the safety gate's counter-example in the case tester."""
+
+        def __init__(self, findings: dict[str, Any], title: str) -> None:
+            super().__init__()
+            self.findings = findings
+            self.title = title
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Cancel"),
@@ -64,14 +79,11 @@ class SaveScreen(Screen[bool]):
         Binding("f1", "app.help", "Help"),
     ]
 
-    def __init__(self, ruleset_id: str) -> None:
+    def __init__(self, workspace: Workspace, ruleset_id: str) -> None:
         super().__init__()
+        self.workspace = workspace  # read only: the app commits
         self.ruleset_id = ruleset_id
         self.plan: SavePlan | None = None
-
-    @property
-    def tui(self) -> CalfrulesApp:
-        return cast("CalfrulesApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -97,7 +109,7 @@ class SaveScreen(Screen[bool]):
     @work(thread=True, exclusive=True, group="save")
     def _plan(self) -> None:
         try:
-            plan = plan_save(self.tui.workspace, self.ruleset_id)
+            plan = plan_save(self.workspace, self.ruleset_id)
         except Exception as exc:  # an engine failure must not lose the edits: report and stay
             self.app.call_from_thread(self._failed, f"{type(exc).__name__}: {exc}")
             return
@@ -140,16 +152,7 @@ class SaveScreen(Screen[bool]):
         if self.plan is None:
             self.notify("Still checking; wait for the safety gate.", severity="warning")
             return
-        try:
-            path = commit(self.tui.workspace, self.plan)
-        except PermissionError as exc:
-            self.notify(str(exc), severity="error", title="Not saved")
-            return
-        except OSError as exc:
-            self.notify(f"could not write {self.plan.path}: {exc}", severity="error", title="Not saved")
-            return
-        self.notify(f"Saved {path} (previous version kept as {path.name}.bak)", title="Saved")
-        self.dismiss(True)
+        self.post_message(self.SaveRequested(self, self.plan))
 
     def open_counter_example(self) -> None:
         if self.plan is None or self.plan.safety is None or not self.plan.safety.violations:
@@ -158,7 +161,7 @@ class SaveScreen(Screen[bool]):
         findings = {**violation["case"]["findings"], **violation["added"]}
         # a recorded-no violation adds answers of "no", not a red flag
         added = "the answer of no" if all(v is False for v in violation["added"].values()) else "the red flag"
-        self.tui.open_case_tester(findings, title=f"Counter-example (with {added} recorded)")
+        self.post_message(self.CounterExampleOpened(findings, f"Counter-example (with {added} recorded)"))
 
     def action_close(self) -> None:
-        self.dismiss(False)
+        self.dismiss()
