@@ -72,6 +72,57 @@ def test_structural_errors_are_precise(body: str, message: str) -> None:
     assert message in str(info.value)
 
 
+RULE = '[[rules]]\nid = "r"\nwhen = "calf_pain"\nrationale = "x"\nreferences = ["ref"]\n'
+REC = RULE + '[[rules.recommend]]\nid = "a"\ntext = "t"\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (RULE + "escalte = 'urgent'\n", "t.toml: rule r: rule: unknown field(s): escalte (did you mean escalate?)"),
+        (RULE + "when_ = 'x'\nescalate = 'urgent'\n", "unknown field(s): when_ (did you mean when?)"),
+        (RULE + "escalate = 3\n", "rule r: rule: 'escalate' must be text, not a whole number (3)"),
+        (RULE + "conclude = 'Bad'\n", "rule r: rule: id 'Bad' must be lower case letters"),
+        (REC + "kind = 'foo'\n", "rule r: recommendation: unknown kind 'foo'; use one of: seek_care, stop"),
+        (REC + "priority = 1.5\n", "recommendation: 'priority' must be a whole number, not a number (1.5)"),
+        (REC + "dose = { bogus = 3 }\n", "recommendation: unknown dose field 'bogus'; use sets, reps"),
+        (REC + "dose = { weeks = 'x' }\n", "dose 'weeks' must be a positive number or a range [low, high]"),
+        (REC + "dose = { weeks = [3, 1] }\n", "dose 'weeks' must be a positive number or a range [low, high]"),
+        (REC + "dose = 3\n", "recommendation: 'dose' must be a table, not a whole number (3)"),
+        (
+            '[findings.x]\ntype = "boolean"\nlabel = "X"\nquestion = "?"\n',
+            "finding x: unknown type 'boolean' (did you mean bool?)",
+        ),
+        (
+            '[findings.x]\nid = "x"\ntype = "bool"\nlabel = "X"\nquestion = "?"\n',
+            "finding x: 'id' is the key of this table",
+        ),
+        ('[findings.X]\ntype = "bool"\nlabel = "X"\nquestion = "?"\n', "finding X: id 'X' must be lower case letters"),
+        ("[findings]\nx = 3\n", "finding x: must be a table, not a whole number (3)"),
+        (
+            '[conditions.c]\nlabel = "C"\nred_flag = "yes"\n',
+            "condition c: 'red_flag' must be true or false, not text ('yes')",
+        ),
+        ('[[floor]]\nid = "f"\nwhen = "calf_pain"\nlabel = "x"\n', "floor entry: missing 'level'"),
+        (
+            '[[tests]]\nid = "g"\nfindings = { a = true }\nexpect = { levl = "urgent" }\n',
+            "test g expect: unknown field(s): levl",
+        ),
+        ('[[tests]]\nid = "g"\nfindings = [1]\nexpect = {}\n', "test: 'findings' must be a table, not a list"),
+    ],
+)
+def test_what_the_description_refuses_is_worded_for_the_author(body: str, message: str) -> None:
+    with pytest.raises(RulesetError) as info:
+        ruleset(body)
+    assert message in str(info.value)
+    assert str(info.value).startswith("t.toml: ")
+
+
+def test_a_lone_string_reads_as_a_list_of_one() -> None:
+    loaded = ruleset(RULE + 'escalate = "urgent"\nderive = "leg_sign"\n')
+    assert loaded.rules[0].derive == ("leg_sign",)
+
+
 def test_save_is_atomic_a_crash_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "r.toml"
     original = ruleset('[conditions.x]\nlabel = "X"\n')

@@ -14,7 +14,14 @@ from jsonschema import Draft202012Validator
 
 from calfrules import CaseError, Deriver, Engine, Finding, hookimpl, load_engine
 from calfrules.cli import cli
-from calfrules.formats.json_schema import SCHEMA_NAMES, assessment_schema, case_schema, load_schema
+from calfrules.formats.json_schema import (
+    SCHEMA_NAMES,
+    assessment_schema,
+    case_schema,
+    load_schema,
+    schema_file,
+    schema_file_text,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 
@@ -36,6 +43,39 @@ def _golden_cases(engine: Engine) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
 def test_the_schemas_are_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(load_schema(name))
+
+
+@pytest.mark.parametrize("name", SCHEMA_NAMES)
+def test_the_published_files_are_what_the_description_generates(name: str) -> None:
+    on_disk = schema_file(name).read_text(encoding="utf-8")
+    assert on_disk == schema_file_text(name), (
+        f"{schema_file(name)} drifted: run python -m calfrules.formats.json_schema"
+    )
+
+
+def test_every_field_of_the_descriptions_is_in_the_schemas() -> None:
+    import dataclasses
+
+    from calfrules.engine.assessment import Assessment, RedFlagScreen, TraceStep
+    from calfrules.knowledge.case import CASE_FIELDS
+
+    assert list(case_schema()["properties"]) == list(CASE_FIELDS)
+    published = assessment_schema()
+    for cls, properties in (
+        (Assessment, published["properties"]),
+        (TraceStep, published["$defs"]["TraceStep"]["properties"]),
+        (RedFlagScreen, published["$defs"]["RedFlagScreen"]["properties"]),
+    ):
+        assert list(properties) == [f.name for f in dataclasses.fields(cls)]
+
+
+@pytest.mark.parametrize("case_id", [7, 7.0, "x", None])
+def test_the_case_schema_and_the_engine_agree_on_the_id(
+    engine: Engine, case_validator: Draft202012Validator, case_id: object
+) -> None:
+    case = {"findings": {"calf_pain": True}, "id": case_id}
+    assert case_validator.is_valid(case)
+    assert engine.parse_case(case).id == (None if case_id is None else str(case_id).removesuffix(".0"))
 
 
 def test_every_golden_and_example_case_and_its_assessment_match_the_schemas(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import faulthandler
 import json
 import socket
 import subprocess
@@ -310,7 +311,12 @@ def test_the_case_may_come_from_prefetch(client: TestClient) -> None:
         ({"hook": "patient-view", "hookInstance": "h", "context": {}}, 422, "no case: put the findings"),
         (hook_request(PE["findings"], prefetch={"calfrulesCase": SORE}), 422, "not both"),
         (hook_request({"calf_pian": True}), 422, "did you mean calf_pain"),
-        ({"hookInstance": "h", "context": {"findings": {"calf_pain": True}}}, 422, "'hook' is a required property"),
+        ({"hookInstance": "h", "context": {"findings": {"calf_pain": True}}}, 422, "the body: missing 'hook'"),
+        (
+            {"hook": "patient-view", "hookInstance": 5, "context": {"findings": {"calf_pain": True}}},
+            422,
+            "the body: 'hookInstance' must be text, not a whole number (5)",
+        ),
         (
             {"hook": "patient-view", "hookInstance": "h", "context": {}, "prefetch": {"calfrulesCase": 3}},
             422,
@@ -350,6 +356,20 @@ def test_feedback_is_recorded_in_the_audit_trail(client: TestClient, store: Audi
     [entry] = record.feedback
     assert (entry.outcome, entry.comment, entry.clinician) == ("overridden", "ultrasound already booked", "dr-a")
     assert entry.extra["overrideReason"] == {"code": "not-relevant"}
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ({"card": "c", "outcome": "maybe", "outcomeTimestamp": "t"}, "feedback.0: unknown outcome 'maybe'"),
+        ({"card": "c", "outcomeTimestamp": "t"}, "feedback.0: missing 'outcome'"),
+        ({"card": "c", "outcome": "accepted", "outcomeTimestamp": "t", "clinician": "x" * 10001}, "'clinician'"),
+    ],
+)
+def test_bad_feedback_is_one_clear_422_line(client: TestClient, item: dict[str, Any], words: str) -> None:
+    response = client.post(f"{CDS}/feedback", json={"feedback": [item]})
+    message = response.json()["error"]
+    assert response.status_code == 422 and words in message and "\n" not in message
 
 
 def test_feedback_on_an_unknown_card_or_without_a_trail_is_404(client: TestClient, engine: Engine) -> None:
@@ -403,6 +423,7 @@ def test_the_service_keeps_answering_when_the_engine_process_crashes(store: Audi
         def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
             def compute(findings: Any) -> Score:
                 if findings.get("chest_pain"):
+                    faulthandler.disable()  # no traceback dump for this intended crash
                     ctypes.string_at(0)  # a real SIGSEGV in the engine's child process
                 return Score(0)
 

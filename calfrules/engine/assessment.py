@@ -1,13 +1,68 @@
-"""The result of assessing a case: level first, then everything that explains it."""
+"""The result of assessing a case: level first, then everything that explains it.
+
+These dataclasses are the one description of an assessment: ``to_dict()`` writes every
+field, and ``calfrules schema assessment`` and the service's OpenAPI are generated from
+their annotations (``formats/json_schema.py``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, Union
+
+from msgspec import Meta
 
 from calfrules.rules.levels import Level
-from calfrules.rules.model import RuleRef, ScreenQuestion, Source
-from calfrules.rules.vocabulary import Value
+from calfrules.rules.model import RecommendationKind, RuleRef, ScreenQuestion, Source
+from calfrules.rules.shapes import PUBLISHED_AS, FindingValue
+
+Matched = Annotated[
+    dict[str, FindingValue],
+    Meta(title="Matched", description="recorded values only, finding id -> value; a recorded no is false"),
+]
+Unrecorded = Annotated[
+    tuple[str, ...],
+    Meta(
+        title="Unrecorded",
+        description="finding ids nobody recorded; never evidence of a no",
+        extra_json_schema={"uniqueItems": True},
+    ),
+]
+_NOT_YES = Meta(description='findings the rule needed to be "not yes" that nobody recorded')
+# A dose as the assessment gives it (a range as a list), published as DoseValue as it always was.
+DoseAmount = Annotated[
+    Union[int, float, Annotated[list[Union[int, float]], Meta(min_length=2, max_length=2)]],
+    Meta(title="DoseValue", description="an amount, or a range [low, high]"),
+]
+ScreenPolicyName = Literal["prompt", "require"]  # engine/screening.py's ScreenPolicy
+
+
+class RulesetProvenance(TypedDict):
+    id: str
+    version: str
+    hash: Annotated[str, Meta(pattern="^sha256:[0-9a-f]{64}$")]
+    plugin: str | None
+    source: str | None
+    replaces_plugin: NotRequired[str | None]
+
+
+class PluginProvenance(TypedDict):
+    name: str
+    version: str | None
+    status: str
+
+
+class Provenance(TypedDict):
+    """What made the assessment: the engine, and every ruleset and plugin, with versions."""
+
+    engine: str
+    engine_version: str
+    rulesets: list[RulesetProvenance]
+    plugins: list[PluginProvenance]
+    durable_rules_version: NotRequired[str | None]
+    python: NotRequired[str]
+    evaluator: NotRequired[Literal["durable", "oracle"]]
+    screen: NotRequired[Annotated[ScreenPolicyName, Meta(description="the red-flag screen policy")]]
 
 
 @dataclass(frozen=True)
@@ -19,10 +74,10 @@ class Reason:
     """
 
     rule: RuleRef
-    matched: dict[str, Value]
+    matched: Matched
     rationale: str
     sources: tuple[Source, ...] = ()
-    unrecorded: tuple[str, ...] = ()
+    unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
 @dataclass(frozen=True)
@@ -38,9 +93,9 @@ class ConditionResult:
 class RecommendationResult:
     id: str
     text: str
-    kind: str
+    kind: RecommendationKind
     priority: int
-    dose: dict[str, Any]
+    dose: dict[str, DoseAmount]
     dose_text: str
     rule: RuleRef
     sources: tuple[Source, ...]
@@ -62,7 +117,7 @@ class RedFlag:
     id: str
     label: str
     level: Level
-    matched: dict[str, Value]
+    matched: Matched
     rationale: str
     origin: str
     sources: tuple[Source, ...] = ()
@@ -77,13 +132,13 @@ class LevelReason:
 
 @dataclass(frozen=True)
 class TraceStep:
-    step: int
+    step: Annotated[int, Meta(ge=1)]
     rule: RuleRef
-    matched: dict[str, Value]
+    matched: Matched
     concluded: str | None
     derived: tuple[str, ...]
     escalated: Level | None
-    unrecorded: tuple[str, ...] = ()
+    unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
 @dataclass(frozen=True)
@@ -94,29 +149,42 @@ class ScoreResult:
     components: dict[str, float]
     interpretation: str
     plugin: str
-    # inputs of the score the case did not record (a low score may only mean "not asked")
-    unrecorded: tuple[str, ...] = ()
+    unrecorded: Annotated[
+        Unrecorded,
+        Meta(description="inputs of the score the case did not record: a low score may only mean they were not asked"),
+    ] = ()
 
 
 @dataclass(frozen=True)
 class RedFlagScreen:
     """The red-flag questions for the case's presenting groups, and which are unanswered.
 
-    ``complete`` once every question is recorded, yes or no. Under the ``require``
-    policy an incomplete screen keeps the level at see_clinician or above.
+    Under the require policy an incomplete screen keeps the level at see_clinician or above;
+    under prompt it only lists them.
     """
 
-    complete: bool = True
-    unanswered: tuple[str, ...] = ()
+    complete: Annotated[bool, Meta(description="true once every question is recorded, yes or no")] = True
+    unanswered: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="ids of the questions nobody recorded, in the order to ask them",
+            extra_json_schema={"uniqueItems": True},
+        ),
+    ] = ()
     questions: tuple[ScreenQuestion, ...] = ()
-    groups: tuple[str, ...] = ()
-    policy: str = "prompt"
+    groups: Annotated[tuple[str, ...], Meta(description="the presenting groups the case belongs to")] = ()
+    policy: ScreenPolicyName = "prompt"
 
 
 @dataclass(frozen=True)
 class Assessment:
+    """What calfrules answers for one case: Assessment.to_dict(), `calfrules assess --json`,
+    and the body of POST /assess."""
+
     level: Level
-    complete: bool
+    complete: Annotated[
+        bool, Meta(description="false when a plugin or the rule engine failed; the level is then at least urgent")
+    ]
     conditions: tuple[ConditionResult, ...]
     recommendations: tuple[RecommendationResult, ...]
     red_flags: tuple[RedFlag, ...]
@@ -125,8 +193,9 @@ class Assessment:
     scores: tuple[ScoreResult, ...]
     unused_findings: tuple[str, ...]
     unexplained_findings: tuple[str, ...]
-    findings: dict[str, Value]
-    provenance: dict[str, Any]
+    findings: Annotated[Matched, Meta(description="the validated input findings")]
+    # built as a plain dict by the engine; published with the shape of Provenance
+    provenance: Annotated[dict[str, Any], Meta(extra={PUBLISHED_AS: Provenance})]
     incomplete_reasons: tuple[str, ...] = ()
     withheld_recommendations: tuple[WithheldRecommendation, ...] = ()
     case_id: str | None = None

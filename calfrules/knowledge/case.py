@@ -1,4 +1,10 @@
-"""Reading a case (the findings to assess) from a dict, JSON or TOML."""
+"""Reading a case (the findings to assess) from a dict, JSON or TOML.
+
+``CaseInput`` is the one description of a case as given: msgspec checks a case against it,
+and ``calfrules schema case`` and the service's OpenAPI are generated from it. Which
+findings there are, and what values each takes, depends on the loaded vocabulary, so the
+vocabulary checks those (and fills them into the published schema).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,46 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Union
+
+import msgspec
+from msgspec import Meta
 
 from calfrules.rules.errors import CaseError
+from calfrules.rules.shapes import FindingValue, Problem, ShapeError, convert, json_integers, sentence
 from calfrules.rules.vocabulary import Value, Vocabulary
 
 MAX_CASE_BYTES = 1_000_000
 MAX_FINDINGS = 2000
 MAX_ID_NUMBER = 10**18
-CASE_FIELDS = ("id", "note", "findings")
+
+CaseId = Union[str, Annotated[int, Meta(gt=-MAX_ID_NUMBER, lt=MAX_ID_NUMBER)]]
+Findings = Annotated[
+    dict[str, FindingValue],
+    Meta(
+        title="Findings",
+        description="finding id -> value: true/false, a number in the finding's unit, or one of its choices",
+        min_length=1,
+        max_length=MAX_FINDINGS,
+    ),
+]
+
+
+class CaseInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The findings a clinician records for one person: the input of `calfrules assess` and of POST /assess."""
+
+    findings: Findings
+    id: Annotated[
+        CaseId | None, Meta(description="optional case id, echoed as case_id (a number has at most 18 digits)")
+    ] = None
+    note: Annotated[str | None, Meta(description="optional free text; never read by the rules")] = None
+
+
+CASE_FIELDS: tuple[str, ...] = CaseInput.__struct_fields__
+_OPTIONAL = CASE_FIELDS[len(CASE_FIELDS) - len(CaseInput.__struct_defaults__) :]
+_FIELDS_TEXT = (
+    f"a case has {', '.join(f for f in CASE_FIELDS if f not in _OPTIONAL)}, and optionally {' and '.join(_OPTIONAL)}"
+)
 
 
 @dataclass(frozen=True)
@@ -36,35 +73,48 @@ class Case:
 
 
 def parse_case(data: object, vocabulary: Vocabulary) -> Case:
-    """Validate a case; raise one CaseError that says what to fix."""
+    """Validate a case against CaseInput and the vocabulary; raise one CaseError that says what to fix."""
     if isinstance(data, Case):
         data = data.to_dict()
     if not isinstance(data, Mapping):
         raise CaseError(f'a case must be an object like {{"findings": {{...}}}}, not {type(data).__name__}')
     unknown = [_shown_key(key) for key in data if key not in CASE_FIELDS]
     if unknown:
-        raise CaseError(f"unknown case field(s): {', '.join(unknown)}; a case has findings, and optionally id and note")
-    if "findings" not in data:
-        raise CaseError('the case has no "findings": add e.g. {"findings": {"calf_pain": true}}')
-    findings = data["findings"]
-    if not isinstance(findings, Mapping):
-        raise CaseError(f'"findings" must be an object of finding id to value, not {type(findings).__name__}')
-    if not findings:
-        raise CaseError("the case is empty: record at least one finding")
-    if len(findings) > MAX_FINDINGS:
-        raise CaseError(f"the case has {len(findings)} findings; at most {MAX_FINDINGS} are accepted")
-    case_id = data.get("id")
-    if isinstance(case_id, float) and case_id.is_integer():  # JSON Schema's integer admits 7.0
-        case_id = int(case_id)
-    if case_id is not None and (isinstance(case_id, bool) or not isinstance(case_id, (str, int))):
-        raise CaseError('"id" must be text or a number')
-    if isinstance(case_id, int) and not -MAX_ID_NUMBER < case_id < MAX_ID_NUMBER:
-        raise CaseError('"id" is too large a number; use at most 18 digits, or text')
-    note = data.get("note")
-    if note is not None and not isinstance(note, str):
-        raise CaseError('"note" must be text')
-    checked = vocabulary.validate(findings)
-    return Case(findings=checked, id=None if case_id is None else str(case_id), note=note)
+        raise CaseError(f"unknown case field(s): {', '.join(unknown)}; {_FIELDS_TEXT}")
+    given = dict(data)
+    given["id"] = json_integers(given.get("id"))  # the schema says integer, which admits 7.0
+    if isinstance(given.get("findings"), Mapping):
+        given["findings"] = dict(given["findings"])
+    try:
+        case = convert(given, CaseInput)
+    except ShapeError as exc:
+        raise CaseError(_problem(exc.problem, given, vocabulary)) from None
+    # the given values, not msgspec's (which reads 1 as 1.0): the vocabulary's messages show them as given
+    checked = vocabulary.validate(given["findings"])
+    return Case(findings=checked, id=None if case.id is None else str(case.id), note=case.note)
+
+
+def _problem(problem: Problem, given: dict[str, Any], vocabulary: Vocabulary) -> str:
+    """msgspec's problem with a case, in the words a clinician's tool can show."""
+    field_name = problem.path[0] if problem.path else problem.name
+    findings = given.get("findings")
+    if problem.kind == "missing" and field_name == "findings":
+        return 'the case has no "findings": add e.g. {"findings": {"calf_pain": true}}'
+    if field_name == "findings" and problem.path == ("findings",) and isinstance(findings, dict):
+        if not findings:
+            return "the case is empty: record at least one finding"
+        return f"the case has {len(findings)} findings; at most {MAX_FINDINGS} are accepted"
+    if field_name == "findings" and problem.path == ("findings",):
+        return f'"findings" must be an object of finding id to value, not {type(findings).__name__}'
+    if field_name == "findings" and isinstance(findings, dict):
+        vocabulary.validate(findings)  # a finding's id or value: the vocabulary says precisely what is wrong
+    if field_name == "id" and problem.kind == "constraint":
+        return '"id" is too large a number; use at most 18 digits, or text'
+    if field_name == "id":
+        return '"id" must be text or a number'
+    if field_name == "note":
+        return '"note" must be text'
+    return sentence(problem, CaseInput, given)
 
 
 def _shown_key(key: object) -> str:

@@ -1,117 +1,248 @@
-"""Read a ruleset from parsed TOML: strict, every field checked, errors say where."""
+"""Read a ruleset from parsed TOML: strict, every field checked, errors say where.
+
+The fields, their types and constraints are those of the dataclasses in ``rules/model.py``:
+this module maps the file's form onto them (``ruleset_form.py``), lets msgspec check them,
+words msgspec's problems for a ruleset author (file, rule, field, did-you-mean), then makes
+the checks no type can say: a ``when`` that parses, a rule that does something, a sensible
+number range, references that exist.
+"""
 
 from __future__ import annotations
 
 import math
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, TypeGuard
 
+from calfrules.knowledge.ruleset_form import FieldForm, TableForm, ruleset_form
 from calfrules.rules import condition
 from calfrules.rules.errors import ConditionError, RulesetError
-from calfrules.rules.levels import Level
 from calfrules.rules.model import (
-    DOSE_FIELDS,
-    RECOMMENDATION_KINDS,
+    DOSE_INVALID,
+    ID_PATTERN,
     ConditionInfo,
-    DoseValue,
     Expectation,
     FloorEntry,
     GoldenCase,
+    Id,
     Recommendation,
     Reference,
     Rule,
     Ruleset,
     ScreenGroup,
 )
-from calfrules.rules.vocabulary import FINDING_KINDS, FINDING_TYPES, Finding
+from calfrules.rules.shapes import TOML_WORDS, ShapeError, convert, sentence, value_words
+from calfrules.rules.vocabulary import Finding, suggest
 
-ID_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class _Reader:
-    """Pulls typed fields out of one TOML table and complains precisely."""
-
-    def __init__(self, data: object, where: str, source: str, rule: str | None = None) -> None:
-        if not isinstance(data, Mapping):
-            raise RulesetError(f"{where} must be a table", source=source, rule=rule)
-        self.data = dict(data)
-        self.where = where
-        self.source = source
-        self.rule = rule
-
-    def error(self, message: str, column: int | None = None) -> RulesetError:
-        return RulesetError(f"{self.where}: {message}", source=self.source, rule=self.rule, column=column)
-
-    def take(self, key: str, kind: type | tuple[type, ...], default: Any = ..., *, required: bool = False) -> Any:
-        if key not in self.data:
-            if required or default is ...:
-                raise self.error(f"missing {key!r}")
-            return default
-        value = self.data.pop(key)
-        if isinstance(value, bool) and kind in (int, float, (int, float)):
-            raise self.error(f"{key!r} must be a number, not {value!r}")
-        if not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.error(f"{key!r} must be {_article(names)}, not {type(value).__name__}")
-        return value
-
-    def take_str_list(self, key: str) -> tuple[str, ...]:
-        value = self.take(key, (list, str), [])
-        items = [value] if isinstance(value, str) else value
-        if not all(isinstance(item, str) for item in items):
-            raise self.error(f"{key!r} must be a list of strings")
-        return tuple(items)
-
-    def take_id(self, key: str = "id") -> str:
-        value: str = self.take(key, str, required=True)
-        check_id(value, self.error)
-        return value
-
-    def done(self) -> None:
-        if self.data:
-            unknown = ", ".join(sorted(self.data))
-            raise self.error(f"unknown field(s): {unknown}")
-
-
-def _article(name: str) -> str:
-    return ("an " if name[:1] in "aeiou" else "a ") + name
-
-
-def check_id(value: str, error: Any) -> None:
-    if not ID_PATTERN.match(value):
-        raise error(f"id {value!r} must be lower case letters, digits and _ (starting with a letter)")
+# How each table is named in a message; {id} is its id, {parent} the id of the table holding it.
+_NAMES: dict[type, str] = {
+    Ruleset: "ruleset",
+    Reference: "reference",
+    Finding: "finding {id}",
+    ConditionInfo: "condition {id}",
+    Rule: "rule",
+    Recommendation: "recommendation",
+    FloorEntry: "floor entry",
+    ScreenGroup: "screen group",
+    GoldenCase: "test",
+    Expectation: "test {parent} expect",
+}
+Path = tuple[str | int, ...]
+_ID = re.compile(ID_PATTERN)
 
 
 def ruleset_from_data(data: Mapping[str, Any], source: str = "") -> Ruleset:
     """Build a Ruleset from parsed TOML, validating every field."""
-    top = _Reader(data, "ruleset", source)
-    ruleset_id = top.take_id()
-    references = tuple(_reference(item, source) for item in top.take("references", list, []))
-    findings = tuple(_finding(fid, item, source) for fid, item in top.take("findings", dict, {}).items())
-    conditions = tuple(_condition_info(cid, item, source) for cid, item in top.take("conditions", dict, {}).items())
-    rules = tuple(_rule(item, source) for item in top.take("rules", list, []))
-    floor = tuple(_floor(item, source) for item in top.take("floor", list, []))
-    screen = tuple(_screen(item, source) for item in top.take("screen", list, []))
-    tests = tuple(_golden(item, source) for item in top.take("tests", list, []))
-    ruleset = Ruleset(
-        id=ruleset_id,
-        version=top.take("version", str, required=True),
-        title=top.take("title", str, required=True),
-        authors=top.take_str_list("authors"),
-        description=top.take("description", str, ""),
-        references=references,
-        findings=findings,
-        conditions=conditions,
-        rules=rules,
-        floor=floor,
-        screen=screen,
-        tests=tests,
-        source=source,
-    )
-    top.done()
-    _check_local_consistency(ruleset)
+    if not isinstance(data, Mapping):
+        raise RulesetError("ruleset must be a table", source=source)
+    problems: list[tuple[Path, str]] = []
+    shaped = _shaped(data, ruleset_form(), (), problems)
+    if problems:
+        path, message = problems[0]
+        raise _error_at(shaped, path, message, source)
+    try:
+        ruleset = convert({**shaped, "source": source}, Ruleset)
+    except ShapeError as exc:
+        label = _place(shaped, exc.problem.path)[2]
+        message = sentence(exc.problem, Ruleset, shaped, TOML_WORDS, label=label)
+        raise _error_at(shaped, exc.problem.path, message, source) from None
+    _check_meaning(ruleset)
     return ruleset
+
+
+def _shaped(data: Mapping[str, Any], table: TableForm, path: Path, problems: list[tuple[Path, str]]) -> dict[str, Any]:
+    """The file's table in the dataclass's form; unknown fields and misshapen tables noted in ``problems``."""
+    known, special = _fields_to_reshape(table)
+    if data.keys() - known:
+        problems.append((path, _unknown_fields([str(key) for key in data.keys() - known], list(table.fields))))
+    shaped = {key: value for key, value in data.items() if key in known}
+    for key in [key for key in shaped if key in special]:  # in the file's order: the first problem is reported
+        form, value, where = special[key], shaped[key], (*path, key)
+        if form.form == "strings" and isinstance(value, str):
+            shaped[key] = [value]
+        elif form.form == "pairs" or form.keyed:
+            if not isinstance(value, Mapping):
+                problems.append((path, f"{key!r} must be a table, not {value_words(value, TOML_WORDS)}"))
+            elif form.keyed and form.table is not None:
+                items = enumerate(value.items())
+                shaped[key] = [
+                    _keyed_item(item_id, item, form.table, (*where, n), problems) for n, (item_id, item) in items
+                ]
+            else:
+                shaped[key] = [[item_key, item] for item_key, item in value.items()]
+        elif form.form == "tables" and form.table is not None and isinstance(value, list):
+            shaped[key] = [
+                _shaped(item, form.table, (*where, n), problems) if isinstance(item, Mapping) else item
+                for n, item in enumerate(value)
+            ]
+        elif form.form == "table" and form.table is not None and isinstance(value, Mapping):
+            shaped[key] = _shaped(value, form.table, where, problems)
+    return shaped
+
+
+@cache
+def _fields_to_reshape(table: TableForm) -> tuple[frozenset[str], dict[str, FieldForm]]:
+    """The table's field names, and the fields whose file form differs from the dataclass's."""
+    return frozenset(table.fields), {name: f for name, f in table.fields.items() if f.form != "value" or f.keyed}
+
+
+def _keyed_item(
+    item_id: str, item: object, table: TableForm, path: Path, problems: list[tuple[Path, str]]
+) -> dict[str, Any]:
+    """An item of a table of id -> item, with its id put in (where the dataclass keeps it)."""
+    if not isinstance(item, Mapping):
+        problems.append((path, f"must be a table, not {value_words(item, TOML_WORDS)}"))
+        return {"id": item_id}
+    if "id" in item:
+        problems.append((path, f"'id' is the key of this table ({item_id}): leave it out"))
+    rest = {key: value for key, value in item.items() if key != "id"}
+    return {"id": item_id, **_shaped(rest, table, path, problems)}
+
+
+def _unknown_fields(unknown: list[str], known: list[str]) -> str:
+    shown = []
+    for name in sorted(unknown)[:10]:
+        hint = suggest(name, known)
+        shown.append(_printable(name) + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+    return f"unknown field(s): {', '.join(shown)}"
+
+
+def _printable(text: str) -> str:
+    text = text[:40]
+    return text if text.isprintable() else repr(text)
+
+
+def _place(data: Mapping[str, Any], path: Path) -> tuple[str, str | None, str | None]:
+    """Where in the ruleset ``path`` leads: the name of the innermost table, the rule it is in,
+    and, for a value in a table of key -> value (a dose), that key as the field's label."""
+    table = ruleset_form()
+    name, rule, label = "ruleset", None, None
+    node: Any = data
+    ident: object = None
+    steps = list(path)
+    while steps:
+        step = steps.pop(0)
+        form = table.fields.get(step) if isinstance(step, str) and isinstance(node, Mapping) else None
+        if form is None:
+            break
+        node = node.get(step)
+        index = steps[0] if steps and isinstance(steps[0], int) and isinstance(node, list) else None
+        if index is None or index >= len(node):
+            if form.form != "table":
+                break
+        elif form.form == "pairs":
+            label = repr(node[index][0]) if isinstance(node[index], list) and node[index] else None
+            break
+        else:
+            node = node[steps.pop(0)]
+        if form.table is None or not isinstance(node, Mapping):
+            break
+        table, ident, parent = form.table, node.get("id"), ident
+        name = _NAMES[table.cls].format(id=ident, parent=parent)
+        if table.cls is Rule:
+            rule = ident if isinstance(ident, str) else None
+    return name, rule, label
+
+
+def _error_at(data: Mapping[str, Any], path: Path, message: str, source: str) -> RulesetError:
+    name, rule, _ = _place(data, path)
+    return RulesetError(f"{name}: {message}", source=source, rule=rule)
+
+
+# --- what no type can say -------------------------------------------------------------
+def _check_meaning(ruleset: Ruleset) -> None:
+    source = ruleset.source
+    for finding in ruleset.findings:
+        _check_finding(finding, source)
+    for rule in ruleset.rules:
+        _check_when(rule.when, "rule", source, rule.id)
+        if not (rule.conclude or rule.derive or rule.escalate or rule.recommend):
+            raise RulesetError(
+                "rule: does nothing: give it conclude, derive, escalate or recommend", source=source, rule=rule.id
+            )
+        for rec in rule.recommend:
+            for key, value in rec.dose:
+                if not _is_dose(value):
+                    raise RulesetError(
+                        f"recommendation: {DOSE_INVALID.format(name=repr(key))}", source=source, rule=rule.id
+                    )
+    for entry in ruleset.floor:
+        _check_when(entry.when, "floor entry", source)
+    for group in ruleset.screen:
+        _check_when(group.when, "screen group", source)
+        if not group.ask:
+            raise RulesetError(
+                f"screen group: screen group {group.id} asks nothing: list the yes/no findings to ask in 'ask'",
+                source=source,
+            )
+    _check_local_consistency(ruleset)
+
+
+def _check_when(text: str, name: str, source: str, rule: str | None = None) -> None:
+    try:
+        condition.parse(text)
+    except ConditionError as exc:
+        pointer = exc.pointer().replace("\n", "\n  ")
+        raise RulesetError(
+            f"{name}: in 'when': {exc.message}\n  {pointer}", source=source, rule=rule, column=exc.column
+        ) from None
+
+
+def _check_finding(finding: Finding, source: str) -> None:
+    def error(message: str) -> RulesetError:
+        return RulesetError(f"finding {finding.id}: {message}", source=source)
+
+    if not _ID.match(finding.id):  # the key of [findings.<id>]; Finding.id is plain text
+        try:
+            convert(finding.id, Id)
+        except ShapeError as exc:
+            raise error(sentence(exc.problem, Id, finding.id)) from None
+    bounds = (finding.minimum, finding.maximum)
+    if finding.type == "choice" and not finding.choices:
+        raise error("a choice finding needs a list of choices")
+    if finding.type != "number" and bounds != (None, None):
+        raise error("only number findings take a minimum or maximum")
+    if not all(bound is None or _is_finite(bound) for bound in bounds):
+        raise error("minimum and maximum must be finite numbers of a sensible size")
+    if finding.minimum is not None and finding.maximum is not None and finding.minimum > finding.maximum:
+        raise error(f"minimum {finding.minimum} is above maximum {finding.maximum}: no value could be recorded")
+
+
+def _is_dose(value: object) -> bool:
+    if isinstance(value, tuple):
+        return len(value) == 2 and all(_is_finite(v) for v in value) and 0 < value[0] <= value[1]
+    return _is_finite(value) and value > 0
+
+
+def _is_finite(value: object) -> TypeGuard[int | float]:
+    """A number that is not NaN, not infinite, and fits a float (TOML integers may not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _check_local_consistency(ruleset: Ruleset) -> None:
@@ -154,214 +285,3 @@ def _check_local_consistency(ruleset: Ruleset) -> None:
         for ref in group.references:
             if ref not in known_refs:
                 raise RulesetError(f"screen group {group.id} cites unknown reference {ref!r}", source=source)
-
-
-def _reference(item: object, source: str) -> Reference:
-    r = _Reader(item, "reference", source)
-    ref = Reference(id=r.take_id(), citation=r.take("citation", str, required=True), url=r.take("url", str, None))
-    r.done()
-    return ref
-
-
-def _finding(finding_id: str, item: object, source: str) -> Finding:
-    r = _Reader(item, f"finding {finding_id}", source)
-    check_id(finding_id, r.error)
-    ftype = r.take("type", str, required=True)
-    if ftype not in FINDING_TYPES:
-        raise r.error(f"type must be one of {', '.join(FINDING_TYPES)}")
-    kind = r.take("kind", str, "symptom")
-    if kind not in FINDING_KINDS:
-        raise r.error(f"kind must be one of {', '.join(FINDING_KINDS)}")
-    minimum = r.take("minimum", (int, float), None)
-    maximum = r.take("maximum", (int, float), None)
-    choices = r.take_str_list("choices")
-    if ftype == "choice" and not choices:
-        raise r.error("a choice finding needs a list of choices")
-    if ftype != "number" and (minimum is not None or maximum is not None):
-        raise r.error("only number findings take a minimum or maximum")
-    for bound in (minimum, maximum):
-        if bound is not None and not _is_finite_number(bound):
-            raise r.error("minimum and maximum must be finite numbers of a sensible size")
-    if minimum is not None and maximum is not None and minimum > maximum:
-        raise r.error(f"minimum {minimum} is above maximum {maximum}: no value could be recorded")
-    finding = Finding(
-        id=finding_id,
-        type=ftype,
-        label=r.take("label", str, required=True),
-        question=r.take("question", str, required=True),
-        kind=kind,
-        unit=r.take("unit", str, None),
-        minimum=None if minimum is None else float(minimum),
-        maximum=None if maximum is None else float(maximum),
-        choices=choices,
-        group=r.take("group", str, "general"),
-    )
-    r.done()
-    return finding
-
-
-def _condition_info(condition_id: str, item: object, source: str) -> ConditionInfo:
-    r = _Reader(item, f"condition {condition_id}", source)
-    check_id(condition_id, r.error)
-    info = ConditionInfo(
-        id=condition_id,
-        label=r.take("label", str, required=True),
-        description=r.take("description", str, ""),
-        red_flag=r.take("red_flag", bool, False),
-    )
-    r.done()
-    return info
-
-
-def _level(r: _Reader, key: str, required: bool = False) -> Level | None:
-    text = r.take(key, str, None, required=required)
-    if text is None:
-        return None
-    try:
-        return Level.parse(text)
-    except ValueError as exc:
-        raise r.error(str(exc)) from None
-
-
-def _when(r: _Reader) -> str:
-    text: str = r.take("when", str, required=True)
-    try:
-        condition.parse(text)
-    except ConditionError as exc:
-        raise r.error(
-            f"in 'when': {exc.message}\n  {exc.pointer().replace(chr(10), chr(10) + '  ')}", exc.column
-        ) from None
-    return text
-
-
-def _rule(item: object, source: str) -> Rule:
-    rule_id = item.get("id") if isinstance(item, Mapping) else None
-    r = _Reader(item, "rule", source, rule=rule_id if isinstance(rule_id, str) else None)
-    rule = Rule(
-        id=r.take_id(),
-        when=_when(r),
-        rationale=r.take("rationale", str, required=True),
-        references=r.take_str_list("references"),
-        conclude=_optional_id(r, "conclude"),
-        derive=r.take_str_list("derive"),
-        escalate=_level(r, "escalate"),
-        recommend=tuple(_recommendation(rec, source, r.rule) for rec in r.take("recommend", list, [])),
-        description=r.take("description", str, ""),
-    )
-    for name in rule.derive:
-        check_id(name, r.error)
-    r.done()
-    if not (rule.conclude or rule.derive or rule.escalate or rule.recommend):
-        raise r.error("does nothing: give it conclude, derive, escalate or recommend")
-    return rule
-
-
-def _optional_id(r: _Reader, key: str) -> str | None:
-    value: str | None = r.take(key, str, None)
-    if value is not None:
-        check_id(value, r.error)
-    return value
-
-
-def _recommendation(item: object, source: str, rule: str | None) -> Recommendation:
-    r = _Reader(item, "recommendation", source, rule)
-    rec_id = r.take_id()
-    kind = r.take("kind", str, "self_care")
-    if kind not in RECOMMENDATION_KINDS:
-        raise r.error(f"kind must be one of {', '.join(RECOMMENDATION_KINDS)}")
-    dose_table = r.take("dose", dict, {})
-    dose: list[tuple[str, DoseValue]] = []
-    for key, value in dose_table.items():
-        if key not in DOSE_FIELDS:
-            raise r.error(f"unknown dose field {key!r}; use {', '.join(DOSE_FIELDS)}")
-        dose.append((key, _dose_value(r, key, value)))
-    rec = Recommendation(
-        id=rec_id,
-        text=r.take("text", str, required=True),
-        kind=kind,
-        priority=r.take("priority", int, 50),
-        dose=tuple(dose),
-        references=r.take_str_list("references"),
-        return_if=r.take("return_if", str, None),
-        avoid_with=r.take_str_list("avoid_with"),
-    )
-    r.done()
-    return rec
-
-
-def _dose_value(r: _Reader, key: str, value: object) -> DoseValue:
-    if _is_finite_number(value) and value > 0:
-        return value
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(_is_finite_number(v) for v in value)
-        and 0 < value[0] <= value[1]
-    ):
-        return (value[0], value[1])
-    raise r.error(f"dose {key!r} must be a positive number or a range [low, high]")
-
-
-def _is_finite_number(value: object) -> TypeGuard[int | float]:
-    """A number that is not NaN, not infinite, and fits a float (TOML integers may not)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _floor(item: object, source: str) -> FloorEntry:
-    r = _Reader(item, "floor entry", source)
-    entry = FloorEntry(
-        id=r.take_id(),
-        when=_when(r),
-        level=_level(r, "level", required=True),  # type: ignore[arg-type]
-        label=r.take("label", str, required=True),
-        rationale=r.take("rationale", str, ""),
-        references=r.take_str_list("references"),
-    )
-    r.done()
-    return entry
-
-
-def _screen(item: object, source: str) -> ScreenGroup:
-    r = _Reader(item, "screen group", source)
-    group = ScreenGroup(
-        id=r.take_id(),
-        label=r.take("label", str, required=True),
-        when=_when(r),
-        ask=r.take_str_list("ask"),
-        default=r.take("default", bool, False),
-        rationale=r.take("rationale", str, ""),
-        references=r.take_str_list("references"),
-    )
-    r.done()
-    if not group.ask:
-        raise r.error(f"screen group {group.id} asks nothing: list the yes/no findings to ask in 'ask'")
-    for finding_id in group.ask:
-        check_id(finding_id, r.error)
-    return group
-
-
-def _golden(item: object, source: str) -> GoldenCase:
-    r = _Reader(item, "test", source)
-    test_id = r.take_id()
-    findings = r.take("findings", dict, required=True)
-    e = _Reader(r.take("expect", dict, required=True), f"test {test_id} expect", source)
-    expect = Expectation(
-        level=_level(e, "level"),
-        conditions=e.take_str_list("conditions"),
-        absent_conditions=e.take_str_list("absent_conditions"),
-        recommendations=e.take_str_list("recommendations"),
-        red_flags=e.take_str_list("red_flags"),
-        screen_complete=e.take("screen_complete", bool, None),
-        screen_groups=e.take_str_list("screen_groups"),
-    )
-    e.done()
-    golden = GoldenCase(
-        id=test_id, findings=tuple(findings.items()), expect=expect, description=r.take("description", str, "")
-    )
-    r.done()
-    return golden

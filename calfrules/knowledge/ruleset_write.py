@@ -5,66 +5,69 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
 from calfrules.files import atomic_write_text
-from calfrules.rules.model import GoldenCase, Recommendation, Rule, Ruleset
+from calfrules.knowledge.ruleset_form import FieldForm, TableForm, ruleset_form
+from calfrules.rules.levels import Level
+from calfrules.rules.model import Expectation, Rule, Ruleset
 from calfrules.rules.vocabulary import Finding
 
 
 def ruleset_to_data(ruleset: Ruleset) -> dict[str, Any]:
-    """The TOML-ready form: everything the ruleset holds, nothing more."""
-    data: dict[str, Any] = {"id": ruleset.id, "version": ruleset.version, "title": ruleset.title}
-    if ruleset.authors:
-        data["authors"] = list(ruleset.authors)
-    if ruleset.description:
-        data["description"] = ruleset.description
-    if ruleset.references:
-        data["references"] = [_drop_empty(vars(ref)) for ref in ruleset.references]
-    if ruleset.findings:
-        data["findings"] = {f.id: _finding_data(f) for f in ruleset.findings}
-    if ruleset.conditions:
-        data["conditions"] = {
-            c.id: _drop_empty({"label": c.label, "description": c.description, "red_flag": c.red_flag})
-            for c in ruleset.conditions
-        }
-    if ruleset.rules:
-        data["rules"] = [_rule_data(rule) for rule in ruleset.rules]
-    if ruleset.floor:
-        data["floor"] = [
-            _drop_empty(
-                {
-                    "id": e.id,
-                    "when": e.when,
-                    "level": e.level.value,
-                    "label": e.label,
-                    "rationale": e.rationale,
-                    "references": list(e.references),
-                }
-            )
-            for e in ruleset.floor
-        ]
-    if ruleset.screen:
-        data["screen"] = [
-            _drop_empty(
-                {
-                    "id": g.id,
-                    "label": g.label,
-                    "when": g.when,
-                    "ask": list(g.ask),
-                    "default": g.default,
-                    "rationale": g.rationale,
-                    "references": list(g.references),
-                }
-            )
-            for g in ruleset.screen
-        ]
-    if ruleset.tests:
-        data["tests"] = [_golden_data(t) for t in ruleset.tests]
+    """The TOML-ready form: everything the ruleset holds, nothing more.
+
+    Every field of the dataclasses in rules/model.py, in the file's form (ruleset_form.py),
+    left out when it holds its default (unless marked always written). The output, and so
+    ``content_hash``, is the same as the hand-written writer before it gave: audit trails
+    compare these hashes.
+    """
+    return _table_data(ruleset, ruleset_form())
+
+
+# Where the written order reads better than the dataclass's (and files saved before stay as they were).
+_WRITTEN_FIRST: dict[type, tuple[str, ...]] = {Rule: ("id", "when", "description", "conclude", "derive", "escalate")}
+_WRITTEN_LAST: dict[type, tuple[str, ...]] = {Expectation: ("screen_complete",)}
+
+
+def _table_data(item: object, table: TableForm) -> dict[str, Any]:
+    if isinstance(item, Finding):  # a finding says how it is written (rules/vocabulary.py)
+        return _finding_data(item)
+    data: dict[str, Any] = {}
+    for form, optional in _written(table):
+        value = getattr(item, form.name)  # not vars(): msgspec leaves defaults to the class
+        if optional and value == form.default:
+            continue
+        data[form.name] = _value_data(value, form)
     return data
+
+
+@cache
+def _written(table: TableForm) -> tuple[tuple[FieldForm, bool], ...]:
+    """The fields in the order they are written, each with whether it is left out at its default."""
+    first, last = _WRITTEN_FIRST.get(table.cls, ()), _WRITTEN_LAST.get(table.cls, ())
+    names = (*first, *(name for name in table.fields if name not in first + last), *last)
+    return tuple((table.fields[name], not (table.fields[name].required or table.fields[name].always)) for name in names)
+
+
+def _value_data(value: Any, form: FieldForm) -> Any:
+    kind = form.form
+    if kind == "value":
+        return value.value if isinstance(value, Level) else value
+    if kind == "strings":
+        return list(value)
+    if kind == "pairs":
+        return {key: list(item) if isinstance(item, tuple) else item for key, item in value}
+    assert form.table is not None
+    if kind == "table":
+        return _table_data(value, form.table)
+    if form.keyed:
+        return {item.id: _table_data(item, form.table) for item in value}  # the table leaves the id out
+    return [_table_data(item, form.table) for item in value]
 
 
 def _finding_data(finding: Finding) -> dict[str, Any]:
@@ -73,66 +76,6 @@ def _finding_data(finding: Finding) -> dict[str, Any]:
     if data.get("group") == "general":
         del data["group"]
     return data
-
-
-def _rule_data(rule: Rule) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": rule.id, "when": rule.when}
-    if rule.description:
-        data["description"] = rule.description
-    if rule.conclude:
-        data["conclude"] = rule.conclude
-    if rule.derive:
-        data["derive"] = list(rule.derive)
-    if rule.escalate:
-        data["escalate"] = rule.escalate.value
-    data["rationale"] = rule.rationale
-    if rule.references:
-        data["references"] = list(rule.references)
-    if rule.recommend:
-        data["recommend"] = [_recommendation_data(rec) for rec in rule.recommend]
-    return data
-
-
-def _recommendation_data(rec: Recommendation) -> dict[str, Any]:
-    data: dict[str, Any] = {"id": rec.id, "text": rec.text, "kind": rec.kind, "priority": rec.priority}
-    if rec.dose:
-        data["dose"] = {key: list(value) if isinstance(value, tuple) else value for key, value in rec.dose}
-    if rec.references:
-        data["references"] = list(rec.references)
-    if rec.return_if:
-        data["return_if"] = rec.return_if
-    if rec.avoid_with:
-        data["avoid_with"] = list(rec.avoid_with)
-    return data
-
-
-def _golden_data(test: GoldenCase) -> dict[str, Any]:
-    expect = test.expect
-    data = _drop_empty(
-        {
-            "id": test.id,
-            "description": test.description,
-            "findings": dict(test.findings),
-            "expect": _drop_empty(
-                {
-                    "level": expect.level.value if expect.level else None,
-                    "conditions": list(expect.conditions),
-                    "absent_conditions": list(expect.absent_conditions),
-                    "recommendations": list(expect.recommendations),
-                    "red_flags": list(expect.red_flags),
-                    "screen_groups": list(expect.screen_groups),
-                }
-            ),
-        },
-        keep=("findings", "expect"),
-    )
-    if expect.screen_complete is not None:  # false is a real expectation, kept
-        data["expect"]["screen_complete"] = expect.screen_complete
-    return data
-
-
-def _drop_empty(data: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k in keep or v not in (None, "", [], (), False)}
 
 
 def dumps(ruleset: Ruleset) -> str:

@@ -1,15 +1,49 @@
-"""What a ruleset holds: rules, recommendations, conditions, floor entries and golden cases."""
+"""What a ruleset holds: rules, recommendations, conditions, floor entries and golden cases.
 
-from __future__ import annotations
+These dataclasses are the one description of a ruleset: their annotations (with
+``msgspec.Meta`` constraints) are what ``knowledge/ruleset_read.py`` checks a file against
+and what ``ruleset_write.py`` writes. A ruleset file differs from them only where the
+``Meta(extra=...)`` keys below say so, and in tables of key -> value (``dose``, a golden
+case's ``findings``) that the dataclasses hold as (key, value) pairs.
+
+No ``from __future__ import annotations`` here: real annotation objects make reading the
+description at start-up cheap (ruleset_form.py, msgspec).
+"""
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Annotated, Union
+
+from msgspec import Meta
 
 from calfrules.rules.levels import Level
 from calfrules.rules.numbers import format_number
+from calfrules.rules.shapes import INVALID
 from calfrules.rules.vocabulary import Finding
 
-DoseValue = Union[int, float, tuple[float, float]]
+# Keys of Meta(extra=...) for how a field looks in a ruleset file:
+KEYED_BY_ID = "keyed_by_id"  # a table of id -> item (the item without its id), not a list
+ALWAYS_WRITTEN = "always_written"  # written out even when it holds its default
+
+ID_PATTERN = "^[a-z][a-z0-9_]*$"
+Id = Annotated[
+    str,
+    Meta(
+        pattern=ID_PATTERN,
+        extra={INVALID: "id {value} must be lower case letters, digits and _ (starting with a letter)"},
+    ),
+]
+DOSE_INVALID = "dose {name} must be a positive number or a range [low, high]"
+# A dose amount, or a range [low, high]; TOML keeps 3 and 3.0 apart, and so do these. That
+# amounts are positive and finite, and low <= high, is checked by the reader: msgspec 0.22
+# crashes on a union of a constrained number and a tuple.
+DoseValue = Annotated[
+    Union[int, float, tuple[Union[int, float], Union[int, float]]],
+    Meta(
+        title="DoseValue",
+        description="an amount, or a range [low, high]",
+        extra={INVALID: DOSE_INVALID},
+    ),
+]
 # Structured dose fields a recommendation may carry, with how they read.
 DOSE_FIELDS: dict[str, str] = {
     "sets": "sets",
@@ -23,6 +57,13 @@ DOSE_FIELDS: dict[str, str] = {
     "weeks": "weeks",
     "ounces_per_day": "oz a day",
 }
+DoseField = Annotated[
+    str,
+    Meta(
+        pattern=f"^({'|'.join(DOSE_FIELDS)})$",
+        extra={INVALID: f"unknown dose field {{value}}; use {', '.join(DOSE_FIELDS)}"},
+    ),
+]
 RECOMMENDATION_KINDS: tuple[str, ...] = (
     "seek_care",
     "stop",
@@ -33,6 +74,16 @@ RECOMMENDATION_KINDS: tuple[str, ...] = (
     "return_to_run",
     "education",
 )
+RecommendationKind = Annotated[
+    str,
+    Meta(
+        pattern=f"^({'|'.join(RECOMMENDATION_KINDS)})$",
+        extra_json_schema={"enum": list(RECOMMENDATION_KINDS)},
+        extra={INVALID: f"unknown kind {{value}}; use one of: {', '.join(RECOMMENDATION_KINDS)}"},
+    ),
+]
+_KEYED = Meta(extra={KEYED_BY_ID: True})
+_ALWAYS = Meta(extra={ALWAYS_WRITTEN: True})
 
 
 @dataclass(frozen=True)
@@ -53,13 +104,13 @@ class RuleRef:
 
 @dataclass(frozen=True)
 class ScreenQuestion:
-    id: str
+    id: Annotated[str, Meta(description="the yes/no finding that answers it")]
     question: str
 
 
 @dataclass(frozen=True)
 class Reference:
-    id: str
+    id: Id
     citation: str
     url: str | None = None
 
@@ -68,11 +119,11 @@ class Reference:
 class Recommendation:
     """Advice a rule gives: its text, how much and how often, and where it comes from."""
 
-    id: str
+    id: Id
     text: str
-    kind: str = "self_care"
-    priority: int = 50
-    dose: tuple[tuple[str, DoseValue], ...] = ()
+    kind: Annotated[RecommendationKind, _ALWAYS] = "self_care"
+    priority: Annotated[int, _ALWAYS] = 50
+    dose: tuple[tuple[DoseField, DoseValue], ...] = ()
     references: tuple[str, ...] = ()
     return_if: str | None = None
     # conditions, derived facts or floor entries in whose presence this advice is withheld
@@ -93,12 +144,12 @@ class Recommendation:
 class Rule:
     """If ``when`` holds: conclude a condition, derive facts, escalate, recommend."""
 
-    id: str
+    id: Id
     when: str
     rationale: str
     references: tuple[str, ...] = ()
-    conclude: str | None = None
-    derive: tuple[str, ...] = ()
+    conclude: Id | None = None
+    derive: tuple[Id, ...] = ()
     escalate: Level | None = None
     recommend: tuple[Recommendation, ...] = ()
     description: str = ""
@@ -108,7 +159,7 @@ class Rule:
 class ConditionInfo:
     """A condition the rules may conclude, as a clinician would name it."""
 
-    id: str
+    id: Id
     label: str
     description: str = ""
     red_flag: bool = False
@@ -121,7 +172,7 @@ class FloorEntry:
     Applied after the rules, by plain Python, whatever the rules did.
     """
 
-    id: str
+    id: Id
     when: str
     level: Level
     label: str
@@ -137,10 +188,10 @@ class ScreenGroup:
     when none does. Each question is a yes/no finding, answered when it is recorded.
     """
 
-    id: str
+    id: Id
     label: str
     when: str
-    ask: tuple[str, ...]
+    ask: tuple[Id, ...]
     default: bool = False
     rationale: str = ""
     references: tuple[str, ...] = ()
@@ -161,7 +212,7 @@ class Expectation:
 class GoldenCase:
     """A case with the outcome a clinician expects; ``calfrules test`` runs it."""
 
-    id: str
+    id: Id
     findings: tuple[tuple[str, object], ...]
     expect: Expectation
     description: str = ""
@@ -172,14 +223,14 @@ class GoldenCase:
 
 @dataclass(frozen=True)
 class Ruleset:
-    id: str
+    id: Id
     version: str
     title: str
     authors: tuple[str, ...] = ()
     description: str = ""
     references: tuple[Reference, ...] = ()
-    findings: tuple[Finding, ...] = ()
-    conditions: tuple[ConditionInfo, ...] = ()
+    findings: Annotated[tuple[Finding, ...], _KEYED] = ()
+    conditions: Annotated[tuple[ConditionInfo, ...], _KEYED] = ()
     rules: tuple[Rule, ...] = ()
     floor: tuple[FloorEntry, ...] = ()
     screen: tuple[ScreenGroup, ...] = ()

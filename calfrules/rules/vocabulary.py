@@ -56,8 +56,8 @@ class Finding:
                 raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}") from None
             if not math.isfinite(number):
                 raise CaseError(f"{self.id}: expected a finite number, got {_show(value)}")
-            if (self.minimum is not None and number < self.minimum) or (
-                self.maximum is not None and number > self.maximum
+            if (self.minimum is not None and float(value) < self.minimum) or (  # as recorded, not as rounded
+                self.maximum is not None and float(value) > self.maximum
             ):
                 raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}")
             return number

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -22,28 +21,27 @@ from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
 from calfrules.rules.errors import CalfrulesError
 from calfrules.service.audit_port import AuditPort
+from calfrules.service.bodies import (
+    CdsDiscovery,
+    CdsFeedback,
+    CdsFeedbackRequest,
+    CdsRequest,
+    CdsResponse,
+    FeedbackResult,
+    Health,
+)
 from calfrules.service.cards import card_for
 from calfrules.service.limits import BodyLimit
-from calfrules.service.schemas import CASE_PREFETCH_KEY, SchemaSet, component_ref
+from calfrules.service.openapi import openapi, request_body, responses
+from calfrules.service.requests import SERVICE_ID, ServiceError, case_from_hook, json_body, known_service
+from calfrules.service.schemas import ServiceSchemas, checked
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
-MAX_INT_DIGITS = 300
-SERVICE_ID = "calfrules-calf-pain"
 HOOK = "patient-view"
 AUDIT_HEADER = "X-Calfrules-Audit-Id"
 AUDIT_FAILED_HEADER = "X-Calfrules-Audit-Failed"
 log = logging.getLogger("calfrules.service")
-
-
-class ServiceError(Exception):
-    """An answer other than 200, with one message that says what to fix."""
-
-    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 def create_app(
@@ -71,7 +69,7 @@ def create_app(
     the_engine = engine if engine is not None else load_engine()
     for problem in the_engine.problems:
         log.warning("calfrules: %s", problem)
-    schemas = SchemaSet(the_engine.vocabulary)
+    schemas = ServiceSchemas(the_engine.vocabulary)
     source_label = f"calfrules {__version__}"
 
     @asynccontextmanager
@@ -107,21 +105,26 @@ def create_app(
             ) from None
         return assessment, await _record(audit, case, assessment, request_id)
 
-    @app.get("/health", summary="Liveness check (no authentication)", responses=_responses(200, "Health"))
-    async def health() -> dict[str, str]:
+    # response_model=None: the bodies are described in bodies.py (msgspec), not by pydantic
+    @app.get(
+        "/health",
+        summary="Liveness check (no authentication)",
+        responses=responses(200, "Health"),
+        response_model=None,
+    )
+    async def health() -> Health:
         return {"status": "ok"}
 
     @app.post(
         "/assess",
         dependencies=auth,
         summary="Assess one case; answers the assessment (as `calfrules assess --json`)",
-        responses=_responses(200, "Assessment", errors=(400, 401, 413, 422, 503), token=token),
-        openapi_extra=_request_body("Case"),
+        responses=responses(200, "Assessment", errors=(400, 401, 413, 422, 503), token=token),
+        openapi_extra=request_body("Case"),
     )
     async def assess_case(request: Request) -> JSONResponse:
-        body = await _json_body(request)
-        the_engine.parse_case(body)  # the engine's messages are the most helpful: check them first
-        schemas.validate("Case", body)
+        body = await json_body(request)
+        the_engine.parse_case(body)  # checks the case against CaseInput and the vocabulary
         request_id = (request.headers.get("x-request-id") or str(uuid.uuid4()))[:200]
         assessment, audit_id = await assess(body, request_id)
         return JSONResponse(assessment.to_dict(), headers=_audit_headers(audit, audit_id))
@@ -130,9 +133,10 @@ def create_app(
         "/cds-services",
         dependencies=auth,
         summary="CDS Hooks discovery",
-        responses=_responses(200, "CdsDiscovery", errors=(401,), token=token),
+        responses=responses(200, "CdsDiscovery", errors=(401,), token=token),
+        response_model=None,
     )
-    async def discovery() -> dict[str, Any]:
+    async def discovery() -> CdsDiscovery:
         return {
             "services": [
                 {
@@ -153,35 +157,37 @@ def create_app(
         "/cds-services/{service_id}",
         dependencies=auth,
         summary="CDS Hooks service call: one card for the case",
-        responses=_responses(200, "CdsResponse", errors=(400, 401, 404, 413, 422, 503), token=token),
-        openapi_extra=_request_body("CdsRequest"),
+        responses=responses(200, "CdsResponse", errors=(400, 401, 404, 413, 422, 503), token=token),
+        openapi_extra=request_body("CdsRequest"),
     )
     async def cds_call(service_id: str, request: Request) -> JSONResponse:
-        _known_service(service_id)
-        body = await _json_body(request)
-        case = _case_from_hook(body)
-        the_engine.parse_case(case)
-        schemas.validate("CdsRequest", body)
-        request_id = str(body.get("hookInstance") or uuid.uuid4())[:200]  # the audit trail keeps 200 characters
+        known_service(service_id)
+        body = await json_body(request)
+        case = case_from_hook(body)
+        the_engine.parse_case(case)  # the engine's messages are the most helpful: check the case first
+        hook_request = checked(body, CdsRequest)
+        request_id = (hook_request["hookInstance"] or str(uuid.uuid4()))[:200]  # the audit trail keeps 200 characters
         assessment, audit_id = await assess(case, request_id)
         card = card_for(assessment, uuid=audit_id or str(uuid.uuid4()), source_label=source_label)
-        return JSONResponse({"cards": [card]}, headers=_audit_headers(audit, audit_id))
+        cards: CdsResponse = {"cards": [card]}
+        return JSONResponse(cards, headers=_audit_headers(audit, audit_id))
 
     @app.post(
         "/cds-services/{service_id}/feedback",
         dependencies=auth,
         summary="CDS Hooks feedback on a card; recorded in the audit trail",
-        responses=_responses(200, "FeedbackResult", errors=(400, 401, 404, 413, 422, 503), token=token),
-        openapi_extra=_request_body("CdsFeedbackRequest"),
+        responses=responses(200, "FeedbackResult", errors=(400, 401, 404, 413, 422, 503), token=token),
+        openapi_extra=request_body("CdsFeedbackRequest"),
+        response_model=None,
     )
-    async def cds_feedback(service_id: str, request: Request) -> dict[str, int]:
-        _known_service(service_id)
-        body = await _json_body(request)
-        schemas.validate("CdsFeedbackRequest", body)
+    async def cds_feedback(service_id: str, request: Request) -> FeedbackResult:
+        known_service(service_id)
+        body = await json_body(request)
+        checked(body, CdsFeedbackRequest)  # then the body as sent is recorded, keys the description does not name too
+        items: list[CdsFeedback] = body["feedback"]
         if audit is None:
             raise ServiceError(404, "this service keeps no audit trail, so it knows no card to record feedback on")
         store = audit
-        items: list[dict[str, Any]] = body["feedback"]
 
         def record_all() -> int:
             unknown = [item["card"] for item in items if store.get(item["card"]) is None]
@@ -205,7 +211,7 @@ def create_app(
 
         return {"recorded": await anyio.to_thread.run_sync(record_all)}
 
-    app.openapi = lambda: _openapi(app, schemas)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app, schemas)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
@@ -259,112 +265,6 @@ def _audit_headers(audit: AuditPort | None, audit_id: str | None) -> dict[str, s
     if audit_id:
         return {AUDIT_HEADER: audit_id}
     return {AUDIT_FAILED_HEADER: "not recorded: see the service log"} if audit is not None else {}
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if not raw.strip():
-        raise ServiceError(400, 'empty body: send JSON such as {"findings": {"calf_pain": true}}')
-    try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_int=_bounded_int)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ServiceError(400, f"the body is not valid JSON{where}") from None
-    except RecursionError:
-        raise ServiceError(400, "the body is nested too deeply") from None
-
-
-def _bounded_int(token: str) -> int:
-    # the engine turns numbers into floats: an integer past float range would overflow there
-    if len(token.lstrip("-")) > MAX_INT_DIGITS:
-        raise ServiceError(400, f"a number in the body has more than {MAX_INT_DIGITS} digits")
-    return int(token)
-
-
-def _reject_constant(token: str) -> float:
-    raise ServiceError(400, f"{token} is not a number JSON allows")
-
-
-def _case_from_hook(body: Any) -> dict[str, Any]:
-    """The case a CDS Hooks request carries: context.findings, or prefetch.calfrulesCase."""
-    if not isinstance(body, dict):
-        raise ServiceError(422, "a CDS Hooks request must be a JSON object with hook, hookInstance and context")
-    context = body.get("context")
-    prefetch = body.get("prefetch")
-    in_context = isinstance(context, dict) and "findings" in context
-    in_prefetch = isinstance(prefetch, dict) and CASE_PREFETCH_KEY in prefetch
-    if in_context and in_prefetch:
-        raise ServiceError(422, f"give the case in context.findings or in prefetch.{CASE_PREFETCH_KEY}, not both")
-    if in_context:
-        assert isinstance(context, dict)
-        case: dict[str, Any] = {"findings": context["findings"]}
-        if "caseId" in context:
-            case["id"] = context["caseId"]
-        if "note" in context:
-            case["note"] = context["note"]
-        return case
-    if in_prefetch:
-        assert isinstance(prefetch, dict)
-        prefetched = prefetch[CASE_PREFETCH_KEY]
-        if not isinstance(prefetched, dict):
-            raise ServiceError(422, f'prefetch.{CASE_PREFETCH_KEY} must be a case object like {{"findings": {{...}}}}')
-        return prefetched
-    raise ServiceError(
-        422, f"no case: put the findings in context.findings, or a whole case in prefetch.{CASE_PREFETCH_KEY}"
-    )
-
-
-def _known_service(service_id: str) -> None:
-    if service_id != SERVICE_ID:
-        raise ServiceError(404, f"no CDS service {service_id[:60]!r}; GET /cds-services lists them ({SERVICE_ID})")
-
-
-def _request_body(name: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": component_ref(name)}}}}
-
-
-_STATUS_TEXT = {
-    400: "the body is not JSON",
-    401: "missing or wrong bearer token",
-    404: "unknown service or card",
-    413: "request body too large",
-    422: "the request is JSON but not a valid request (the message says what to fix)",
-    503: "the assessment did not finish in time",
-}
-
-
-def _responses(
-    status: int, schema: str, *, errors: tuple[int, ...] = (), token: str | None = None
-) -> dict[int | str, dict[str, Any]]:
-    responses: dict[int | str, dict[str, Any]] = {
-        status: {"description": "OK", "content": {"application/json": {"schema": component_ref(schema)}}}
-    }
-    for code in errors:
-        if code == 401 and not token:
-            continue
-        responses[code] = {
-            "description": _STATUS_TEXT[code],
-            "content": {"application/json": {"schema": component_ref("Error")}},
-        }
-    return responses
-
-
-def _openapi(app: FastAPI, schemas: SchemaSet) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        from fastapi.openapi.utils import get_openapi
-
-        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-        components = document.setdefault("components", {})
-        components.setdefault("schemas", {}).update(schemas.openapi_components())
-        for path in document.get("paths", {}).values():
-            for operation in path.values():
-                # FastAPI documents its own validation error body; ours is the one-line Error
-                if "422" in operation.get("responses", {}):
-                    operation["responses"]["422"]["content"] = {"application/json": {"schema": component_ref("Error")}}
-        for unused in ("HTTPValidationError", "ValidationError"):
-            components["schemas"].pop(unused, None)
-        app.openapi_schema = document
-    return app.openapi_schema
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from calfrules.engine.assessment import Assessment
 from calfrules.formats.text import describe_facts, screen_lines
 from calfrules.rules.levels import Level
 from calfrules.rules.model import Source
+from calfrules.service.bodies import SUMMARY_MAX, Card, Indicator
 
-SUMMARY_MAX = 139  # CDS Hooks: the summary must be under 140 characters
-INDICATOR = {
+__all__ = ["INDICATOR", "SUMMARY_MAX", "card_for", "detail", "summary"]
+
+INDICATOR: dict[Level, Indicator] = {
     Level.EMERGENCY: "critical",
     Level.URGENT: "critical",
     Level.SEE_CLINICIAN: "warning",
@@ -19,7 +20,7 @@ INDICATOR = {
 }
 
 
-def card_for(assessment: Assessment, *, uuid: str, source_label: str) -> dict[str, Any]:
+def card_for(assessment: Assessment, *, uuid: str, source_label: str) -> Card:
     return {
         "uuid": uuid,
         "summary": summary(assessment),

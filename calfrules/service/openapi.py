@@ -1,0 +1,56 @@
+"""The OpenAPI description: FastAPI's paths, with the components of service/schemas.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from calfrules.service.schemas import ServiceSchemas, component_ref
+
+_STATUS_TEXT = {
+    400: "the body is not JSON",
+    401: "missing or wrong bearer token",
+    404: "unknown service or card",
+    413: "request body too large",
+    422: "the request is JSON but not a valid request (the message says what to fix)",
+    503: "the assessment did not finish in time",
+}
+
+
+def request_body(name: str) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": component_ref(name)}}}}
+
+
+def responses(
+    status: int, schema: str, *, errors: tuple[int, ...] = (), token: str | None = None
+) -> dict[int | str, dict[str, Any]]:
+    found: dict[int | str, dict[str, Any]] = {
+        status: {"description": "OK", "content": {"application/json": {"schema": component_ref(schema)}}}
+    }
+    for code in errors:
+        if code == 401 and not token:
+            continue
+        found[code] = {
+            "description": _STATUS_TEXT[code],
+            "content": {"application/json": {"schema": component_ref("Error")}},
+        }
+    return found
+
+
+def openapi(app: FastAPI, schemas: ServiceSchemas) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        from fastapi.openapi.utils import get_openapi
+
+        document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = document.setdefault("components", {})
+        components.setdefault("schemas", {}).update(schemas.openapi_components())
+        for path in document.get("paths", {}).values():
+            for operation in path.values():
+                # FastAPI documents its own validation error body; ours is the one-line Error
+                if "422" in operation.get("responses", {}):
+                    operation["responses"]["422"]["content"] = {"application/json": {"schema": component_ref("Error")}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components["schemas"].pop(unused, None)
+        app.openapi_schema = document
+    return app.openapi_schema
