@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -148,3 +150,25 @@ def test_text_round_trip_and_dnf_keep_the_meaning(expr: condition.Expr, env: dic
 
     dnf_truth = any(all(literal_holds(a, p) for a, p in branch) for branch in branches)
     assert dnf_truth == _truth(expr, env)
+
+
+def test_the_grammar_cache_lives_only_in_a_folder_of_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    path = condition._private_cache_file()
+    assert path == str(tmp_path / "calfrules" / "condition-grammar.lark")
+    assert (tmp_path / "calfrules").stat().st_mode & 0o777 == 0o700
+    (tmp_path / "calfrules").chmod(0o777)  # a folder others may write to: no cache at all
+    assert condition._private_cache_file() is None
+
+
+def test_a_parser_read_from_the_grammar_cache_parses_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = "calf_pain and not (pain_score >= 7 or swelling is no) and sex in ['female']"
+    condition._parser.cache_clear()
+    try:
+        first = condition._parser().parse(text)  # builds the tables and writes the cache
+        assert (tmp_path / "calfrules" / "condition-grammar.lark").stat().st_size > 0
+        condition._parser.cache_clear()
+        assert condition._parser().parse(text) == first  # read back from the cache
+    finally:
+        condition._parser.cache_clear()

@@ -38,7 +38,12 @@ from calfrules.rules.numbers import format_number
 Resource = dict[str, Any]
 SYSTEM = "urn:calfrules"
 # RequestGroup.priority codes (http://hl7.org/fhir/request-priority) for our levels
-_PRIORITY = {Level.EMERGENCY: "stat", Level.URGENT: "urgent", Level.SEE_CLINICIAN: "routine", Level.SELF_CARE: "routine"}
+_PRIORITY = {
+    Level.EMERGENCY: "stat",
+    Level.URGENT: "urgent",
+    Level.SEE_CLINICIAN: "routine",
+    Level.SELF_CARE: "routine",
+}
 
 
 def to_fhir_bundle(assessment: Assessment | Mapping[str, Any], *, now: datetime | None = None) -> Resource:

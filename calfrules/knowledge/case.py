@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
 
 import msgspec
+import tomli
 from msgspec import Meta
 
 from calfrules.rules.errors import CaseError
@@ -172,8 +172,8 @@ def parse_case_text(text: str, name: str = "case", *, toml: bool = False) -> obj
 
 def _parse_toml(text: str, name: str) -> object:
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        return tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         raise CaseError(f"{name}: not valid TOML: {exc}") from None
     except RecursionError:
         raise CaseError(f"{name}: nested too deeply") from None

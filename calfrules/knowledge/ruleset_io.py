@@ -7,9 +7,10 @@ one place callers go to (``load``, ``loads``, ``load_resource``, ``dumps``, ``sa
 from __future__ import annotations
 
 import os
-import tomllib
 from importlib import resources
 from pathlib import Path
+
+import tomli
 
 from calfrules.files import atomic_write_text
 from calfrules.knowledge.ruleset_read import ruleset_from_data
@@ -32,8 +33,8 @@ __all__ = [
 
 def loads(text: str, source: str = "<string>") -> Ruleset:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = tomli.loads(text)
+    except tomli.TOMLDecodeError as exc:
         raise RulesetError(f"not valid TOML: {exc}", source=source) from None
     except RecursionError:
         raise RulesetError("not valid TOML: arrays or tables nest too deeply", source=source) from None
