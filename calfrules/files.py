@@ -13,9 +13,7 @@ from calfrules.rules.errors import CalfrulesError
 
 
 @contextmanager
-def atomic_text_file(
-    path: str | os.PathLike[str], *, error: type[CalfrulesError] = CalfrulesError
-) -> Iterator[TextIO]:
+def atomic_text_file(path: str | os.PathLike[str], *, error: type[CalfrulesError] = CalfrulesError) -> Iterator[TextIO]:
     """A file that appears whole at ``path`` when the block ends, or not at all.
 
     Streams to a temporary file beside it (so a large file never sits in memory), then

@@ -296,5 +296,3 @@ def _screen_questions(level: Level, screen: Mapping[str, Any]) -> list[tuple[str
         return []
     asked = {q["id"]: q["question"] for q in screen.get("questions", ())}
     return [(finding, asked.get(finding, finding)) for finding in screen.get("unanswered", ())]
-
-
