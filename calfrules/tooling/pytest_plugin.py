@@ -26,7 +26,10 @@ from calfrules.tooling.goldens import GoldenResult, run_all
 
 
 def make_engine(*, plugins: Iterable[object] = (), rulesets: Iterable[Any] = (), entry_points: bool = True) -> Engine:
-    """An engine that refuses to start with load problems, so a broken pack fails its tests loudly."""
+    """An engine that refuses to start with load problems, so a broken pack fails its tests loudly.
+
+    The built-in plugins always load; ``entry_points=False`` leaves installed packs out.
+    """
     engine = load_engine(plugins=plugins, rulesets=rulesets, entry_points=entry_points)
     if engine.problems:
         engine.close()
