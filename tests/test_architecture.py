@@ -21,9 +21,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("calfrules._version", "calfrules.rules"),
     ("calfrules.files",),
     ("calfrules.knowledge", "calfrules.plugins", "calfrules.rulesets"),
+    ("calfrules.engine.durable",),
     ("calfrules.engine",),
-    ("calfrules.formats", "calfrules.audit", "calfrules.tooling"),
-    ("calfrules.service", "calfrules.tui"),
+    ("calfrules.formats",),
+    ("calfrules.audit",),
+    ("calfrules.tooling",),
+    ("calfrules.service",),
+    ("calfrules.tui",),
     ("calfrules.cli",),
     ("calfrules", "calfrules.testing", "calfrules.__main__"),  # the public facades
 )

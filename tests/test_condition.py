@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from calfrules.rules import condition
 from calfrules.rules.condition import And, Answer, Compare, Not, Or, Truthy
 from calfrules.rules.errors import ConditionError
+from calfrules.rules.private_cache import private_cache_file
 
 
 def test_parses_the_example_from_the_design() -> None:
@@ -154,11 +155,11 @@ def test_text_round_trip_and_dnf_keep_the_meaning(expr: condition.Expr, env: dic
 
 def test_the_grammar_cache_lives_only_in_a_folder_of_ours(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    path = condition._private_cache_file()
+    path = private_cache_file("condition-grammar.lark")
     assert path == str(tmp_path / "calfrules" / "condition-grammar.lark")
     assert (tmp_path / "calfrules").stat().st_mode & 0o777 == 0o700
     (tmp_path / "calfrules").chmod(0o777)  # a folder others may write to: no cache at all
-    assert condition._private_cache_file() is None
+    assert private_cache_file("condition-grammar.lark") is None
 
 
 def test_a_parser_read_from_the_grammar_cache_parses_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from calfrules.engine.firing import Firing
 from calfrules.rules.condition import to_text
 from calfrules.rules.evaluate import evaluate
+from calfrules.rules.firing import Firing
 from calfrules.rules.program import CompiledRule, Program
 from calfrules.rules.vocabulary import Value
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from calfrules.engine.assessment import ScoreResult
 from calfrules.engine.durable.driver import DurableRunner
-from calfrules.engine.firing import Firing
 from calfrules.knowledge.derivers import Deriver
 from calfrules.rules.errors import EngineFault
+from calfrules.rules.firing import Firing
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value
 

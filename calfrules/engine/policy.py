@@ -22,9 +22,9 @@ from calfrules.engine.assessment import (
     ScoreResult,
     TraceStep,
 )
-from calfrules.engine.firing import Firing
 from calfrules.engine.screening import ScreenPolicy, evaluate_screen
 from calfrules.rules.evaluate import Prover, evaluate
+from calfrules.rules.firing import Firing
 from calfrules.rules.levels import Level
 from calfrules.rules.model import RECOMMENDATION_KINDS, Source
 from calfrules.rules.program import CompiledRule, Program

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
@@ -32,6 +30,7 @@ from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput
 
 from calfrules.rules.errors import ConditionError
 from calfrules.rules.numbers import format_number
+from calfrules.rules.private_cache import private_cache_file
 
 Scalar = Union[float, str]
 
@@ -191,20 +190,9 @@ def _parser() -> Lark:
     # Building the LALR tables takes ~20 ms of every start-up; lark can keep them in a file it
     # checks against the grammar's hash and lark's version. Only in a private folder of ours:
     # lark's default place is the shared temp folder, where another user could plant one.
-    return Lark(_GRAMMAR, parser="lalr", maybe_placeholders=False, cache=_private_cache_file() or False)
-
-
-def _private_cache_file() -> str | None:
-    """``$XDG_CACHE_HOME/calfrules/condition-grammar.lark`` if that folder is ours alone, else None."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    folder = os.path.join(base, "calfrules")
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.stat(folder)
-    except OSError:
-        return None
-    private = info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    return os.path.join(folder, "condition-grammar.lark") if private and os.access(folder, os.W_OK) else None
+    return Lark(
+        _GRAMMAR, parser="lalr", maybe_placeholders=False, cache=private_cache_file("condition-grammar.lark") or False
+    )
 
 
 @functools.lru_cache(maxsize=4096)

@@ -28,11 +28,11 @@ from typing import Any
 import durable_rules_engine as core
 
 from calfrules.engine.durable.definitions import DurablePlan, build_plan
-from calfrules.engine.firing import Firing
 from calfrules.rules import condition
 from calfrules.rules.condition import Atom
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.evaluate import evaluate
+from calfrules.rules.firing import Firing
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value
 
