@@ -145,3 +145,27 @@ def test_every_recommendation_kind_and_level_has_its_wording() -> None:
 
     assert list(KIND_TITLES) == list(RECOMMENDATION_KINDS)
     assert set(_PRIORITY) == set(_STYLE) == set(Level)
+
+
+def readme_rows() -> list[str]:
+    """The first column of the README's "How it works" table, in order."""
+    text = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## How it works") :]
+    section = section[: section.index("\n## ", 1)]
+    return [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| `")]
+
+
+def test_the_readme_maps_every_folder_in_the_layer_order() -> None:
+    rows = readme_rows()
+    folders = [
+        "calfrules." + str(path.parent.relative_to(PACKAGE)).replace("/", ".")
+        for path in PACKAGE.rglob("__init__.py")
+        if path.parent != PACKAGE
+    ]
+    # `calfrules/engine/durable/` -> calfrules.engine.durable, `calfrules/files.py` -> calfrules.files
+    named = [row.strip("`/").removesuffix(".py").replace("/", ".") for row in rows]
+    for folder in folders:
+        assert f"`{folder.replace('.', '/')}/`" in rows, f"README's How it works does not map {folder}"
+    layered = [n for n in named if any(n in layer for layer in LAYERS)]
+    assert [layer_of(n) for n in layered] == sorted(layer_of(n) for n in layered), "README rows out of layer order"
+    assert len(layered) >= 10
