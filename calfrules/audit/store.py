@@ -26,6 +26,7 @@ from calfrules.audit.records import (
     storable_text,
     utc_now,
 )
+from calfrules.rules.levels import Level
 
 T = TypeVar("T")
 Rows = list[dict[str, Any]]
@@ -42,7 +43,7 @@ RECORD_COLUMNS = (
     "incomplete_reasons_json, fired_rules_json, rulesets_json, plugins_json"
 )
 FEEDBACK_COLUMNS = "record_id, recorded_at, outcome, comment, clinician, extra_json"
-LEVELS = ("emergency", "urgent", "see_clinician", "self_care")
+LEVELS = tuple(level.value for level in sorted(Level, reverse=True))
 
 
 class AuditStore(ABC):

@@ -16,11 +16,12 @@ import click
 
 from calfrules.cli._common import EXIT_FAILED, json_flag, load_cli_engine, print_json
 from calfrules.rules.errors import CalfrulesError
+from calfrules.rules.levels import Level
 
 if TYPE_CHECKING:
     from calfrules.audit import AuditRecord, AuditStore
 
-LEVEL_CHOICE = click.Choice(["emergency", "urgent", "see_clinician", "self_care"])
+LEVEL_CHOICE = click.Choice([level.value for level in sorted(Level, reverse=True)])
 SINCE_HELP = "Only records from this time on: an ISO date or time (2026-01-31, 2026-01-31T08:00Z) or an age (24h, 7d)."
 ID_HELP = "A record id from `calfrules audit list`, or enough of its start to be unique (e.g. 3f2c)."
 
