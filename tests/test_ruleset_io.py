@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -222,3 +223,13 @@ def rulesets(draw: st.DrawFn) -> Ruleset:
 @given(rulesets())
 def test_any_ruleset_round_trips_through_toml(original: Ruleset) -> None:
     assert loads(dumps(original)) == original
+
+
+def test_a_loaded_ruleset_holds_every_field_like_one_built_in_python() -> None:
+    # msgspec would leave defaulted fields to the class; the explanation reads them per case
+    loaded = ruleset(
+        '[conditions.x]\nlabel = "X"\n[[rules]]\nid = "r"\nwhen = "calf_pain"\nconclude = "x"\nrationale = "y"\n'
+    )
+    rule = loaded.rules[0]
+    assert set(vars(rule)) == {f.name for f in dataclasses.fields(rule)}
+    assert vars(rule) == vars(Rule(**vars(rule)))

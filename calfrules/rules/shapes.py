@@ -17,6 +17,7 @@ Keys a shape may put in ``Meta(extra=...)``:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -79,9 +80,31 @@ class ShapeError(Exception):
 def convert(data: object, shape: type[T]) -> T:
     """``data`` (plain dicts, lists, scalars) as an instance of ``shape``, or ShapeError."""
     try:
-        return msgspec.convert(data, shape)
+        result = msgspec.convert(data, shape)
     except msgspec.ValidationError as exc:
         raise ShapeError(problem_from(exc)) from None
+    _set_defaults(result)
+    return result
+
+
+def _set_defaults(value: object) -> None:
+    """Store every field's default on the instance, as the dataclass's own __init__ does.
+
+    msgspec leaves a field that keeps its default to the class attribute; reading it then
+    misses the instance dict on every access, which the per-case explanation does often.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        held = vars(value)
+        for item in dataclasses.fields(value):
+            if item.name not in held:
+                object.__setattr__(value, item.name, getattr(value, item.name))
+            _set_defaults(held[item.name])
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _set_defaults(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _set_defaults(item)
 
 
 def json_integers(data: object) -> object:
