@@ -83,6 +83,8 @@ def convert(data: object, shape: type[T]) -> T:
         result = msgspec.convert(data, shape)
     except msgspec.ValidationError as exc:
         raise ShapeError(problem_from(exc)) from None
+    if not dataclasses.is_dataclass(shape):
+        return result  # a msgspec Struct is msgspec's own
     rebuilt: T = _built_in_python(result)
     return rebuilt
 
