@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,3 +131,18 @@ def test_a_reader_that_stops_early_gets_no_error() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "error" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("args", [["assess", str(EXAMPLES / "sore_calves_after_layoff.json")], ["vocab"]])
+def test_a_reader_that_goes_away_ends_the_command_quietly(args: list[str]) -> None:
+    # `calfrules assess case.json | head -n 1`: the pipe is closed before anything is written,
+    # so the write fails every time (no race with the reader)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "calfrules", *args], stdout=write_end, stderr=subprocess.PIPE, timeout=120
+        )
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (0, b"")

@@ -100,7 +100,13 @@ def print_assessment(assessment: Assessment, output_format: str) -> None:
 
     from calfrules.formats.text import render_lines
 
-    console = Console(highlight=False, soft_wrap=True)
+    class StandardOutput(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 when the reader goes away (`| head`); the command group stops
+            # quietly with 0 instead, as for every other command
+            raise BrokenPipeError
+
+    console = StandardOutput(highlight=False, soft_wrap=True)
     for text, style in render_lines(assessment):
         console.print(text, style=style or None, markup=False)
 
