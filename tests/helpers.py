@@ -20,6 +20,19 @@ citation = "test citation"
 """
 
 
+# one condition, concluded from calf_pain alone: the smallest ruleset that fires
+PAIN_RULE = """
+[conditions.c]
+label = "C"
+
+[[rules]]
+id = "pain"
+when = "calf_pain"
+conclude = "c"
+rationale = "x"
+"""
+
+
 def ruleset(body: str, ruleset_id: str = "t") -> Ruleset:
     return loads(HEADER.format(id=ruleset_id) + textwrap.dedent(body), f"{ruleset_id}.toml")
 

@@ -20,20 +20,9 @@ from calfrules.knowledge.builtin import BUILTIN_PLUGINS, CORE
 from calfrules.knowledge.plugin_host import create_host
 from calfrules.knowledge.registry import build_registry
 
-from helpers import engine_with, ruleset
+from helpers import PAIN_RULE, engine_with, ruleset
 
-RULES = ruleset(
-    """
-    [conditions.c]
-    label = "C"
-
-    [[rules]]
-    id = "pain"
-    when = "calf_pain"
-    conclude = "c"
-    rationale = "x"
-    """
-)
+RULES = ruleset(PAIN_RULE)
 
 
 class Contributes:

@@ -24,7 +24,7 @@ from calfrules.service.app import AUDIT_FAILED_HEADER, AUDIT_HEADER, SERVICE_ID
 from calfrules.service.cards import INDICATOR, SUMMARY_MAX, card_for, summary
 
 from conftest import BUILTIN_PLUGINS
-from helpers import ruleset
+from helpers import PAIN_RULE, ruleset
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 DVT = json.loads((EXAMPLES / "suspected_dvt.json").read_text())
@@ -146,7 +146,7 @@ def test_an_assessment_over_the_time_limit_answers_503_not_a_hang() -> None:
         def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
             register(Deriver(id="slow_score", label="Slow", inputs=(), compute=lambda f: time.sleep(3) or Score(1)))
 
-    slow = load_engine(plugins=[Sleeper()], rulesets=[ruleset(_RULES)], allow=[], timeout=5.0)
+    slow = load_engine(plugins=[Sleeper()], rulesets=[ruleset(PAIN_RULE)], allow=[], timeout=5.0)
     try:
         with TestClient(create_app(slow, timeout_s=0.3)) as client:
             response = client.post("/assess", json={"findings": {"calf_pain": True}})
@@ -382,18 +382,6 @@ def test_feedback_on_an_unknown_card_or_without_a_trail_is_404(client: TestClien
 
 
 # --- failures: the service keeps answering, fail-safe, and the trail shows it -----------------
-_RULES = """
-[conditions.c]
-label = "C"
-
-[[rules]]
-id = "pain"
-when = "calf_pain"
-conclude = "c"
-rationale = "x"
-"""
-
-
 def test_a_failing_plugin_gives_an_incomplete_critical_card_and_the_trail_records_it(store: AuditStore) -> None:
     class Broken:
         calfrules_plugin_name = "broken"
@@ -402,7 +390,7 @@ def test_a_failing_plugin_gives_an_incomplete_critical_card_and_the_trail_record
         def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
             register(Deriver(id="bad_score", label="Bad", inputs=(), compute=lambda f: 1 / 0))
 
-    broken = load_engine(plugins=[Broken()], rulesets=[ruleset(_RULES)], allow=[])
+    broken = load_engine(plugins=[Broken()], rulesets=[ruleset(PAIN_RULE)], allow=[])
     try:
         with TestClient(create_app(broken, audit=store)) as client:
             [card] = client.post(CDS, json=hook_request({"calf_pain": True})).json()["cards"]
@@ -429,7 +417,7 @@ def test_the_service_keeps_answering_when_the_engine_process_crashes(store: Audi
 
             register(Deriver(id="crash_score", label="Crash", inputs=(), compute=compute))
 
-    crashing = load_engine(plugins=[Crasher()], rulesets=[ruleset(_RULES)], allow=[], timeout=2.0)
+    crashing = load_engine(plugins=[Crasher()], rulesets=[ruleset(PAIN_RULE)], allow=[], timeout=2.0)
     try:
         with TestClient(create_app(crashing, audit=store)) as client:
             failed = client.post("/assess", json={"findings": {"calf_pain": True, "chest_pain": True}})

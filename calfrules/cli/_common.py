@@ -107,6 +107,7 @@ def load_cli_engine(
         engine.close()
         more = f" (and {len(theirs) - 1} more; `calfrules check FILE` lists them)" if len(theirs) > 1 else ""
         raise CalfrulesError(one_line(theirs[0]) + more)
+    ctx.call_on_close(engine.close)
     for problem in engine.problems:
         click.echo(f"calfrules: warning: {problem}", err=True)
     return engine

@@ -72,7 +72,6 @@ def assess_cmd(
 
     data = read_case_source(case)
     engine = load_cli_engine(ctx, screen=screen)
-    ctx.call_on_close(engine.close)
     if audit or audit_db:
         from calfrules.cli.audit import attach_audit
 
@@ -129,7 +128,6 @@ def assess_batch(
         from calfrules.cli.audit import attach_audit
 
         engine = load_cli_engine(ctx, screen=screen)
-        ctx.call_on_close(engine.close)
         attach_audit(ctx, engine, audit_db)
     else:
         # the workers load their own engines; this one checks the named files and warns once

@@ -182,7 +182,6 @@ def replay_cmd(ctx: click.Context, as_json: bool, fail_on_change: bool) -> None:
 
     store = existing_store(ctx)
     engine = load_cli_engine(ctx)
-    ctx.call_on_close(engine.close)
     console = Console(stderr=True)
     with Progress(
         TextColumn("replaying"),

@@ -85,7 +85,6 @@ def test_cmd(ctx: click.Context, files: tuple[str, ...], only: tuple[str, ...], 
     from calfrules.tooling.goldens import run_all
 
     engine = load_cli_engine(ctx, extra=files)
-    ctx.call_on_close(engine.close)
     check_ruleset_ids(engine, only)
     results = run_all(engine, list(only) or None)
     failed = [r for r in results if not r.passed]

@@ -15,7 +15,6 @@ from calfrules.rules.vocabulary import suggest
 def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
     """List plugins: name, version, status (loaded, failed, blocked)."""
     engine = load_cli_engine(ctx)
-    ctx.call_on_close(engine.close)
     infos = [p.to_dict() for p in engine.plugins]
     if as_json:
         print_json(infos)
@@ -32,7 +31,6 @@ def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
 def vocab_cmd(ctx: click.Context, as_json: bool, group: str | None) -> None:
     """List the findings a case may carry, with type, range and question."""
     engine = load_cli_engine(ctx)
-    ctx.call_on_close(engine.close)
     if group is not None:
         groups = sorted({f.group for f in engine.vocabulary if f.group})
         if group not in groups:
@@ -61,7 +59,6 @@ def safety_cmd(ctx: click.Context, as_json: bool) -> None:
     from calfrules.tooling.red_flag_table import floor_rows
 
     engine = load_cli_engine(ctx)
-    ctx.call_on_close(engine.close)
     rows = floor_rows(engine)
     if as_json:
         print_json(rows)
@@ -80,7 +77,6 @@ def screen_cmd(ctx: click.Context, as_json: bool) -> None:
     from calfrules.tooling.red_flag_table import screen_rows
 
     engine = load_cli_engine(ctx)
-    ctx.call_on_close(engine.close)
     rows = screen_rows(engine)
     if as_json:
         print_json(rows)

@@ -27,7 +27,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from calfrules.rules import vocabulary
-from calfrules.rules.vocabulary import suggest
+from calfrules.rules.vocabulary import shown, suggest
 
 INVALID = "invalid"
 PUBLISHED_AS = "published_as"
@@ -225,14 +225,6 @@ def choices(t: mi.Type) -> list[str]:
     if isinstance(t, mi.LiteralType):
         return [str(value) for value in t.values]
     return []
-
-
-def shown(value: object) -> str:
-    try:
-        text = repr(value)
-    except ValueError:  # Python will not print an integer of more than 4300 digits
-        return "a number with thousands of digits"
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def type_words(names: str, words: Mapping[str, str]) -> str:

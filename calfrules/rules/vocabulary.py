@@ -44,25 +44,25 @@ class Finding:
             if isinstance(value, bool):
                 return value
             raise CaseError(
-                f"{self.id}: expected true or false, got {_show(value)} (true: yes; false: asked, and absent; "
+                f"{self.id}: expected true or false, got {shown(value)} (true: yes; false: asked, and absent; "
                 "leave it out when it was not recorded)"
             )
         if self.type == "number":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {_show(value)}")
+                raise CaseError(f"{self.id}: expected a number{self._unit_hint()}, got {shown(value)}")
             try:
                 number = round(float(value), DECIMALS)
             except OverflowError:  # an integer beyond any float
-                raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}") from None
+                raise CaseError(f"{self.id}: {shown(value)} is out of range; {self.range_text()}") from None
             if not math.isfinite(number):
-                raise CaseError(f"{self.id}: expected a finite number, got {_show(value)}")
+                raise CaseError(f"{self.id}: expected a finite number, got {shown(value)}")
             if (self.minimum is not None and float(value) < self.minimum) or (  # as recorded, not as rounded
                 self.maximum is not None and float(value) > self.maximum
             ):
-                raise CaseError(f"{self.id}: {_show(value)} is out of range; {self.range_text()}")
+                raise CaseError(f"{self.id}: {shown(value)} is out of range; {self.range_text()}")
             return number
         if not isinstance(value, str) or value not in self.choices:
-            raise CaseError(f"{self.id}: expected one of {', '.join(self.choices)}; got {_show(value)}")
+            raise CaseError(f"{self.id}: expected one of {', '.join(self.choices)}; got {shown(value)}")
         return value
 
     def range_text(self) -> str:
@@ -98,7 +98,8 @@ class Finding:
         return data
 
 
-def _show(value: object) -> str:
+def shown(value: object) -> str:
+    """A value as an error message quotes it: repr, cut short."""
     try:
         text = repr(value)
     except ValueError:  # Python will not print an integer of more than 4300 digits
