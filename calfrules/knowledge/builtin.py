@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 from calfrules.knowledge.ruleset_io import load_resource
+from calfrules.knowledge.derivers import Deriver
 from calfrules.knowledge.wells import wells_deriver
 from calfrules.rules.model import Ruleset
 
@@ -44,6 +45,11 @@ def builtin_ruleset(name: str) -> Ruleset:
     return load_resource(BUILTIN_RULESETS, f"{name}.toml")
 
 
+def core_derivers() -> tuple[Deriver, ...]:
+    """The scores the core computes before any rule runs (no plugin can block them)."""
+    return (wells_deriver(),)
+
+
 def core_vocabulary() -> Ruleset:
     return builtin_ruleset("vocabulary")
 
@@ -59,5 +65,6 @@ __all__ = [
     "builtin_ruleset",
     "core_floor_source",
     "core_vocabulary",
+    "core_derivers",
     "wells_deriver",
 ]

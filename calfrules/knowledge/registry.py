@@ -88,7 +88,8 @@ def _add_core(registry: Registry) -> None:
     registry.level_source = next(iter(resolve_sources(floor_source, (builtin.LEVELS_REFERENCE,))), None)
     for group in floor_source.screen:
         registry.screen.add(group, f"{builtin.CORE} ({floor_source.id} {floor_source.version})")
-    registry.derivers["wells_score"] = (builtin.wells_deriver(), builtin.CORE)
+    for deriver in builtin.core_derivers():
+        registry.derivers[deriver.id] = (deriver, builtin.CORE)
 
 
 def _add_finding(registry: Registry, finding: Finding, origin: str) -> None:
