@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 
-from calfrules.knowledge.ruleset_io import load_resource
 from calfrules.knowledge.derivers import Deriver
+from calfrules.knowledge.ruleset_io import load_resource
 from calfrules.knowledge.wells import wells_deriver
 from calfrules.rules.model import Ruleset
 
@@ -63,8 +63,8 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "CORE",
     "builtin_ruleset",
+    "core_derivers",
     "core_floor_source",
     "core_vocabulary",
-    "core_derivers",
     "wells_deriver",
 ]
