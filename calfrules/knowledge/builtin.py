@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 
 from calfrules.knowledge.derivers import Deriver
+from calfrules.knowledge.news2 import news2_deriver, news2_highest_parameter_deriver
 from calfrules.knowledge.ruleset_io import load_resource
 from calfrules.knowledge.wells import wells_deriver
 from calfrules.rules.model import Ruleset
@@ -22,6 +23,7 @@ CORE = "core"
 CORE_CONTENTS = "the vocabulary, the red-flag floor and screen, and the Wells score"
 # the built-in plugins, in the order their hooks run; each is the module calfrules.plugins.<name>
 BUILTIN_PLUGINS: tuple[str, ...] = (
+    "achilles_tendon",
     "cramps",
     "dehydration",
     "form",
@@ -47,7 +49,7 @@ def builtin_ruleset(name: str) -> Ruleset:
 
 def core_derivers() -> tuple[Deriver, ...]:
     """The scores the core computes before any rule runs (no plugin can block them)."""
-    return (wells_deriver(),)
+    return (wells_deriver(), news2_deriver(), news2_highest_parameter_deriver())
 
 
 def core_vocabulary() -> Ruleset:
