@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from calfrules import Deriver, Engine, Level, Score, hookimpl, load_engine
 from calfrules.audit import AuditStore, open_audit
+from calfrules.formats.references import number_references
 from calfrules.service import create_app
 from calfrules.service.app import AUDIT_FAILED_HEADER, AUDIT_HEADER, SERVICE_ID
 from calfrules.service.cards import INDICATOR, SUMMARY_MAX, card_for, summary
@@ -95,7 +96,8 @@ def test_bad_input_is_one_clear_4xx_line(client: TestClient, body: bytes, status
 
 
 def test_unknown_paths_and_methods_answer_a_clear_json_error(client: TestClient) -> None:
-    assert client.get("/nowhere").json() == {"error": "no such endpoint '/nowhere'; see /docs for the API"}
+    expected = {"error": "no such endpoint '/nowhere'; GET /openapi.json describes the API"}
+    assert client.get("/nowhere").json() == expected
     response = client.get("/assess")
     assert response.status_code == 405 and "GET is not allowed" in response.json()["error"]
 
@@ -106,7 +108,8 @@ def test_a_body_over_the_limit_is_refused_with_413_whether_announced_or_streamed
         big = {"findings": {"calf_pain": True}, "note": "x" * 300}
         announced = small.post("/assess", json=big)
         assert announced.status_code == 413 and "at most 200 bytes" in announced.json()["error"]
-        streamed = small.post("/assess", content=iter([b'{"note": "', b"x" * 150, b"x" * 150, b'"}']))
+        chunks = iter([b'{"note": "', b"x" * 150, b"x" * 150, b'"}'])
+        streamed = small.post("/assess", content=chunks, headers={"content-type": "application/json"})
         assert streamed.status_code == 413
         assert small.post("/assess", json={"findings": {"calf_pain": True}}).status_code == 200
 
@@ -122,8 +125,10 @@ def test_a_token_is_required_when_configured(engine: Engine) -> None:
         assert wrong.status_code == 401
         right = locked.post("/assess", json=SORE, headers={"Authorization": "Bearer s3cret"})
         assert right.status_code == 200 and right.json()["level"] == "self_care"
-        assert locked.get("/health").json() == {"status": "ok"}  # liveness needs no token
-        assert "HTTPBearer" in locked.get("/openapi.json").json()["components"]["securitySchemes"]
+        assert locked.get("/health").json()["status"] == "ok"  # liveness needs no token
+        assert locked.get("/openapi.json").status_code == 401  # the description is behind the token too
+        described = locked.get("/openapi.json", headers={"Authorization": "Bearer s3cret"}).json()
+        assert "bearerToken" in described["components"]["securitySchemes"]
 
 
 def test_browsers_from_an_allowed_origin_may_call_it(engine: Engine) -> None:
@@ -198,7 +203,10 @@ def test_the_detail_gives_reasons_rules_advice_and_sources_in_markdown(client: T
         assert heading in detail
     assert expected.level_reasons[0].source in detail  # e.g. "rule dvt_wells_likely (red_flags)"
     assert expected.recommendations[0].text in detail
-    assert "nice_ng158" in detail and "https://www.nice.org.uk/guidance/ng158" in detail
+    refs = number_references(expected)
+    nice = next(s for s in refs.sources if s.url == "https://www.nice.org.uk/guidance/ng158")
+    assert f"- [{refs.number(nice)}] " in detail and "<https://www.nice.org.uk/guidance/ng158>" in detail
+    assert "nice_ng158" not in detail  # sources go by number, not by their ids
     assert "Wells score" in detail
 
 
@@ -261,7 +269,8 @@ def test_the_card_shows_what_was_recorded_and_names_what_was_not(engine: Engine)
     assert f"`pain_on_hop`, `sudden_sharp_pain`: no, and {missing} not recorded" in detail
     assert "`not " not in detail
     flag = assessment.red_flags[0]
-    assert f"- **{flag.label}**: {flag.level.value}, from `pain_on_hop`" in detail.splitlines()  # the level applied
+    cited = number_references(assessment).cite(flag.sources)
+    assert f"- **{flag.label}**: {flag.level.value}, from `pain_on_hop` *({cited})*" in detail.splitlines()
 
 
 def test_the_card_names_the_score_items_nobody_recorded(engine: Engine) -> None:

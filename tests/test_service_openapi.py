@@ -76,7 +76,9 @@ def api_schema(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder: Path = tmp_path_factory.mktemp("audit")
     with open_audit(f"sqlite:///{folder / 'audit.sqlite3'}") as store:
         app = create_app(engine, audit=store, token=TOKEN)
-        yield schemathesis.openapi.from_asgi("/openapi.json", app, config=_config())
+        # the description is behind the token too
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        yield schemathesis.openapi.from_asgi("/openapi.json", app, config=_config(), headers=headers)
 
 
 def _operations(schema: schemathesis.BaseSchema) -> dict[str, schemathesis.APIOperation]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from calfrules.cli._common import load_cli_engine, screen_option
+from calfrules.cli._common import load_cli_engine, named_rulesets, screen_option
 from calfrules.rules.errors import CalfrulesError
 
 TOKEN_ENV = "CALFRULES_TOKEN"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # as calfrules.service.server (not imported: it needs uvicorn)
+DEFAULT_BODY_TIMEOUT_S = 10.0
 
 
 @click.command("serve")
@@ -25,14 +32,25 @@ TOKEN_ENV = "CALFRULES_TOKEN"
     "--token",
     envvar=TOKEN_ENV,
     metavar="TEXT",
-    help=f"Require 'Authorization: Bearer TEXT' on every endpoint but /health (or set ${TOKEN_ENV}).",
+    help=f"Require 'Authorization: Bearer TEXT' on every endpoint but /health. Prefer ${TOKEN_ENV} or "
+    "--token-file: a command line is visible to every user in `ps`.",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the bearer token from this file's first line.",
 )
 @click.option(
     "--audit",
     "audit_url",
     metavar="URL",
     help="Audit trail to record into: sqlite:///file.db or postgresql://... (default: $CALFRULES_AUDIT, "
-    "else the user data folder's audit.sqlite3).",
+    "else the user data folder's audit.sqlite3). A password belongs in $CALFRULES_AUDIT or --audit-url-file.",
+)
+@click.option(
+    "--audit-url-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the audit trail URL from this file's first line (keeps a password out of `ps`).",
 )
 @click.option(
     "--cors-origin",
@@ -41,12 +59,48 @@ TOKEN_ENV = "CALFRULES_TOKEN"
     metavar="URL",
     help="A web origin allowed to call the service from a browser, e.g. https://ehr.example.org (repeatable).",
 )
+@click.option(
+    "--allowed-host",
+    "allowed_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="A Host header value to answer, e.g. cds.example.org or *.example.org (repeatable); others get 400. "
+    "Default on a loopback address: 127.0.0.1, localhost, ::1; elsewhere required unless '*'.",
+)
 @click.option("--no-audit", is_flag=True, help="Keep no audit trail (CDS Hooks feedback then cannot be recorded).")
 @click.option(
     "--max-body", default=1_000_000, show_default=True, type=click.IntRange(1), help="Largest request body, bytes."
 )
 @click.option(
     "--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1), help="Longest an assessment may take, s."
+)
+@click.option(
+    "--header-timeout",
+    default=DEFAULT_HEADER_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Longest a client may take to send a request's headers, s (then 408).",
+)
+@click.option(
+    "--body-timeout",
+    default=DEFAULT_BODY_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Longest a client may take to send a request's body, s (then 408).",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5,
+    show_default=True,
+    type=click.IntRange(1),
+    help="An idle keep-alive connection is closed after this many seconds.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes, each with its own engine and audit connection (about one per CPU core).",
 )
 @screen_option(
     "Red-flag screen policy: require (patient-facing, self-triage) keeps the level at see_clinician or "
@@ -58,65 +112,158 @@ def serve_cmd(
     host: str,
     port: int,
     token: str | None,
+    token_file: str | None,
     audit_url: str | None,
+    audit_url_file: str | None,
     cors_origins: tuple[str, ...],
+    allowed_hosts: tuple[str, ...],
     no_audit: bool,
     max_body: int,
     timeout: float,
+    header_timeout: float,
+    body_timeout: float,
+    keep_alive_timeout: int,
+    workers: int,
     screen: str,
 ) -> None:
     """Serve assessments over HTTP: CDS Hooks (/cds-services) and POST /assess.
 
-    Needs the serve extra: pip install 'calfrules[serve]'. OpenAPI at /openapi.json,
-    browsable at /docs. Binds to localhost unless --host says otherwise.
+    Needs the serve extra: pip install 'calfrules[serve]'. The OpenAPI description is at
+    /openapi.json (behind the token like every endpoint but /health). Binds to localhost
+    unless --host says otherwise.
 
     \b
     Examples:
       calfrules serve --port 8080
       CALFRULES_TOKEN=s3cret calfrules serve --audit sqlite:////var/lib/calfrules/audit.db
-      curl -s localhost:8080/assess -d '{"findings": {"calf_pain": true}}'
+      calfrules serve --host 0.0.0.0 --allowed-host cds.example.org --token-file /etc/calfrules/token --workers 2
+      curl -s localhost:8080/assess -H 'Content-Type: application/json' -d '{"findings": {"calf_pain": true}}'
     """
     try:
         import uvicorn
 
         from calfrules.service import create_app
+        from calfrules.service.server import CONFIG_ATTRIBUTE, HTTP_PROTOCOL, SETTINGS_ENV
     except ImportError as exc:
         raise CalfrulesError(
             f"the service needs FastAPI and uvicorn ({exc.name} is missing): pip install 'calfrules[serve]'"
         ) from None
+    token = _secret(ctx, "token", token, token_file, f"${TOKEN_ENV}")
+    if token is not None and not token.strip():
+        raise CalfrulesError(f"the token is empty: give --token-file FILE or set ${TOKEN_ENV}")
+    audit_url = _secret(ctx, "audit_url", audit_url, audit_url_file, "$CALFRULES_AUDIT")
     if no_audit and audit_url:
         raise CalfrulesError("--audit and --no-audit contradict each other: give one")
-    if token is not None and not token.strip():
-        raise CalfrulesError(f"the token is empty: give --token TEXT or unset ${TOKEN_ENV}")
+    hosts = hosts_for(host, allowed_hosts)
+    if not hosts:
+        raise CalfrulesError(
+            f"serving on {host} needs --allowed-host NAME (the name clients use, e.g. cds.example.org), "
+            "or --allowed-host '*' to answer any Host header"
+        )
     engine = load_cli_engine(ctx, screen=screen)
     store = None
     if not no_audit:
         from calfrules.audit import open_audit
 
         store = open_audit(audit_url)
-    app = create_app(
-        engine,
-        audit=store,
-        token=token,
-        max_body_bytes=max_body,
-        timeout_s=timeout,
-        cors_origins=cors_origins,
-    )
+    app_settings: dict[str, Any] = {
+        "token": token,
+        "max_body_bytes": max_body,
+        "timeout_s": timeout,
+        "body_timeout_s": body_timeout,
+        "cors_origins": list(cors_origins),
+        "allowed_hosts": [] if "*" in hosts else hosts,
+    }
     where = f"audit trail {store.url}" if store is not None else "NO audit trail"
     auth = "bearer token required" if token else "no authentication"
-    click.echo(f"calfrules: serving on http://{host}:{port} ({auth}; {where})", err=True)
-    if host not in ("127.0.0.1", "localhost", "::1") and not token:
+    each = f"; {workers} workers" if workers > 1 else ""
+    click.echo(f"calfrules: serving on http://{host}:{port} ({auth}; {where}{each})", err=True)
+    if host not in LOOPBACK and not token:
         click.echo("calfrules: warning: listening beyond this machine without a token", err=True)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": os.environ.get("CALFRULES_LOG_LEVEL", "warning"),
+        "http": HTTP_PROTOCOL,
+        "timeout_keep_alive": keep_alive_timeout,
+        "server_header": False,
+    }
+    if workers > 1:
+        # Each worker process loads its own engine and audit store; this one only checked
+        # that they load, so a mistake is one line here rather than N tracebacks there.
+        url = store.url if store is not None else None
+        engine.close()
+        if store is not None:
+            store.close()
+        store = None
+        rulesets = [os.path.abspath(path) for path in named_rulesets(ctx)]
+        settings = {"rulesets": rulesets, "screen": screen, "audit_url": url, "app": app_settings}
+        os.environ[SETTINGS_ENV] = json.dumps(settings)  # read by each worker: not on any command line
+        config = uvicorn.Config("calfrules.service.server:worker_app", factory=True, workers=workers, **options)
+    else:
+        app = create_app(engine, audit=store, **app_settings)
+        config = uvicorn.Config(app, **options)
+    setattr(config, CONFIG_ATTRIBUTE, header_timeout)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit through
     # Python then, so the engine's child process and the audit store are closed below.
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        uvicorn.run(app, host=host, port=port, log_level=os.environ.get("CALFRULES_LOG_LEVEL", "warning"))
+        _run(uvicorn, config)
     finally:
         signal.signal(signal.SIGTERM, previous)
         engine.close()
         if store is not None:
             store.close()
+
+
+def _run(uvicorn: Any, config: Any) -> None:
+    """What uvicorn.run does, for a Config built here (uvicorn.run builds its own)."""
+    from uvicorn.supervisors import Multiprocess
+
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise CalfrulesError(f"could not serve on {config.host}:{config.port} (uvicorn's message is above)")
+
+
+def hosts_for(host: str, given: tuple[str, ...]) -> list[str]:
+    """The Host names to answer: those given, or on a loopback address the loopback names."""
+    if given:
+        return list(given)
+    return list(LOOPBACK) if host in LOOPBACK else []
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+def _secret(ctx: click.Context, name: str, given: str | None, file: str | None, env: str) -> str | None:
+    """A secret from its option, its environment variable or its file (one of them), warning about `ps`."""
+    option = "--" + name.replace("_", "-")
+    if file is not None:
+        if given is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE:
+            raise CalfrulesError(f"{option} and {option}-file contradict each other: give one")
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        value = lines[0].strip() if lines else ""
+        if not value:
+            raise CalfrulesError(f"{file}: empty; {option}-file needs the value on its first line")
+        return value
+    on_command_line = given is not None and ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    if on_command_line and (name == "token" or _has_password(given or "")):
+        click.echo(
+            f"calfrules: warning: {option} on the command line is visible to every user (ps); "
+            f"use {env} or {option}-file",
+            err=True,
+        )
+    return given
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

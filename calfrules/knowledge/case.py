@@ -157,7 +157,9 @@ def parse_case_text(text: str, name: str = "case", *, toml: bool = False) -> obj
     if toml:
         return _parse_toml(text, name)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
+        raise CaseError(f"{name}: {exc}") from None
     except json.JSONDecodeError as exc:
         problem = f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
     except RecursionError:
@@ -168,6 +170,23 @@ def parse_case_text(text: str, name: str = "case", *, toml: bool = False) -> obj
         return _parse_toml(text, name)
     except CaseError:
         raise CaseError(problem) from None
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object with the same key twice (json.loads would keep the last silently)."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for json.loads: an object, or DuplicateKeyError naming the repeated key."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                shown = json.dumps(key)[:80]
+                raise DuplicateKeyError(f"the key {shown} appears twice in one object; give each key once")
+            seen.add(key)
+    return found
 
 
 def _parse_toml(text: str, name: str) -> object:

@@ -1,26 +1,33 @@
-"""The FastAPI application: CDS Hooks, POST /assess, OpenAPI, with limits, auth and audit."""
+"""The FastAPI application: CDS Hooks, POST /assess, OpenAPI, with limits, auth and audit.
+
+Each request's work (JSON parsing, checking, the assessment, the audit write, encoding the
+answer) runs in one worker thread, so the event loop only moves bytes; the answer is
+encoded by msgspec straight from the Assessment.
+"""
 
 from __future__ import annotations
 
-import hmac
 import logging
+import threading
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-from fastapi import Depends, FastAPI, Request
+import msgspec
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 
 from calfrules._version import __version__
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
 from calfrules.rules.errors import CalfrulesError
-from calfrules.service.audit_port import AuditPort
+from calfrules.service.audit_port import AuditPort, audit_health
 from calfrules.service.bodies import (
     CdsDiscovery,
     CdsFeedback,
@@ -28,20 +35,22 @@ from calfrules.service.bodies import (
     CdsRequest,
     CdsResponse,
     FeedbackResult,
-    Health,
 )
 from calfrules.service.cards import card_for
-from calfrules.service.limits import BodyLimit
+from calfrules.service.limits import HostCheck, JsonCors, RateLimitedLog, RequestGate
 from calfrules.service.openapi import openapi, request_body, responses
-from calfrules.service.requests import SERVICE_ID, ServiceError, case_from_hook, json_body, known_service
+from calfrules.service.requests import SERVICE_ID, ServiceError, case_from_hook, known_service, parse_json
 from calfrules.service.schemas import ServiceSchemas, checked
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_BODY_TIMEOUT_S = 10.0
 HOOK = "patient-view"
 AUDIT_HEADER = "X-Calfrules-Audit-Id"
 AUDIT_FAILED_HEADER = "X-Calfrules-Audit-Failed"
+POST_ERRORS = (400, 401, 408, 413, 415, 422, 503)
 log = logging.getLogger("calfrules.service")
+T = TypeVar("T")
 
 
 def create_app(
@@ -51,19 +60,25 @@ def create_app(
     token: str | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     cors_origins: Sequence[str] = (),
+    allowed_hosts: Sequence[str] = (),
 ) -> FastAPI:
     """Build the service.
 
     - ``engine``: a loaded engine to share (default: ``load_engine()``, closed on shutdown).
     - ``audit``: a store from ``calfrules.audit.open_audit``; every assessment and every
       CDS Hooks feedback is recorded in it. None keeps no trail (feedback then answers 404).
-    - ``token``: when set, every endpoint but /health needs ``Authorization: Bearer <token>``.
+    - ``token``: when set, every endpoint but /health (the OpenAPI description too) needs
+      ``Authorization: Bearer <token>``, checked before the body is read.
     - ``max_body_bytes``: larger request bodies get 413.
     - ``timeout_s``: an assessment not back by then gets 503 (the engine's own isolation
       timeout normally answers first, with a fail-safe incomplete assessment).
+    - ``body_timeout_s``: a request body not fully arrived by then gets 408.
     - ``cors_origins``: web origins allowed to call it from a browser (CDS Hooks clients
       running in an EHR's web page); none by default.
+    - ``allowed_hosts``: the Host header values it answers (``*.example.org`` allowed);
+      empty: any (``calfrules serve`` always sets some on loopback).
     """
     owned = engine is None
     the_engine = engine if engine is not None else load_engine()
@@ -71,6 +86,7 @@ def create_app(
         log.warning("calfrules: %s", problem)
     schemas = ServiceSchemas(the_engine.vocabulary)
     source_label = f"calfrules {__version__}"
+    failures = RateLimitedLog(log)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -78,7 +94,6 @@ def create_app(
         if owned:
             the_engine.close()
 
-    auth = [Depends(_bearer(token))] if token else []  # every route but /health
     app = FastAPI(
         title="calfrules",
         version=__version__,
@@ -87,51 +102,84 @@ def create_app(
             "clinician's judgement; it does not replace it. A CDS Hooks service plus a plain JSON endpoint."
         ),
         lifespan=lifespan,
+        docs_url=None,  # no Swagger UI: it would load its scripts from a CDN
+        redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the Host header
     )
     app.state.engine = the_engine
     app.state.audit = audit
     _install_error_handlers(app)
 
-    async def assess(case: Mapping[str, Any], request_id: str) -> tuple[Assessment, str | None]:
+    async def in_thread(work: Callable[[threading.Event], T]) -> T:
+        """``work`` in a worker thread, within ``timeout_s``; ``given_up`` is set if it is abandoned."""
+        given_up = threading.Event()
         try:
             with anyio.fail_after(timeout_s):
-                assessment = await anyio.to_thread.run_sync(the_engine.assess, case, abandon_on_cancel=True)
+                return await anyio.to_thread.run_sync(work, given_up, abandon_on_cancel=True)
         except TimeoutError:
+            given_up.set()
             raise ServiceError(
                 503,
                 f"the assessment did not finish within {timeout_s:g} s; it was not made, so treat the case "
                 "as needing same-day assessment and try again",
                 {"Retry-After": "5"},
             ) from None
-        return assessment, await _record(audit, case, assessment, request_id)
+
+    def assess_and_record(
+        case: Mapping[str, Any], request_id: str, given_up: threading.Event
+    ) -> tuple[Assessment, bytes, str | None]:
+        """The assessment, its JSON, and the audit record's id (None: not recorded, see the log)."""
+        assessment = the_engine.assess(case)  # CaseError (422) for a bad case
+        encoded = msgspec.json.encode(assessment)  # the same JSON as to_dict(), many times faster
+        if audit is None or given_up.is_set():  # an abandoned answer is never given, so not recorded
+            return assessment, encoded, None
+        try:
+            recorded = msgspec.json.decode(encoded)  # to_dict()'s data, cheaper than to_dict()
+            rid = audit.record(case=case, assessment=recorded, channel="service", request_id=request_id)
+            return assessment, encoded, rid
+        except Exception as exc:
+            # The clinical answer is never withheld because the trail failed: it goes out
+            # flagged (X-Calfrules-Audit-Failed), and the failure is logged, rate-limited.
+            failures.error(
+                f"audit:{type(exc).__name__}",
+                f"calfrules: could not record request {request_id[:80]} in the audit trail: "
+                f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
+            return assessment, encoded, None
 
     # response_model=None: the bodies are described in bodies.py (msgspec), not by pydantic
+    @app.head("/health", include_in_schema=False)  # load balancers often probe with HEAD
     @app.get(
         "/health",
-        summary="Liveness check (no authentication)",
-        responses=responses(200, "Health"),
+        summary="Liveness and the audit trail's state (no authentication); 503 when the trail cannot record",
+        responses=responses(200, "Health", errors=(503,), error_schema="Health"),
         response_model=None,
     )
-    async def health() -> Health:
-        return {"status": "ok"}
+    async def health() -> JSONResponse:
+        trail = audit_health(audit)
+        return JSONResponse(
+            {"status": trail["status"], "audit": trail}, status_code=503 if trail["status"] == "failed" else 200
+        )
 
     @app.post(
         "/assess",
-        dependencies=auth,
         summary="Assess one case; answers the assessment (as `calfrules assess --json`)",
-        responses=responses(200, "Assessment", errors=(400, 401, 413, 422, 503), token=token),
+        responses=responses(200, "Assessment", errors=POST_ERRORS, token=token),
         openapi_extra=request_body("Case"),
     )
-    async def assess_case(request: Request) -> JSONResponse:
-        body = await json_body(request)
-        the_engine.parse_case(body)  # checks the case against CaseInput and the vocabulary
+    async def assess_case(request: Request) -> Response:
+        raw = await request.body()  # already read by the gate, within its limits
         request_id = (request.headers.get("x-request-id") or str(uuid.uuid4()))[:200]
-        assessment, audit_id = await assess(body, request_id)
-        return JSONResponse(assessment.to_dict(), headers=_audit_headers(audit, audit_id))
+
+        def work(given_up: threading.Event) -> tuple[bytes, str | None]:
+            _, encoded, audit_id = assess_and_record(parse_json(raw), request_id, given_up)
+            return encoded, audit_id
+
+        encoded, audit_id = await in_thread(work)
+        return Response(encoded, media_type="application/json", headers=_audit_headers(audit, audit_id))
 
     @app.get(
         "/cds-services",
-        dependencies=auth,
         summary="CDS Hooks discovery",
         responses=responses(200, "CdsDiscovery", errors=(401,), token=token),
         response_model=None,
@@ -155,47 +203,53 @@ def create_app(
 
     @app.post(
         "/cds-services/{service_id}",
-        dependencies=auth,
         summary="CDS Hooks service call: one card for the case",
-        responses=responses(200, "CdsResponse", errors=(400, 401, 404, 413, 422, 503), token=token),
+        responses=responses(200, "CdsResponse", errors=(*POST_ERRORS, 404), token=token),
         openapi_extra=request_body("CdsRequest"),
     )
-    async def cds_call(service_id: str, request: Request) -> JSONResponse:
+    async def cds_call(service_id: str, request: Request) -> Response:
         known_service(service_id)
-        body = await json_body(request)
-        case = case_from_hook(body)
-        the_engine.parse_case(case)  # the engine's messages are the most helpful: check the case first
-        hook_request = checked(body, CdsRequest)
-        request_id = (hook_request["hookInstance"] or str(uuid.uuid4()))[:200]  # the audit trail keeps 200 characters
-        assessment, audit_id = await assess(case, request_id)
-        card = card_for(assessment, uuid=audit_id or str(uuid.uuid4()), source_label=source_label)
-        cards: CdsResponse = {"cards": [card]}
-        return JSONResponse(cards, headers=_audit_headers(audit, audit_id))
+        raw = await request.body()
+
+        def work(given_up: threading.Event) -> tuple[bytes, str | None]:
+            body = parse_json(raw)
+            case = case_from_hook(body)
+            the_engine.parse_case(case)  # the engine's messages are the most helpful: check the case first
+            hook_request = checked(body, CdsRequest)
+            request_id = (hook_request["hookInstance"] or str(uuid.uuid4()))[:200]  # the trail keeps 200 characters
+            assessment, _, audit_id = assess_and_record(case, request_id, given_up)
+            card = card_for(assessment, uuid=audit_id or str(uuid.uuid4()), source_label=source_label)
+            cards: CdsResponse = {"cards": [card]}
+            return msgspec.json.encode(cards), audit_id
+
+        encoded, audit_id = await in_thread(work)
+        return Response(encoded, media_type="application/json", headers=_audit_headers(audit, audit_id))
 
     @app.post(
         "/cds-services/{service_id}/feedback",
-        dependencies=auth,
         summary="CDS Hooks feedback on a card; recorded in the audit trail",
-        responses=responses(200, "FeedbackResult", errors=(400, 401, 404, 413, 422, 503), token=token),
+        responses=responses(200, "FeedbackResult", errors=(*POST_ERRORS, 404), token=token),
         openapi_extra=request_body("CdsFeedbackRequest"),
         response_model=None,
     )
     async def cds_feedback(service_id: str, request: Request) -> FeedbackResult:
         known_service(service_id)
-        body = await json_body(request)
-        checked(body, CdsFeedbackRequest)  # then the body as sent is recorded, keys the description does not name too
-        items: list[CdsFeedback] = body["feedback"]
-        if audit is None:
-            raise ServiceError(404, "this service keeps no audit trail, so it knows no card to record feedback on")
-        store = audit
+        raw = await request.body()
 
-        def record_all() -> int:
-            unknown = [item["card"] for item in items if store.get(item["card"]) is None]
+        def record_all(given_up: threading.Event) -> int:
+            body = parse_json(raw)
+            checked(
+                body, CdsFeedbackRequest
+            )  # then the body as sent is recorded, keys the description does not name too
+            items: list[CdsFeedback] = body["feedback"]
+            if audit is None:
+                raise ServiceError(404, "this service keeps no audit trail, so it knows no card to record feedback on")
+            unknown = [item["card"] for item in items if audit.get(item["card"]) is None]
             if unknown:
                 raise ServiceError(404, f"unknown card(s): {', '.join(u[:60] for u in unknown[:5])}")
             for item in items:
                 override = item.get("overrideReason") or {}
-                store.add_feedback(  # one bad item leaves the earlier ones recorded: each is its own fact
+                audit.add_feedback(  # one bad item leaves the earlier ones recorded: each is its own fact
                     item["card"],
                     outcome=item["outcome"],
                     comment=override.get("userComment"),
@@ -209,57 +263,25 @@ def create_app(
                 )
             return len(items)
 
-        return {"recorded": await anyio.to_thread.run_sync(record_all)}
+        return {"recorded": await in_thread(record_all)}
 
-    app.openapi = lambda: openapi(app, schemas)  # type: ignore[method-assign]
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.openapi = lambda: openapi(app, schemas, secured=token is not None)  # type: ignore[method-assign]
+    # added innermost first: a request meets the Host check, then CORS, then the gate
+    app.add_middleware(RequestGate, token=token, max_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     if cors_origins:
-        from starlette.middleware.cors import CORSMiddleware
-
         app.add_middleware(
-            CORSMiddleware,
+            JsonCors,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
             expose_headers=[AUDIT_HEADER, AUDIT_FAILED_HEADER],
         )
+    if allowed_hosts:
+        app.add_middleware(HostCheck, allowed=list(allowed_hosts))
     return app
 
 
 # --- helpers ----------------------------------------------------------------------
-def _bearer(token: str | None) -> Any:
-    from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-    scheme = HTTPBearer(auto_error=False, description="the token given to `calfrules serve --token`")
-
-    async def check(credentials: HTTPAuthorizationCredentials | None = Depends(scheme)) -> None:  # noqa: B008
-        given = credentials.credentials if credentials is not None else ""
-        if token is None or not hmac.compare_digest(given.encode(), token.encode()):
-            raise ServiceError(
-                401,
-                "missing or wrong bearer token: send 'Authorization: Bearer <token>'",
-                {"WWW-Authenticate": "Bearer"},
-            )
-
-    return check
-
-
-async def _record(
-    audit: AuditPort | None, case: Mapping[str, Any], assessment: Assessment, request_id: str
-) -> str | None:
-    if audit is None:
-        return None
-    try:
-        rid: str = await anyio.to_thread.run_sync(
-            lambda: audit.record(case=case, assessment=assessment, channel="service", request_id=request_id)
-        )
-        return rid
-    except Exception:
-        # The clinical answer is never withheld because the trail failed; the failure is logged loudly.
-        log.exception("calfrules: could not record request %s in the audit trail", request_id)
-        return None
-
-
 def _audit_headers(audit: AuditPort | None, audit_id: str | None) -> dict[str, str]:
     """The record's id; or, when the trail is kept but this write failed, say so."""
     if audit_id:
@@ -291,9 +313,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = str(exc.detail)
         if exc.status_code == 404:
-            message = f"no such endpoint {request.url.path[:80]!r}; see /docs for the API"
+            message = f"no such endpoint {request.url.path[:80]!r}; GET /openapi.json describes the API"
         elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path[:80]!r}; see /docs for the API"
+            message = (
+                f"{request.method} is not allowed on {request.url.path[:80]!r}; GET /openapi.json describes the API"
+            )
         return error(exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)

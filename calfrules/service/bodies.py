@@ -25,8 +25,20 @@ class Error(TypedDict):
     error: Annotated[str, Meta(description="what is wrong and what to fix")]
 
 
+HealthStatus = Literal["ok", "degraded", "failed"]
+
+
+class AuditState(TypedDict):
+    status: Annotated[
+        HealthStatus,
+        Meta(description="ok; degraded: writes fail for now and it retries on its own; failed: it cannot record"),
+    ]
+    detail: Annotated[str, Meta(description="one line on the audit trail's state")]
+
+
 class Health(TypedDict):
-    status: Literal["ok"]
+    status: Annotated[HealthStatus, Meta(description="the audit trail's status (the service itself is up)")]
+    audit: AuditState
 
 
 class CdsService(TypedDict):

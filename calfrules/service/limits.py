@@ -1,45 +1,123 @@
-"""Request body size limit, as plain ASGI middleware so it runs before any parsing."""
+"""What every request passes before the app sees it, as plain ASGI so nothing is parsed first.
+
+- ``HostCheck``: the Host header must name this service (``--allowed-host``), which stops
+  DNS rebinding (a web page whose own name now points at 127.0.0.1).
+- ``RequestGate``: the bearer token, then a JSON content type for a body, then the size
+  limit and a deadline for the whole body, in that order: a request without the token is
+  refused before any of its body is read, and a cross-site ``text/plain`` form post is
+  refused (415) before it can be assessed or recorded.
+- ``JsonCors``: Starlette's CORS, with its refusals in the service's JSON error shape.
+
+Every refusal here is ``{"error": "..."}``, like the app's own errors.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import anyio
+from starlette.datastructures import Headers
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+PUBLIC_PATHS = frozenset({"/health"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
-class BodyLimit:
-    """Answers 413 for a body over ``max_bytes``, whether announced by Content-Length or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+async def send_error(send: Send, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+    """Answer ``{"error": message}`` straight through ASGI."""
+    payload = json.dumps({"error": message}).encode()
+    raw: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class HostCheck:
+    """Answers 400 unless the Host header is one of ``allowed`` (``*.example.org`` allows its subdomains)."""
+
+    def __init__(self, app: ASGIApp, allowed: Sequence[str]) -> None:
         self.app = app
+        self.allowed = [host.lower() for host in allowed]
+
+    def allows(self, host: str) -> bool:
+        name = _host_name(host)
+        return any(
+            pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+            for pattern in self.allowed
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            host = (_header(scope, b"host") or b"").decode("latin-1")
+            if not self.allows(host):
+                shown = host[:80] or "(none)"
+                await send_error(
+                    send, 400, f"the Host header {shown!r} is not one this service answers to (--allowed-host)"
+                )
+                return
+        await self.app(scope, receive, send)
+
+
+def _host_name(host: str) -> str:
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8080
+        return host[1 : host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class RequestGate:
+    """The token, the content type, the size limit and the body deadline, before any parsing.
+
+    The body (at most ``max_bytes``) is read whole here, within ``body_timeout_s``, and
+    handed to the app from memory: a client that trickles its body is answered 408 and
+    its connection closed.
+    """
+
+    def __init__(self, app: ASGIApp, *, token: str | None, max_bytes: int, body_timeout_s: float) -> None:
+        self.app = app
+        self.token = token.encode() if token else None
         self.max_bytes = max_bytes
+        self.body_timeout_s = body_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(send)
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            status, message, headers = refusal
+            await send_error(send, status, message, headers)
             return
-        # Read the (small) body up front: a streamed body over the limit is refused
-        # before the app sees any of it, and the app then reads it from memory.
-        chunks: list[bytes] = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        if scope["method"] not in BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        try:
+            with anyio.fail_after(self.body_timeout_s):
+                body = await self._read_body(receive)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.body_timeout_s:g} s"
+            await send_error(send, 408, message, {"Connection": "close"})
+            return
+        except _TooLarge:
+            await send_error(send, 413, self._too_large(), {"Connection": "close"})
+            return
+        if body is None:  # the client went away
+            return
         sent = False
 
         async def replay() -> Message:
@@ -51,18 +129,87 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        payload = json.dumps({"error": f"request body too large: at most {self.max_bytes} bytes are accepted"}).encode()
-        headers: list[Any] = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+    def _refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
+        if self.token is not None and scope["path"] not in PUBLIC_PATHS:
+            given = _header(scope, b"authorization") or b""
+            scheme, _, credentials = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self.token):
+                message = "missing or wrong bearer token: send 'Authorization: Bearer <token>'"
+                return 401, message, {"WWW-Authenticate": "Bearer"}
+        if scope["method"] in BODY_METHODS:
+            content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+                shown = f"{media[:60]!r}" if media else "none"
+                return 415, f"the body must be JSON: send 'Content-Type: application/json' (got {shown})", {}
+            declared = _header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+                return 413, self._too_large(), {"Connection": "close"}
+        return None
 
-
-def _content_length(scope: Scope) -> int | None:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
                 return None
-    return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return b"".join(chunks)
+
+    def _too_large(self) -> str:
+        return f"request body too large: at most {self.max_bytes} bytes are accepted"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class JsonCors(CORSMiddleware):
+    """CORS as Starlette does it; a refused preflight answers the JSON error body."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        reason = bytes(response.body).decode("utf-8", "replace").strip() or "refused"
+        headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")}
+        message = f"cross-origin request refused: {reason.lower()} (allowed with --cors-origin)"
+        return JSONResponse({"error": message}, status_code=response.status_code, headers=headers)
+
+
+class RateLimitedLog:
+    """One log line per kind of failure per ``interval_s``, with the count of repeats held back.
+
+    A failing audit database fails every request: a traceback per request would bury the
+    log. The first failure is logged at once; repeats within the interval are counted and
+    reported with the next line.
+    """
+
+    def __init__(
+        self, logger: logging.Logger, interval_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.logger = logger
+        self.interval_s = interval_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def error(self, kind: str, message: str) -> None:
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(kind)
+            if last is not None and now - last < self.interval_s:
+                self._held[kind] = self._held.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            held = self._held.pop(kind, 0)
+        suffix = f" ({held} more like it in the last {self.interval_s:g} s not logged)" if held else ""
+        self.logger.error("%s%s", message, suffix)

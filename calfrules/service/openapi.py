@@ -12,10 +12,13 @@ _STATUS_TEXT = {
     400: "the body is not JSON",
     401: "missing or wrong bearer token",
     404: "unknown service or card",
+    408: "the request body did not arrive in time",
     413: "request body too large",
+    415: "the body is not sent as JSON (Content-Type: application/json)",
     422: "the request is JSON but not a valid request (the message says what to fix)",
-    503: "the assessment did not finish in time",
+    503: "the assessment did not finish in time, or (GET /health) the audit trail cannot record",
 }
+BEARER = "bearerToken"
 
 
 def request_body(name: str) -> dict[str, Any]:
@@ -23,7 +26,7 @@ def request_body(name: str) -> dict[str, Any]:
 
 
 def responses(
-    status: int, schema: str, *, errors: tuple[int, ...] = (), token: str | None = None
+    status: int, schema: str, *, errors: tuple[int, ...] = (), token: str | None = None, error_schema: str = "Error"
 ) -> dict[int | str, dict[str, Any]]:
     found: dict[int | str, dict[str, Any]] = {
         status: {"description": "OK", "content": {"application/json": {"schema": component_ref(schema)}}}
@@ -33,12 +36,12 @@ def responses(
             continue
         found[code] = {
             "description": _STATUS_TEXT[code],
-            "content": {"application/json": {"schema": component_ref("Error")}},
+            "content": {"application/json": {"schema": component_ref(error_schema)}},
         }
     return found
 
 
-def openapi(app: FastAPI, schemas: ServiceSchemas) -> dict[str, Any]:
+def openapi(app: FastAPI, schemas: ServiceSchemas, *, secured: bool) -> dict[str, Any]:
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi
 
@@ -50,6 +53,14 @@ def openapi(app: FastAPI, schemas: ServiceSchemas) -> dict[str, Any]:
                 # FastAPI documents its own validation error body; ours is the one-line Error
                 if "422" in operation.get("responses", {}):
                     operation["responses"]["422"]["content"] = {"application/json": {"schema": component_ref("Error")}}
+        if secured:  # the token is checked in limits.RequestGate, for every path but /health
+            components["securitySchemes"] = {
+                BEARER: {"type": "http", "scheme": "bearer", "description": "the token `calfrules serve` was given"}
+            }
+            for route, path in document.get("paths", {}).items():
+                for operation in path.values():
+                    if route != "/health":
+                        operation["security"] = [{BEARER: []}]
         for unused in ("HTTPValidationError", "ValidationError"):
             components["schemas"].pop(unused, None)
         app.openapi_schema = document

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
-
+from calfrules.knowledge.case import DuplicateKeyError, unique_keys
 from calfrules.service.bodies import CASE_PREFETCH_KEY
 
 MAX_INT_DIGITS = 300
@@ -24,17 +24,60 @@ class ServiceError(Exception):
         self.headers = dict(headers or {})
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def parse_json(raw: bytes) -> Any:
+    """The request body as JSON; ServiceError (400 or 422) with one line saying what to fix.
+
+    Stricter than ``json.loads``: a key given twice in one object, a lone UTF-16 surrogate
+    (``"\\ud800"``: not Unicode, so it could be answered but not recorded), NaN/Infinity
+    and integers too long for a float are refused rather than silently kept.
+    """
     if not raw.strip():
         raise ServiceError(400, 'empty body: send JSON such as {"findings": {"calf_pain": true}}')
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_int=_bounded_int)
+        body = json.loads(raw, parse_constant=_reject_constant, parse_int=_bounded_int, object_pairs_hook=unique_keys)
+    except DuplicateKeyError as exc:
+        raise ServiceError(422, f"the body is not a valid request: {exc}") from None
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         where = f" (line {exc.lineno}, column {exc.colno}: {exc.msg})" if isinstance(exc, json.JSONDecodeError) else ""
         raise ServiceError(400, f"the body is not valid JSON{where}") from None
     except RecursionError:
         raise ServiceError(400, "the body is nested too deeply") from None
+    if _SURROGATE_ESCAPE.search(raw):  # only an escape can carry one: raw bytes were valid UTF-8
+        found = _lone_surrogate(body, ())
+        if found is not None:
+            raise ServiceError(
+                422,
+                f"{'.'.join(found) or 'the body'}: the text holds a lone UTF-16 surrogate (an unpaired "
+                "\\ud800-\\udfff escape), which is not Unicode; send the text as valid Unicode",
+            )
+    return body
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(value: Any, path: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Where a string with an unpaired surrogate is (json.loads joins valid pairs), or None."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            step = (*path, key.encode("utf-8", "backslashreplace").decode()[:60])
+            if _lone_surrogate(key, ()) is not None:
+                return step
+            found = _lone_surrogate(item, step)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _lone_surrogate(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None
 
 
 def _bounded_int(token: str) -> int:

@@ -1,0 +1,295 @@
+"""Serve benchmark: ``python -m calfrules.tooling.serve_bench [--seconds S] [--rounds R] [--workers 1,2]``.
+
+Starts real ``calfrules serve`` processes on loopback, one per system (the SQLite audit
+trail on, and ``--no-audit``; times each ``--workers`` value), and drives ``POST /assess``
+with a seeded case mix: golden cases with findings added, and random findings from the
+built-in vocabulary (as ``calfrules.tooling.bench``). Prints one line per configuration on
+standard output, and asserts nothing (speed is measured, never tested)::
+
+    serve-bench: audit=sqlite workers=1 connections=50 requests_per_s=.. p50_ms=.. p99_ms=.. \
+        requests=.. errors=0 unaudited=0
+
+- The systems are measured interleaved: each round runs every connection count on every
+  system in turn, ``--seconds`` each, so a machine that slows down mid-run slows all alike.
+- Every connection is an HTTP/1.1 keep-alive connection sending one request at a time.
+  The client is asyncio with the httptools parser (not httpx): on a 2-core machine the
+  load generator shares the CPU with the server, and httpx costs several times more per
+  request. Its own CPU time per request is printed on standard error.
+- ``errors``: answers other than 200 and broken connections; ``unaudited``: 200 answers
+  without ``X-Calfrules-Audit-Id`` while the trail is on. A last line per audited system
+  compares the audit ids answered with the records found in the trail afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import cast
+
+import httptools
+
+from calfrules.engine.engine import load_engine
+from calfrules.tooling.bench import builtin_plugins, generate_cases, golden_findings
+
+TOKEN = "serve-bench-token"
+AUDIT_HEADER = b"x-calfrules-audit-id"
+CASE_COUNT = 500
+SEED = 12
+
+
+@dataclass
+class System:
+    """One ``calfrules serve`` under test."""
+
+    audit: bool
+    workers: int
+    folder: Path
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    audit_ids: set[str] = field(default_factory=set)
+
+    @property
+    def label(self) -> str:
+        return f"audit={'sqlite' if self.audit else 'off'} workers={self.workers}"
+
+    @property
+    def audit_url(self) -> str:
+        return f"sqlite:///{self.folder / f'audit-{self.workers}.sqlite3'}"
+
+    def start(self) -> None:
+        self.port = _free_port()
+        audit = ["--audit", self.audit_url] if self.audit else ["--no-audit"]
+        command = [sys.executable, "-m", "calfrules", "serve", "--port", str(self.port), *audit]
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
+        env = {**os.environ, "CALFRULES_TOKEN": TOKEN}
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
+        _wait_ready(self.port, self.process)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def records(self) -> int:
+        from calfrules.audit import open_audit
+
+        with open_audit(self.audit_url) as store:
+            return store.count()
+
+
+@dataclass
+class Figures:
+    latencies: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+    unaudited: int = 0
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; ``request`` sends a prepared request and waits for its answer."""
+
+    def __init__(self) -> None:
+        self.parser = httptools.HttpResponseParser(self)
+        self.answer: asyncio.Future[tuple[int, str | None]] | None = None
+        self.audit_id: str | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's transport is not a subclass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or ConnectionError("the server closed the connection"))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == AUDIT_HEADER:
+            self.audit_id = value.decode()
+
+    def on_message_complete(self) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_result((self.parser.get_status_code(), self.audit_id))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.answer is not None and not self.answer.done():
+            self.answer.set_exception(exc)
+
+    async def request(self, payload: bytes) -> tuple[int, str | None]:
+        assert self.transport is not None
+        self.answer = asyncio.get_running_loop().create_future()
+        self.audit_id = None
+        self.transport.write(payload)
+        return await self.answer
+
+
+def prepared_requests(port: int) -> list[bytes]:
+    engine = load_engine(isolation="none", allow=builtin_plugins())
+    try:
+        cases = generate_cases(engine.vocabulary, CASE_COUNT, SEED, golden_findings(engine))
+    finally:
+        engine.close()
+    requests = []
+    for case in cases:
+        body = json.dumps(case).encode()
+        head = (
+            f"POST /assess HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+async def drive(system: System, connections: int, seconds: float, figures: Figures) -> None:
+    """``connections`` clients, each sending one request after another for ``seconds``."""
+    loop = asyncio.get_running_loop()
+    requests = prepared_requests_for(system.port)
+    opened = [await loop.create_connection(_Connection, "127.0.0.1", system.port) for _ in range(connections)]
+    deadline = time.perf_counter() + seconds
+
+    async def client(number: int, connection: _Connection) -> None:
+        sent = number * 7
+        while time.perf_counter() < deadline:
+            payload = requests[sent % len(requests)]
+            sent += 1
+            started = time.perf_counter()
+            try:
+                status, audit_id = await connection.request(payload)
+            except (ConnectionError, httptools.HttpParserError):
+                figures.errors += 1
+                return
+            figures.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                figures.errors += 1
+            elif system.audit and audit_id is None:
+                figures.unaudited += 1
+            elif audit_id is not None:
+                system.audit_ids.add(audit_id)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(n, protocol) for n, (_, protocol) in enumerate(opened)))
+    figures.seconds += time.perf_counter() - started
+    for transport, _ in opened:
+        transport.close()
+
+
+_PREPARED: dict[int, list[bytes]] = {}
+
+
+def prepared_requests_for(port: int) -> list[bytes]:
+    if port not in _PREPARED:
+        _PREPARED[port] = prepared_requests(port)
+    return _PREPARED[port]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] if ordered else 0.0
+
+
+def figure_line(system: System, connections: int, figures: Figures) -> str:
+    count = len(figures.latencies)
+    rate = count / figures.seconds if figures.seconds else 0.0
+    p50, p99 = (percentile(figures.latencies, fraction) * 1000 for fraction in (0.50, 0.99))
+    return (
+        f"serve-bench: {system.label} connections={connections} requests_per_s={rate:.0f} "
+        f"p50_ms={p50:.1f} p99_ms={p99:.1f} "
+        f"requests={count} errors={figures.errors} unaudited={figures.unaudited}"
+    )
+
+
+async def run(systems: Sequence[System], levels: Sequence[int], seconds: float, rounds: int) -> dict[str, Figures]:
+    results: dict[str, Figures] = {}
+    for system in systems:  # warm up: first requests load caches and start engine children
+        await drive(system, max(levels), min(2.0, seconds), Figures())
+    for _ in range(rounds):
+        for connections in levels:
+            for system in systems:
+                key = f"{system.label}|{connections}"
+                await drive(system, connections, seconds, results.setdefault(key, Figures()))
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one measurement (default 5)")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument("--connections", default="1,10,50", help="connection counts (default 1,10,50)")
+    parser.add_argument("--workers", default="1", help="worker counts to compare, e.g. 1,2 (default 1)")
+    args = parser.parse_args(argv)
+    levels = [int(n) for n in args.connections.split(",")]
+    worker_counts = [int(n) for n in args.workers.split(",")]
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # through the finally below: the servers stop too
+    with tempfile.TemporaryDirectory() as folder:
+        systems = [System(audit, workers, Path(folder)) for workers in worker_counts for audit in (True, False)]
+        cpu_started = time.process_time()
+        try:
+            for system in systems:
+                system.start()
+            results = asyncio.run(run(systems, levels, args.seconds, args.rounds))
+        finally:
+            for system in systems:
+                system.stop()
+        cpu = time.process_time() - cpu_started
+        total = sum(len(f.latencies) for f in results.values())
+        for connections in levels:
+            for system in systems:
+                print(figure_line(system, connections, results[f"{system.label}|{connections}"]), flush=True)
+        for system in systems:
+            if system.audit:  # every id answered must be a record in the trail
+                found = system.records()
+                answered = len(system.audit_ids)
+                print(f"serve-bench: {system.label} audit_ids_answered={answered} records={found}")
+        print(f"serve-bench: client CPU {cpu / max(total, 1) * 1e6:.0f} us per request", file=sys.stderr)
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes], seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"serve-bench: calfrules serve exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"serve-bench: calfrules serve did not answer /health within {seconds:g} s")
+
+
+if __name__ == "__main__":
+    main()
