@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import TextIO
 
 from calfrules import files
-from calfrules.audit.records import AuditError, AuditRecord
+from calfrules.audit.records import AuditError, AuditRecord, json_text
 
 
 def write_jsonl(records: Iterable[AuditRecord], out: TextIO) -> int:
     """Write each record as one JSON line; returns how many were written."""
     count = 0
     for record in records:
-        out.write(json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+        out.write(json_text(record.to_dict(), sort_keys=True) + "\n")  # a lone surrogate as its JSON escape
         count += 1
     return count
 

@@ -6,19 +6,31 @@ ones: JSON as text (ASCII-escaped, so any case round-trips exactly; jsonb refuse
 characters, which a hostile request could send), times as timestamptz.
 Query the JSON in SQL with a cast: ``assessment_json::jsonb -> 'red_flags'``.
 Imported only when a postgresql:// URL is opened: `import calfrules` never loads psycopg.
+
+A database outage must not hold the answers: writes go through one writer thread with
+group commit (one connection, no pool contention), the pool waits at most
+``WAIT_S`` for a connection, and a circuit breaker (``breaker``) fails writes at once
+while the database is down; health() then says "degraded". The pool reconnects in the
+background and the breaker's trial call finds out when the database is back.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from calfrules.audit.breaker import CircuitBreaker
+from calfrules.audit.group_commit import GroupCommitWriter
 from calfrules.audit.records import AuditError
 from calfrules.audit.store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
 
 T = TypeVar("T")
+log = logging.getLogger("calfrules.audit")
+WAIT_S = 0.5  # longest wait for a pooled connection while the service runs (opening waits ``timeout``)
+CONNECT_TIMEOUT_S = 2  # libpq counts whole seconds, at least 2
 # any constant works: several instances creating the schema at once take turns on it
 SCHEMA_LOCK = 0x6361_6C66  # "calf"
 
@@ -70,6 +82,9 @@ class PostgresAuditStore(AuditStore):
             ) from None
         self.url = redact(url)
         self._errors: tuple[type[BaseException], ...] = (psycopg.Error, PoolTimeout)
+        # a broken connection or none to be had: the database is down, not the record wrong
+        self._outages: tuple[type[BaseException], ...] = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
+        self._breaker = CircuitBreaker()
         try:
             # one direct connection first: a wrong password or host fails at once, with the server's words
             connect = psycopg.connect(url, connect_timeout=max(1, int(timeout)), row_factory=dict_row)
@@ -86,8 +101,10 @@ class PostgresAuditStore(AuditStore):
             url,
             min_size=min_size,
             max_size=max_size,
-            timeout=timeout,
-            kwargs={"row_factory": dict_row},
+            timeout=WAIT_S,
+            kwargs={"row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+            # a connection the server dropped (a restart) is noticed before use: psycopg_pool 3.2+
+            check=getattr(ConnectionPool, "check_connection", None),
             open=False,
             name="calfrules-audit",
         )
@@ -96,23 +113,74 @@ class PostgresAuditStore(AuditStore):
         except PoolTimeout as exc:
             self.close()
             raise AuditError(f"{self.url}: cannot open the audit trail ({_first_line(exc)})") from None
+        self._writer = GroupCommitWriter(self._write_batch, name="calfrules-audit-writer postgresql")
 
     def _run(self, work: Callable[[Execute], T], *, write: bool) -> T:
+        self._refuse_while_down()  # here, not in the batch: allow() hands out the one trial call
+        if write:
+            result: T = self._writer.submit(work)
+            return result
         try:
             # the pool's connection context commits on success and rolls back on any error
             with self._pool.connection() as connection, connection.cursor() as cursor:
-                return work(_executor(cursor))
+                found = work(_executor(cursor))
         except AuditError:
             raise
         except self._errors as exc:
+            raise self._failure(exc, "read") from None
+        self._breaker.succeeded()
+        return found
+
+    def _write_batch(self, works: Sequence[Callable[[Execute], Any]]) -> list[tuple[bool, Any]]:
+        """The queued writes in one transaction, each in a savepoint (on the writer thread)."""
+        import psycopg
+
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self._pool.connection() as connection, connection.cursor() as cursor:
+                execute = _executor(cursor)
+                for work in works:
+                    try:
+                        with connection.transaction():  # a savepoint inside the pool's transaction
+                            outcomes.append((True, work(execute)))
+                    except (AuditError, psycopg.DataError, psycopg.IntegrityError) as exc:  # this one is refused
+                        error = exc if isinstance(exc, AuditError) else AuditError(f"audit write refused ({exc})")
+                        outcomes.append((False, error))
+        except self._errors as exc:
+            raise self._failure(exc, "write") from None
+        if self._breaker.is_open:
+            log.warning("calfrules: the audit database %s records again", self.url)
+        self._breaker.succeeded()
+        return outcomes
+
+    def _refuse_while_down(self) -> None:
+        if not self._breaker.allow():
             raise AuditError(
-                f"{self.url}: audit trail {'write' if write else 'read'} failed ({_first_line(exc)})"
-            ) from None
+                f"{self.url}: the audit database is unreachable ({self._breaker.reason}); not waiting for it, "
+                f"next try in {self._breaker.seconds_to_retry():.1f} s"
+            )
+
+    def _failure(self, exc: BaseException, what: str) -> AuditError:
+        error = AuditError(f"{self.url}: audit trail {what} failed ({_first_line(exc)})")
+        if isinstance(exc, self._outages):
+            if not self._breaker.is_open:  # logged once per outage, not once per answer
+                log.error("calfrules: the audit database is unreachable, answers are flagged: %s", error)
+            self._breaker.failed(_first_line(exc))
+        return error
+
+    def health(self) -> tuple[str, str]:
+        """("degraded", why) while the breaker is open (the store retries on its own), else ("ok", ...)."""
+        if self._breaker.is_open:
+            return "degraded", f"{self.url}: the audit database is unreachable ({self._breaker.reason}); retrying"
+        return "ok", f"recording to {self.url}"
 
     def _time_param(self, moment: datetime) -> Any:
         return moment
 
     def close(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()  # what is queued is written first
         self._pool.close()
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from calfrules.rules.errors import CalfrulesError
 
 CHANNELS = ("cli", "api", "service")
-AGE = re.compile(r"^\s*(\d{1,9})\s*([mhdw])\s*$")
+AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate is always an unpaired one
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -119,14 +120,18 @@ def since_moment(value: str | datetime, *, now: datetime | None = None) -> datet
                 ago = timedelta(**{AGE_UNITS[age.group(2)]: int(age.group(1))})
                 return (now or utc_now()) - ago
             except OverflowError:
-                raise AuditError(f"since: {value!r} reaches back before year 1") from None
+                raise AuditError(f"since: {value!r} reaches back before year 1; give a shorter age") from None
         try:
             moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
             raise AuditError(
                 f"since: {value!r} is not a date or time or an age; use e.g. 2026-01-31, 2026-01-31T08:00Z or 7d"
             ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise AuditError(f"since: {value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def new_record(
@@ -187,6 +192,22 @@ def storable_text(value: str | None) -> str | None:
     if value is None:
         return None
     return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+def json_text(data: Any, *, indent: int | None = None, sort_keys: bool = False) -> str:
+    """JSON for files and terminals: readable UTF-8, each lone surrogate as its ``\\uXXXX`` escape.
+
+    A lone surrogate (from a garbled or hostile request) cannot be encoded as UTF-8, so plain
+    ``ensure_ascii=False`` output would break `audit export` and `audit show`; the escape
+    is valid JSON and reads back as exactly the text that was recorded.
+    """
+    text = json.dumps(data, ensure_ascii=False, indent=indent, sort_keys=sort_keys)
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
+
+
+def visible(text: str) -> str:
+    """Text for a terminal: each lone surrogate shown as its escape, so printing never fails."""
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def loads(value: Any) -> Any:

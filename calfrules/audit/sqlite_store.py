@@ -1,26 +1,29 @@
 """The embedded default: one SQLite file in WAL mode.
 
-Each thread gets its own connection (SQLite connections are not meant to be shared
-between threads); writers take the write lock up front (BEGIN IMMEDIATE) and wait for
-each other through busy_timeout, so several threads or processes can record at once.
-A record is one transaction: after a crash it is either whole or absent.
+Reads: each thread gets its own connection (SQLite connections are not meant to be
+shared between threads). Writes: one writer thread per store commits whatever has
+queued up in one transaction (group commit); stores in other processes on the same file
+wait for the write lock through busy_timeout. A record is whole or absent after a crash.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from calfrules.audit.group_commit import GroupCommitWriter
 from calfrules.audit.records import AuditError, iso
 from calfrules.audit.store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
 
 T = TypeVar("T")
+log = logging.getLogger("calfrules.audit")
 BUSY_TIMEOUT_MS = 30_000
 
 SCHEMA = f"""
@@ -56,7 +59,15 @@ CREATE INDEX IF NOT EXISTS audit_feedback_record ON audit_feedback (record_id, s
 
 
 class SqliteAuditStore(AuditStore):
-    """An audit trail in one SQLite file (with ``create``, made with its folder if missing)."""
+    """An audit trail in one SQLite file (with ``create``, made with its folder if missing).
+
+    Every write goes through one writer thread with group commit (``group_commit``).
+    Before and after each batch the file at ``path`` is checked to be the one opened
+    (device and inode): a trail deleted or replaced under a running service makes every
+    write fail loudly instead of going into a deleted file, and no connection ever
+    creates a new, table-less database (they open with ``mode=rw``). A file put back
+    that is an audit trail (restored, or made anew by ``open_audit``) is taken up again.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = Path(path).expanduser()
@@ -65,10 +76,13 @@ class SqliteAuditStore(AuditStore):
         self._connections: dict[threading.Thread, sqlite3.Connection] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._generation = 0  # bumped when a restored file is taken up: connections reopen
+        self._problem: str | None = None  # why the last write failed, for health()
         if create:
             _create_private_file(self.path)
         else:
             _check_existing_file(self.path)
+        self._identity = _identity(self.path)
         connection = self._connection()
         try:
             if create:
@@ -76,19 +90,40 @@ class SqliteAuditStore(AuditStore):
             found = connection.execute("SELECT value FROM audit_meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.Error as exc:
             self.close()
-            raise AuditError(f"{self.path}: cannot use as an audit trail ({exc})") from None
+            raise AuditError(f"{self.path}: cannot use as an audit trail ({_explain(exc, self.path)})") from None
         check_schema_version(found[0] if found else None, str(self.path))
+        self._writer = GroupCommitWriter(self._write_batch, name=f"calfrules-audit-writer {self.path.name}")
 
+    # --- connections -------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
             raise AuditError(f"{self.path}: the audit store is closed")
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is not None:
+        if connection is not None and getattr(self._local, "generation", None) == self._generation:
             return connection
+        if connection is not None:  # opened on a file that has since been replaced
+            with self._lock:
+                self._connections.pop(threading.current_thread(), None)
+            connection.close()
+        connection = self._open()
+        with self._lock:
+            # a thread that has ended will not come back for its connection: close it now
+            for thread in [t for t in self._connections if not t.is_alive()]:
+                self._connections.pop(thread).close()
+            self._connections[threading.current_thread()] = connection
+        self._local.connection, self._local.generation = connection, self._generation
+        return connection
+
+    def _open(self) -> sqlite3.Connection:
         try:
+            # mode=rw: never creates a file (a deleted trail must not come back empty, without tables);
             # autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
             connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+                f"{self.path.absolute().as_uri()}?mode=rw",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=BUSY_TIMEOUT_MS / 1000,
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode = WAL")
@@ -97,42 +132,147 @@ class SqliteAuditStore(AuditStore):
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise AuditError(f"{self.path}: cannot open the audit trail ({exc})") from None
-        with self._lock:
-            # a thread that has ended will not come back for its connection: close it now
-            for thread in [t for t in self._connections if not t.is_alive()]:
-                self._connections.pop(thread).close()
-            self._connections[threading.current_thread()] = connection
-        self._local.connection = connection
+            raise AuditError(f"{self.path}: cannot open the audit trail ({_explain(exc, self.path)})") from None
         return connection
 
-    def _run(self, work: Callable[[Execute], T], *, write: bool) -> T:
-        connection = self._connection()
-
-        def execute(sql: str, params: Any) -> Rows:
-            return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
-
+    def _check_file(self, *, take_up: bool) -> None:
+        """The file at ``path`` is the trail opened; else AuditError (or, with ``take_up``, use a restored one)."""
         try:
-            connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            now = _identity(self.path)
+        except FileNotFoundError:
+            raise AuditError(
+                f"{self.path}: the audit file was deleted or moved away, so nothing can be recorded; "
+                "put it back, or restart the service to start a new trail"
+            ) from None
+        if now == self._identity:
+            return
+        if take_up and _is_audit_trail(self.path):
+            with self._lock:
+                self._identity = now
+                self._generation += 1
+            log.warning("calfrules: %s was replaced by another audit trail; recording there from now on", self.path)
+            return
+        raise AuditError(f"{self.path}: the audit file was replaced by one that is not this audit trail")
+
+    # --- units of work -----------------------------------------------------------
+    def _run(self, work: Callable[[Execute], T], *, write: bool) -> T:
+        if write:
+            if self._closed:
+                raise AuditError(f"{self.path}: the audit store is closed")
+            result: T = self._writer.submit(work)
+            return result
+        self._check_file(take_up=False)
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN")
             try:
-                result = work(execute)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
+                return work(_executor(connection))
+            finally:
+                connection.execute("ROLLBACK")  # a read changes nothing
         except sqlite3.Error as exc:
-            raise AuditError(f"{self.path}: audit trail {'write' if write else 'read'} failed ({exc})") from None
-        return result
+            raise AuditError(f"{self.path}: audit trail read failed ({_explain(exc, self.path)})") from None
+
+    def _write_batch(self, works: Sequence[Callable[[Execute], Any]]) -> list[tuple[bool, Any]]:
+        """Every write queued meanwhile, in one transaction (on the writer thread)."""
+        try:
+            self._check_file(take_up=True)
+            connection = self._connection()
+            outcomes = _savepoints(connection, works)
+            self._check_file(take_up=False)  # committed into the trail, not into a file deleted meanwhile
+        except (AuditError, sqlite3.Error) as exc:
+            error = exc if isinstance(exc, AuditError) else _write_error(exc, self.path)
+            self._set_problem(str(error))
+            raise error from None
+        self._set_problem(None)
+        return outcomes
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem != self._problem:  # logged once per change, not once per record
+            if problem is not None:
+                log.error("calfrules: the audit trail cannot record: %s", problem)
+            else:
+                log.warning("calfrules: the audit trail %s records again", self.path)
+        self._problem = problem
+
+    def health(self) -> tuple[str, str]:
+        """("ok" | "failed", why): the file is the one opened and the last write worked."""
+        if self._closed:
+            return "failed", f"{self.path}: the audit store is closed"
+        try:
+            self._check_file(take_up=False)
+        except AuditError as exc:
+            return "failed", str(exc)
+        if self._problem is not None:
+            return "failed", self._problem
+        return "ok", f"recording to {self.path}"
 
     def _time_param(self, moment: datetime) -> Any:
         return iso(moment)
 
     def close(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()  # what is queued is written first
         with self._lock:
             self._closed = True
             connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
             connection.close()
+
+
+def _executor(connection: sqlite3.Connection) -> Execute:
+    def execute(sql: str, params: Any) -> Rows:
+        return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
+
+    return execute
+
+
+def _savepoints(connection: sqlite3.Connection, works: Sequence[Callable[[Execute], Any]]) -> list[tuple[bool, Any]]:
+    """Each work in its own savepoint of one transaction; one COMMIT for all."""
+    execute = _executor(connection)
+    outcomes: list[tuple[bool, Any]] = []
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        for work in works:
+            connection.execute("SAVEPOINT one_write")
+            try:
+                outcomes.append((True, work(execute)))
+            except (AuditError, sqlite3.IntegrityError) as exc:  # this write is refused; the others stand
+                connection.execute("ROLLBACK TO one_write")
+                error = exc if isinstance(exc, AuditError) else AuditError(f"audit trail write refused ({exc})")
+                outcomes.append((False, error))
+            connection.execute("RELEASE one_write")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    found = os.stat(path)
+    return found.st_dev, found.st_ino
+
+
+def _is_audit_trail(path: Path) -> bool:
+    try:
+        with closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True)) as connection:
+            return connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit_meta'").fetchone() is not None
+    except sqlite3.Error:
+        return False
+
+
+def _explain(exc: sqlite3.Error, path: Path) -> str:
+    """SQLite's words, plus the likely fix when the folder is read-only."""
+    folder = path.absolute().parent
+    if not os.access(folder, os.W_OK) or "readonly" in str(exc):
+        return f"{exc}; the folder {folder} or the file must be writable: SQLite keeps -wal and -shm files beside it"
+    return str(exc)
+
+
+def _write_error(exc: sqlite3.Error, path: Path) -> AuditError:
+    return AuditError(f"{path}: audit trail write failed ({_explain(exc, path)})")
 
 
 def _check_existing_file(path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from calfrules.cli._common import EXIT_FAILED, json_flag, load_cli_engine, print_json
+from calfrules.cli._common import EXIT_FAILED, json_flag, load_cli_engine
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.levels import Level
 
@@ -24,6 +24,19 @@ if TYPE_CHECKING:
 LEVEL_CHOICE = click.Choice([level.value for level in sorted(Level, reverse=True)])
 SINCE_HELP = "Only records from this time on: an ISO date or time (2026-01-31, 2026-01-31T08:00Z) or an age (24h, 7d)."
 ID_HELP = "A record id from `calfrules audit list`, or enough of its start to be unique (e.g. 3f2c)."
+
+
+def echo_json(data: object) -> None:
+    """As print_json, but a lone surrogate in a recorded case is printed as its escape, never a crash."""
+    from calfrules.audit.records import json_text
+
+    click.echo(json_text(data, indent=2))
+
+
+def echo_text(line: str) -> None:
+    from calfrules.audit.records import visible
+
+    click.echo(visible(line))
 
 
 def existing_store(ctx: click.Context) -> AuditStore:
@@ -83,13 +96,13 @@ def list_cmd(ctx: click.Context, since: str | None, level: str | None, limit: in
     """List recorded assessments, newest first."""
     records = existing_store(ctx).list(limit=limit, since=since, level=level)
     if as_json:
-        print_json([r.to_dict() for r in records])
+        echo_json([r.to_dict() for r in records])
         return
     for r in records:
         flag = " INCOMPLETE" if not r.complete else ""
         case_id = r.assessment.get("case_id") or "-"
         feedback = f"  feedback: {', '.join(f.outcome for f in r.feedback)}" if r.feedback else ""
-        click.echo(f"{r.time[:19]}Z  {r.id}  {r.level:<13}{flag}  {r.channel:<7}  case {case_id}{feedback}")
+        echo_text(f"{r.time[:19]}Z  {r.id}  {r.level:<13}{flag}  {r.channel:<7}  case {case_id}{feedback}")
     if not records:
         click.echo("no audit records" + (" match" if since or level else " yet"), err=True)
 
@@ -108,10 +121,10 @@ def show_cmd(ctx: click.Context, record_id: str, as_json: bool) -> None:
     if record is None:  # deleted between the two reads
         raise CalfrulesError(f"no audit record {record_id!r}; `calfrules audit list` shows the ids")
     if as_json:
-        print_json(record.to_dict())
+        echo_json(record.to_dict())
         return
     for line in describe(record):
-        click.echo(line)
+        echo_text(line)
 
 
 def describe(record: AuditRecord) -> list[str]:
@@ -194,10 +207,10 @@ def replay_cmd(ctx: click.Context, as_json: bool, fail_on_change: bool) -> None:
         task = bar.add_task("replay", total=None)
         report = replay(engine, store, progress=lambda done, total: bar.update(task, completed=done, total=total))
     if as_json:
-        print_json(report.to_dict())
+        echo_json(report.to_dict())
     else:
         for change in report.changes:
-            click.echo(describe_change(change.to_dict()))
+            echo_text(describe_change(change.to_dict()))
         level_changes = sum(1 for c in report.changes if c.level_changed)
         click.echo(f"{report.replayed} replayed, {report.changed} would change ({level_changes} in level)")
     if fail_on_change and report.changes:

@@ -4,28 +4,170 @@ durable_rules' C core holds the GIL: a hang inside it freezes every thread of th
 process, and a segfault ends it; a plugin's deriver may sleep or loop. In the child,
 each is contained: the parent waits at most ``timeout`` seconds, kills the child,
 raises EngineFault (the engine then fails safe) and starts a fresh child.
+
+How a child is started, and why:
+- Forked, so it shares the compiled rules and the plugins' objects as they are (a plugin
+  defined anywhere works; nothing has to be pickled or loaded again).
+- Always by one long-lived launcher thread. Linux ties PR_SET_PDEATHSIG to the thread
+  that forked, not to the process: a child forked by a server's worker thread was
+  SIGKILLed as soon as the server retired that idle thread. The launcher never ends,
+  so the signal comes only when the parent process ends.
+- Holding none of the parent's descriptors: right after the fork the child closes every
+  one but its pipe and stdout/stderr (stdin becomes /dev/null), so a server's listening
+  socket, its client connections and the audit database are never kept open by a child
+  (an idle keep-alive connection then gets its FIN when the server closes it).
+  ``gc.freeze()`` first: the parent's objects copied into the child are never finalized
+  there, so none of them closes a descriptor number the child has reused.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import multiprocessing
 import os
+import queue
 import signal
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from contextlib import suppress
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TypeVar
 
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.vocabulary import Value
 
 DEFAULT_TIMEOUT_S = 5.0
-
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
+_STDOUT, _STDERR = 1, 2
+
+
+# --- the launcher thread ------------------------------------------------------------
+class _Launcher:
+    """The one thread of this process that forks engine children; it never ends."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], object], Future[object]]] = queue.SimpleQueue()
+        threading.Thread(target=self._loop, name="calfrules-engine-launcher", daemon=True).start()
+
+    def _loop(self) -> None:
+        while True:
+            job, done = self._jobs.get()
+            try:
+                done.set_result(job())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                done.set_exception(exc)
+
+    def call(self, job: Callable[[], T]) -> T:
+        done: Future[object] = Future()
+        self._jobs.put((job, done))
+        result: T = done.result()  # type: ignore[assignment]
+        return result
+
+
+_launcher: _Launcher | None = None
+_launcher_lock = threading.Lock()
+
+
+def _on_launcher(job: Callable[[], T]) -> T:
+    global _launcher
+    with _launcher_lock:
+        if _launcher is None or _launcher.pid != os.getpid():
+            _launcher = _Launcher()
+        launcher = _launcher
+    return launcher.call(job)
+
+
+def _forget_launcher_after_fork() -> None:
+    """A forked process has no launcher thread (only the forking thread survives a fork)."""
+    global _launcher, _launcher_lock
+    _launcher, _launcher_lock = None, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_launcher_after_fork)
+
+
+# --- the child ----------------------------------------------------------------------
+class _Child:
+    """A forked engine child: its pid, and its exit code once it has been reaped."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.exitcode: int | None = None
+
+    def is_alive(self) -> bool:
+        return self._reap(os.WNOHANG) is None
+
+    def kill(self) -> None:
+        """SIGKILL (a hung C core ignores anything gentler) and reap, so no zombie is left."""
+        if self.exitcode is None:
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            self._reap(0)
+
+    def _reap(self, options: int) -> int | None:
+        if self.exitcode is None:
+            try:
+                pid, status = os.waitpid(self.pid, options)
+            except ChildProcessError:  # reaped by someone else (a SIGCHLD handler): gone all the same
+                self.exitcode = -signal.SIGKILL
+            else:
+                if pid:
+                    self.exitcode = os.waitstatus_to_exitcode(status)
+        return self.exitcode
+
+
+def _start_child(pipeline: Pipeline) -> tuple[_Child, Connection]:
+    """Fork a child serving ``pipeline`` (called on the launcher thread only)."""
+    parent_end, child_end = multiprocessing.Pipe()
+    parent_pid = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _become_engine_child(child_end.fileno(), parent_pid)
+            _serve(child_end, pipeline)
+            code = 0
+        finally:
+            os._exit(code)  # no clean-up of the parent's copied state
+    child_end.close()
+    return _Child(pid), parent_end
+
+
+def _become_engine_child(pipe_fd: int, parent_pid: int) -> None:
+    gc.freeze()
+    _keep_only(pipe_fd)
+    _die_with_parent(parent_pid)
+
+
+def _keep_only(pipe_fd: int) -> None:
+    """Close every inherited descriptor but the pipe, stdout and stderr; stdin reads /dev/null."""
+    keep = {_STDOUT, _STDERR, pipe_fd}
+    if pipe_fd != 0:
+        null = os.open(os.devnull, os.O_RDONLY)
+        if null != 0:
+            os.dup2(null, 0)  # null itself is closed below
+        keep.add(0)
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:  # never an empty range: closerange(0, 0) closes everything above 0 (close_range(0, ~0))
+            os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _max_fd())
+
+
+def _max_fd() -> int:
+    try:
+        return max(int(os.sysconf("SC_OPEN_MAX")), 256)
+    except (ValueError, OSError):
+        return 65536
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -39,13 +181,11 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Connection, parent_end: Connection, parent_pid: int, pipeline: Pipeline) -> None:
-    _die_with_parent(parent_pid)
-    parent_end.close()  # inherited by fork: closing it lets recv() see EOF when the parent goes
+def _serve(conn: Connection, pipeline: Pipeline) -> None:
     while True:
         try:
             request = conn.recv()
-        except EOFError:
+        except EOFError:  # the parent closed the pipe or ended
             return
         if request is None:
             return
@@ -55,6 +195,7 @@ def _serve(conn: Connection, parent_end: Connection, parent_pid: int, pipeline: 
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
+# --- the parent's side --------------------------------------------------------------
 class IsolatedRunner:
     """Same interface as DurableRunner; the work happens in a forked child process."""
 
@@ -62,19 +203,15 @@ class IsolatedRunner:
         self.pipeline = pipeline
         self.timeout = timeout
         self._lock = threading.Lock()
-        self._child: Any = None
+        self._child: _Child | None = None
         self._conn: Connection | None = None
         self.restarts = 0
 
     def _ensure_child(self) -> Connection:
         if self._conn is None or self._child is None or not self._child.is_alive():
             self._stop()
-            context = multiprocessing.get_context("fork")
-            parent, child = context.Pipe()
-            process = context.Process(target=_serve, args=(child, parent, os.getpid(), self.pipeline), daemon=True)
-            process.start()
-            child.close()
-            self._child, self._conn = process, parent
+            pipeline = self.pipeline
+            self._child, self._conn = _on_launcher(lambda: _start_child(pipeline))
         return self._conn
 
     def warm_up(self) -> None:
@@ -91,7 +228,10 @@ class IsolatedRunner:
                     raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
                 status, payload = conn.recv()
             except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-                code = self._child.exitcode if self._child is not None else None
+                child = self._child
+                if child is not None:
+                    child.kill()  # if it is still there; reaped either way, for its exit code
+                code = child.exitcode if child is not None else None
                 self._restart()
                 raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
             if status != "ok":
@@ -105,9 +245,7 @@ class IsolatedRunner:
 
     def _stop(self) -> None:
         if self._child is not None:
-            if self._child.is_alive():
-                self._child.kill()
-            self._child.join(timeout=5)
+            self._child.kill()
         if self._conn is not None:
             self._conn.close()
         self._child = None
@@ -115,10 +253,4 @@ class IsolatedRunner:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None and self._child is not None and self._child.is_alive():
-                try:
-                    self._conn.send(None)
-                    self._child.join(timeout=1)
-                except OSError:
-                    pass
             self._stop()
