@@ -191,7 +191,8 @@ def serve_cmd(
     if workers > 1:
         # Each worker process loads its own engine and audit store; this one only checked
         # that they load, so a mistake is one line here rather than N tracebacks there.
-        url = store.url if store is not None else None
+        # store.url hides a password (for logs); the workers need the URL as given.
+        url = audit_url or (store.url if store is not None else None)
         engine.close()
         if store is not None:
             store.close()
