@@ -11,7 +11,7 @@ for i in ${RUNS:-1 2 3 4 5}; do
   start=$(date +%s)
   pip install -q . > "$dir/install1.log" 2>&1 && calfrules assess examples/cases/sore_calves_after_layoff.json > "$dir/assess.txt"
   rc1=$?
-  pip install -q -e '.[test]' ./examples/achilles_pack > "$dir/install2.log" 2>&1 && pytest -q -p no:cacheprovider > "$dir/pytest.log" 2>&1
+  pip install -q -e '.[test]' ./examples/tibpost_pack > "$dir/install2.log" 2>&1 && pytest -q -p no:cacheprovider > "$dir/pytest.log" 2>&1
   rc2=$?
   echo "run $i: command 1 exit $rc1 ($(head -n 1 "$dir/assess.txt")), command 2 exit $rc2 ($(tail -n 1 "$dir/pytest.log")), $(( $(date +%s) - start )) s, 'Fatal Python' lines: $(grep -c 'Fatal Python' "$dir/pytest.log")"
   deactivate; cd /; rm -rf "$dir"

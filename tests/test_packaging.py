@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from calfrules.cli.new_pack import PACK_FILES
+
 ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = "['cramps', 'strains', 'shin_splints', 'stress_fractures', 'dehydration', 'form', 'red_flags']"
 # loads the built-in knowledge and says where its rulesets came from
@@ -71,6 +73,8 @@ def test_a_non_editable_install_works_from_the_repository_root_and_elsewhere(tmp
     run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(source)], cwd=tmp_path)
     assert (site / "calfrules" / "rulesets" / "vocabulary.toml").is_file()
     assert not (site / "rulesets").exists() and not (site / "plugins").exists()
+    # the templates of `calfrules new-pack` ship as package data
+    assert sorted(path.name for path in (site / "calfrules" / "templates" / "pack").iterdir()) == sorted(PACK_FILES)
     # -S: this interpreter's packages without their .pth files, so no editable install is active
     paths = sysconfig.get_paths()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), paths["purelib"], paths["platlib"]])}
@@ -83,3 +87,5 @@ def test_a_non_editable_install_works_from_the_repository_root_and_elsewhere(tmp
     case = str(ROOT / "examples" / "cases" / "sore_calves_after_layoff.json")
     for cwd in (ROOT, tmp_path):
         assert run([*python, "-m", "calfrules", "assess", case], cwd=cwd, env=env).startswith("LEVEL: ")
+    run([*python, "-m", "calfrules", "new-pack", "from_wheel"], cwd=tmp_path, env=env)
+    assert (tmp_path / "from_wheel" / "calfrules_from_wheel" / "from_wheel.toml").is_file()

@@ -187,3 +187,29 @@ def test_blocking_every_plugin_keeps_the_vocabulary_the_floor_and_wells() -> Non
     a = bare.assess({"findings": {"chest_pain": True, "swelling": True, "calf_pain": True}})
     assert a.level == Level.EMERGENCY and a.red_flags
     assert bare.assess({"findings": {"entire_leg_swollen": True, "pitting_oedema": True}}).scores[0].value == 2
+
+
+def test_the_readme_ruleset_example_is_a_valid_ruleset() -> None:
+    """The pack section's TOML example documents every field: it must load as written."""
+    import re
+
+    from calfrules.knowledge import ruleset_io
+
+    section = README.read_text().split("### Ruleset format (TOML)", 1)[1]
+    example = re.search(r"```toml\n(.*?)```", section, re.DOTALL)
+    assert example is not None
+    ruleset = ruleset_io.loads(example[1], "README.md")
+    assert ruleset.rules[0].recommend[0].dose == (("weeks", 12),) and ruleset.tests[0].expect.conditions
+
+
+def test_an_unknown_key_error_lists_the_valid_keys() -> None:
+    from calfrules.knowledge import ruleset_io
+    from calfrules.rules.errors import RulesetError
+
+    text = 'id = "t"\nversion = "1"\ntitle = "T"\n[[tests]]\nid = "g"\nfindings = {}\nexpect = { levl = "urgent" }\n'
+    with pytest.raises(RulesetError) as caught:
+        ruleset_io.loads(text, "t.toml")
+    assert str(caught.value) == (
+        "t.toml: test g expect: unknown field(s): levl (did you mean level?); the fields here are: level, "
+        "conditions, absent_conditions, recommendations, red_flags, screen_complete, screen_groups"
+    )

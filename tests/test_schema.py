@@ -239,3 +239,56 @@ def test_the_schema_command_prints_and_writes_the_schemas(tmp_path: Path) -> Non
     assert written.exit_code == 0 and json.loads(target.read_text()) == assessment_schema()
     wrong = runner.invoke(cli, ["schema", "patient"])
     assert wrong.exit_code == 2 and "error" in wrong.output
+
+
+# --- the ruleset file (issue 17) ----------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+RULESET_FILES = sorted((ROOT / "rulesets").glob("*.toml")) + sorted((ROOT / "examples").glob("*_pack/*/*.toml"))
+
+
+@pytest.fixture(scope="module")
+def ruleset_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_schema("ruleset"))
+
+
+@pytest.mark.parametrize("path", RULESET_FILES, ids=lambda p: p.name)
+def test_every_built_in_ruleset_and_the_example_pack_fit_the_ruleset_schema(
+    ruleset_validator: Draft202012Validator, path: Path
+) -> None:
+    import tomllib
+
+    errors = [
+        f"{list(e.absolute_path)}: {e.message}" for e in ruleset_validator.iter_errors(tomllib.loads(path.read_text()))
+    ]
+    assert errors == []
+
+
+def test_the_cli_prints_the_ruleset_schema_and_it_checks_a_file_as_the_reader_does(
+    ruleset_validator: Draft202012Validator,
+) -> None:
+    result = CliRunner().invoke(cli, ["schema", "ruleset"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == load_schema("ruleset")
+    rule = {"id": "r", "when": "calf_pain", "rationale": "x", "escalate": "urgent"}
+    good = {"id": "t", "version": "1", "title": "T", "authors": "one author", "rules": [rule]}
+    assert ruleset_validator.is_valid(good)
+    for bad in (
+        {**good, "rules": [{**rule, "escalte": "urgent"}]},  # an unknown key
+        {**good, "rules": [{**rule, "escalate": "soon"}]},  # not a level
+        {**good, "id": "Not-an-id"},
+        {**good, "tests": [{"id": "g", "findings": {"calf_pain": True}, "expect": {"levl": "urgent"}}]},
+        {**good, "rules": [{**rule, "recommend": [{"id": "a", "text": "t", "dose": {"set": 3}}]}]},
+        {**good, "findings": {"x": {"id": "x", "type": "bool", "label": "X", "question": "X?"}}},  # id is the key
+        {key: value for key, value in good.items() if key != "title"},
+    ):
+        assert not ruleset_validator.is_valid(bad), bad
+
+
+def test_the_ruleset_schema_names_every_expect_key_and_dose_field() -> None:
+    import dataclasses
+
+    from calfrules.rules.model import DOSE_FIELDS, Expectation
+
+    defs = load_schema("ruleset")["$defs"]
+    assert list(defs["Expectation"]["properties"]) == [f.name for f in dataclasses.fields(Expectation)]
+    dose = defs["Recommendation"]["properties"]["dose"]
+    assert all(Draft202012Validator(dose).is_valid({name: 1}) for name in DOSE_FIELDS)

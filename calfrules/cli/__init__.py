@@ -17,6 +17,7 @@ from calfrules.cli.audit import audit_group
 from calfrules.cli.check import check_cmd, test_cmd
 from calfrules.cli.export import export_cmd
 from calfrules.cli.listing import plugins_cmd, safety_cmd, screen_cmd, vocab_cmd
+from calfrules.cli.new_pack import new_pack_cmd
 from calfrules.cli.schema import schema_cmd
 from calfrules.cli.serve import serve_cmd
 from calfrules.cli.tui import tui_cmd
@@ -44,6 +45,7 @@ def cli(ctx: click.Context, rulesets: tuple[str, ...]) -> None:
       calfrules vocab           the findings a case may carry
       calfrules test            run every ruleset's golden cases
       calfrules safety --json   the red-flag floor
+      calfrules new-pack NAME   write a rule pack ready to install and test
     """
     ctx.obj = {"rulesets": list(rulesets)}
 
@@ -58,6 +60,7 @@ for command in (
     screen_cmd,
     export_cmd,
     schema_cmd,
+    new_pack_cmd,
     audit_group,
     serve_cmd,
     tui_cmd,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import click
 
@@ -81,16 +82,26 @@ def check_cmd(ctx: click.Context, files: tuple[str, ...], as_json: bool, no_safe
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
 @click.pass_context
 def test_cmd(ctx: click.Context, files: tuple[str, ...], only: tuple[str, ...], as_json: bool, verbose: bool) -> None:
-    """Run the golden cases of every ruleset (or --only some) against the whole engine."""
-    from calfrules.tooling.goldens import run_all
+    """Run the golden cases of every ruleset (or --only some) against the whole engine.
+
+    Exit 1 when a case fails, or could not run: its ruleset was refused or its plugin
+    failed to load (each such case is listed, with why).
+    """
+    from calfrules.tooling.goldens import run_all, unloaded
 
     engine = load_cli_engine(ctx, extra=files)
-    check_ruleset_ids(engine, only)
+    check_ruleset_ids(engine, only, also=[r.ruleset for r in unloaded(engine)])
     results = run_all(engine, list(only) or None)
     failed = [r for r in results if not r.passed]
+    not_run = [r for r in failed if any(d.startswith("could not run") for d in r.differences)]
     if as_json:
         print_json(
-            {"passed": len(results) - len(failed), "failed": len(failed), "results": [r.to_dict() for r in results]}
+            {
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "not_run": len(not_run),
+                "results": [r.to_dict() for r in results],
+            }
         )
     else:
         for r in results:
@@ -99,14 +110,15 @@ def test_cmd(ctx: click.Context, files: tuple[str, ...], only: tuple[str, ...], 
             click.echo(f"{'PASS' if r.passed else 'FAIL'} {r.ruleset}/{r.test} [{r.level}]")
             for diff in r.differences:
                 click.echo(f"    {diff}")
-        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+        could_not = f" ({len(not_run)} could not run)" if not_run else ""
+        click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed{could_not}")
     if failed or not results:
         ctx.exit(EXIT_FAILED)
 
 
-def check_ruleset_ids(engine: Engine, wanted: tuple[str, ...]) -> None:
-    """An --only id that names no loaded ruleset is a typo, not an empty selection."""
-    known = [entry.ruleset.id for entry in engine.rulesets]
+def check_ruleset_ids(engine: Engine, wanted: tuple[str, ...], also: Sequence[str] = ()) -> None:
+    """An --only id that names no loaded ruleset (nor one in ``also``) is a typo, not an empty selection."""
+    known = list(dict.fromkeys([*(entry.ruleset.id for entry in engine.rulesets), *also]))
     for ruleset_id in wanted:
         if ruleset_id not in known:
             close = suggest(ruleset_id, known)

@@ -4,24 +4,38 @@ from __future__ import annotations
 
 import click
 
-from calfrules.cli._common import json_flag, load_cli_engine, print_json
+from calfrules.cli._common import EXIT_FAILED, json_flag, load_cli_engine, print_json
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.vocabulary import suggest
 
 
 @click.command("plugins")
-@json_flag()
+@json_flag("Print as JSON, with each plugin's problems and, for a failed one, its traceback.")
+@click.option("-v", "--verbose", is_flag=True, help="Show where a failed plugin raised (its traceback).")
 @click.pass_context
-def plugins_cmd(ctx: click.Context, as_json: bool) -> None:
-    """List plugins: name, version, status (loaded, failed, blocked)."""
+def plugins_cmd(ctx: click.Context, as_json: bool, verbose: bool) -> None:
+    """List plugins: name, version, status (loaded, loaded with problems, failed, blocked, not allowed).
+
+    Exit 1 when a plugin failed or any of its contributions was refused: its knowledge is
+    missing, and every assessment says so (complete: false).
+    """
     engine = load_cli_engine(ctx)
-    infos = [p.to_dict() for p in engine.plugins]
+    plugins = engine.plugins
     if as_json:
-        print_json(infos)
-        return
-    for p in infos:
-        error = f"  ({p['error']})" if p["error"] else ""
-        click.echo(f"{p['name']:<18} {p['version'] or '-':<10} {p['status']}{error}")
+        print_json([p.to_dict() for p in plugins])
+    else:
+        for p in plugins:
+            error = f"  ({p.error})" if p.error else ""
+            click.echo(f"{p.name:<18} {p.version or '-':<10} {p.status.replace('_', ' ')}{error}")
+            for problem in p.problems:
+                click.echo(f"{'':<4}refused: {problem}")
+            if verbose and p.traceback:
+                click.echo("\n".join(f"{'':<4}{line}" for line in p.traceback.splitlines()))
+        broken = [p for p in plugins if p.broken]
+        if broken and not verbose and any(p.traceback for p in broken):
+            click.echo("(calfrules plugins --verbose shows where a failed plugin raised)")
+    if any(p.broken for p in plugins):
+        ctx.exit(EXIT_FAILED)
 
 
 @click.command("vocab")
@@ -64,7 +78,8 @@ def safety_cmd(ctx: click.Context, as_json: bool) -> None:
         print_json(rows)
         return
     for row in rows:
-        cited = "; ".join(source["citation"] for source in row["sources"]) or "no published source given"
+        # a citation ends with a full stop or not: joined, it never reads ".;"
+        cited = "; ".join(source["citation"].rstrip(". ") for source in row["sources"]) or "no published source given"
         click.echo(f"{row['level']:<14} {row['label']}  [{row['kind']}]")
         click.echo(f"{'':<14} when {row['when']}\n{'':<14} source: {cited}")
 

@@ -1,4 +1,4 @@
-"""``calfrules schema``: publish the JSON Schema of the case or the assessment."""
+"""``calfrules schema``: publish the JSON Schema of the case, the assessment or the ruleset file."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ from calfrules.formats.json_schema import SCHEMA_NAMES, schema_for
 )
 @click.pass_context
 def schema_cmd(ctx: click.Context, name: str, generic: bool, output: Path | None) -> None:
-    """Print the JSON Schema (draft 2020-12) of a case or an assessment.
+    """Print the JSON Schema (draft 2020-12) of a case, an assessment or a ruleset TOML file.
+
+    The ruleset schema lets editors that read JSON Schema for TOML (Taplo, VS Code's Even
+    Better TOML) complete and check a ruleset as it is typed.
 
     \b
     Examples:
       calfrules schema case          every known finding with its type, unit and range
       calfrules schema assessment -o assessment.schema.json
+      calfrules schema ruleset -o ruleset.schema.json
     """
     vocabulary = None
     if name == "case" and not generic:

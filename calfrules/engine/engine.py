@@ -16,9 +16,9 @@ from calfrules.engine.isolation import IsolatedRunner
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.engine.screening import SCREEN_POLICIES, ScreenPolicy
 from calfrules.knowledge.case import Case, parse_case
-from calfrules.knowledge.plugin_host import PluginInfo, create_host
+from calfrules.knowledge.plugin_host import FAILED, PluginInfo, create_host, declared_rulesets
 from calfrules.knowledge.registry import Registry, RulesetEntry, build_registry
-from calfrules.rules.errors import CalfrulesError, EngineFault, RulesetError
+from calfrules.rules.errors import CalfrulesError, CaseError, EngineFault, RulesetError
 from calfrules.rules.model import Ruleset
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value, Vocabulary
@@ -86,7 +86,10 @@ class Engine:
 
     # --- assessing --------------------------------------------------------------
     def parse_case(self, data: object) -> Case:
-        return parse_case(data, self.vocabulary)
+        try:
+            return parse_case(data, self.vocabulary)
+        except CaseError as exc:
+            raise missing_pack_error(exc, data, self.registry) from None
 
     def assess(
         self, case: Mapping[str, Any] | Case, *, evaluator: Evaluator = "durable", record: bool = True
@@ -121,6 +124,7 @@ class Engine:
             case_id=parsed.id,
             provenance={**self._provenance, "evaluator": evaluator, "screen": self.screen},
             screen_policy=self.screen,
+            score_inputs={deriver.id: deriver.inputs for deriver, _ in self.registry.derivers.values()},
         )
         return policy.build(self.program, self.vocabulary, run)
 
@@ -130,12 +134,33 @@ class Engine:
         output.firings = oracle.run(self.program, known)
         return output
 
+    def refused_rulesets(self) -> dict[str, str]:
+        """Loaded rulesets none of whose rules compiled, each with the first reason."""
+        compiled = {rule.ruleset.id for rule in self.program.rules}
+        refused: dict[str, str] = {}
+        for entry in self.registry.rulesets:
+            reasons = [str(e) for e in self.program.errors if e.source and e.source == entry.ruleset.source]
+            if entry.ruleset.rules and entry.ruleset.id not in compiled and reasons:
+                refused[entry.ruleset.id] = reasons[0]
+        return refused
+
     def _load_failures(self) -> list[str]:
-        failures = [
-            f"built-in plugin {p.name} is not working ({p.error})"
-            for p in self.registry.plugins
-            if p.builtin and p.status == "failed"
-        ]
+        """Knowledge that should be here and is not: a failed plugin, a plugin's refused contribution.
+
+        A pack counts as much as a built-in: a case it should have assessed is assessed
+        without it, so the fail-safe applies (higher level, marked incomplete).
+        """
+        failures = []
+        for p in self.registry.plugins:
+            whose = "built-in plugin" if p.builtin else "plugin"
+            if p.status == FAILED:
+                failures.append(f"{whose} {p.name} is not working, so its knowledge is missing ({p.error})")
+            elif p.problems:
+                more = f" (and {len(p.problems) - 1} more)" if len(p.problems) > 1 else ""
+                failures.append(
+                    f"{whose} {p.name} is loaded with problems, so part of its knowledge is missing: "
+                    f"{p.problems[0]}{more}"
+                )
         if not self.program.rules:  # every plugin blocked, not allowed or failed, and no ruleset file
             failures.append("no rules are loaded: no plugin or ruleset file contributed a rule")
         return failures
@@ -216,12 +241,37 @@ def load_engine(
     host = create_host(extra_plugins=plugins, entry_points=entry_points, allow=allow, block=block)
     registry = build_registry(host, rulesets)
     program = compile_registry(registry)
+    registry.hold_against_plugins(program.errors)
     if strict and (program.errors or registry.problems):
         if program.errors:
             raise program.errors[0]
         raise RulesetError(registry.problems[0])
     check_screen_policy(screen)
     return Engine(registry, program, isolation=isolation, timeout=timeout, audit=audit, screen=screen)
+
+
+def missing_pack_error(error: CaseError, data: object, registry: Registry) -> CaseError:
+    """A case naming findings no loaded plugin knows, while a plugin failed: say which one.
+
+    The finding is most likely that plugin's: the error names the plugin and why it failed,
+    not just a finding the vocabulary lacks.
+    """
+    failed = [p for p in registry.plugins if p.status == FAILED]
+    findings = data.get("findings") if isinstance(data, Mapping) else None
+    if not failed or not isinstance(findings, Mapping):
+        return error
+    unknown = [str(name) for name in findings if str(name) not in registry.vocabulary]
+    for plugin in failed:
+        owned = [name for declared in declared_rulesets(plugin) for name in declared.findings if name in unknown]
+        if owned:
+            return CaseError(
+                f"unknown finding {owned[0]!r}: plugin {plugin.name}, which defines it, failed to load "
+                f"({plugin.error}); fix or remove that plugin (`calfrules plugins --verbose` shows where it failed)"
+            )
+    if not unknown:
+        return error
+    names = ", ".join(p.name for p in failed)
+    return CaseError(f"{error}; plugin(s) {names} failed to load, so any finding they define is unknown too")
 
 
 def check_screen_policy(screen: str) -> ScreenPolicy:

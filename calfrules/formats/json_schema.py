@@ -1,4 +1,4 @@
-"""JSON Schema documents for the case and the assessment, generated from their one description.
+"""JSON Schema documents for the case, the assessment and the ruleset file, generated from their one description.
 
 The case (``CaseInput`` in knowledge/case.py) and the assessment (the dataclasses of
 engine/assessment.py) are typed classes; msgspec writes their JSON Schema, and this module
@@ -8,7 +8,8 @@ named shapes (``Findings``, ``Unrecorded``) as ``$defs`` of their own, and the f
 loaded vocabulary. The service's OpenAPI components come from the same generator
 (``service/schemas.py``). The files in ``formats/schemas/`` are generated copies for readers
 without Python; tests/test_schema.py fails when they drift (``python -m
-calfrules.formats.json_schema`` rewrites them).
+calfrules.formats.json_schema`` rewrites them). The ruleset file's schema is laid out by
+``formats/ruleset_schema.py`` (a file's tables differ from the dataclasses in places).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.shapes import PUBLISHED_AS, FindingValue
 from calfrules.rules.vocabulary import Finding, Vocabulary
 
-SCHEMA_NAMES: tuple[str, ...] = ("case", "assessment")
+SCHEMA_NAMES: tuple[str, ...] = ("case", "assessment", "ruleset")
 JsonSchema = dict[str, Any]
 DEFS = "#/$defs/{name}"
 
@@ -182,6 +183,10 @@ def _with_refs(node: Any, template: str) -> Any:
 
 @cache
 def _generated(name: str) -> str:
+    if name == "ruleset":
+        from calfrules.formats.ruleset_schema import ruleset_schema
+
+        return json.dumps(ruleset_schema(), ensure_ascii=False)
     root, note = _DOCUMENTS[name]
     [top], comps = components([root])
     body = comps.pop(_ref_name(top["$ref"]))

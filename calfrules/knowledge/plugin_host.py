@@ -3,7 +3,8 @@
 Built-in plugins come from :data:`calfrules.knowledge.builtin.BUILTIN_PLUGINS` (as pytest's
 ``default_plugins``); third-party packs from the ``calfrules`` entry-point group. Hooks are
 called through pluggy, one plugin per call, so each contribution is attributed to its
-plugin and one that raises spoils nothing else.
+plugin and one that raises spoils nothing else. A plugin ends ``loaded``, ``loaded_with_problems``
+(some of what it contributed was refused), ``failed``, ``blocked`` or ``not_allowed``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, util
+from pathlib import Path
 from typing import Any
 
 import pluggy
+import tomli
 
 from calfrules._version import __version__
 from calfrules.knowledge import hookspecs
@@ -32,14 +35,34 @@ BLOCK_ENV = "CALFRULES_BLOCK_PLUGINS"
 log = logging.getLogger(__name__)
 
 
+LOADED = "loaded"
+WITH_PROBLEMS = "loaded_with_problems"
+FAILED = "failed"
+# a plugin in one of these states takes part: its hooks are called
+ACTIVE = (LOADED, WITH_PROBLEMS)
+
+
 @dataclass
 class PluginInfo:
     name: str
     version: str | None
     module: str
-    status: str = "loaded"  # loaded | failed | blocked | not_allowed
-    error: str | None = None
+    status: str = LOADED  # loaded | loaded_with_problems | failed | blocked | not_allowed
+    error: str | None = None  # why it failed
     builtin: bool = False
+    problems: list[str] = field(default_factory=list)  # contributions refused while it stayed loaded
+    traceback: str | None = None  # where a failed plugin raised, as Python prints it
+
+    @property
+    def broken(self) -> bool:
+        """Failed, or loaded with part of its knowledge refused: knowledge is missing."""
+        return self.status in (FAILED, WITH_PROBLEMS)
+
+    def refuse(self, message: str) -> None:
+        """One of its contributions was refused; a loaded plugin becomes loaded_with_problems."""
+        self.problems.append(message)
+        if self.status == LOADED:
+            self.status = WITH_PROBLEMS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -49,6 +72,8 @@ class PluginInfo:
             "status": self.status,
             "error": self.error,
             "builtin": self.builtin,
+            "problems": list(self.problems),
+            "traceback": self.traceback,
         }
 
 
@@ -61,7 +86,10 @@ class PluginHost:
     problems: list[str] = field(default_factory=list)
 
     def loaded(self) -> list[PluginInfo]:
-        return [p for p in self.plugins if p.status == "loaded"]
+        return [p for p in self.plugins if p.status in ACTIVE]
+
+    def info(self, name: str) -> PluginInfo | None:
+        return next((p for p in self.plugins if p.name == name and p.status in (*ACTIVE, FAILED)), None)
 
     def call_each(self, spec: Callable[..., None], make_register: Callable[[str], Callable[..., None]]) -> None:
         """Call the hook ``spec`` declares on each plugin in turn, through pluggy.
@@ -84,15 +112,17 @@ class PluginHost:
                 self.fail(culprit.plugin_name, f"{name} raised {_explain(exc, _source_file(culprit.function))}", exc)
 
     def fail(self, plugin_name: str, message: str, exc: BaseException | None = None) -> None:
-        info = next((i for i in self.plugins if i.name == plugin_name and i.status == "loaded"), None)
+        info = next((i for i in self.plugins if i.name == plugin_name and i.status in ACTIVE), None)
         if info is None:  # failed before: it keeps its first error, and this one is listed too
             self.problems.append(f"plugin {plugin_name}: {message}")
         else:
             self.mark_failed(info, message, exc)
 
     def mark_failed(self, info: PluginInfo, message: str, exc: BaseException | None = None) -> None:
-        info.status = "failed"
+        info.status = FAILED
         info.error = message
+        if exc is not None:
+            info.traceback = "".join(traceback.format_exception(exc)).rstrip()
         self.problems.append(f"plugin {info.name}: {message}")
         log.debug("plugin %s: %s", info.name, message, exc_info=exc)
 
@@ -254,3 +284,50 @@ def _explain(exc: BaseException, home: str | None = None) -> str:
     if own is not raised:
         where += f", raised in {raised.filename}:{raised.lineno}"
     return f"{type(exc).__name__}: {exc} (at {where})"
+
+
+@dataclass(frozen=True)
+class DeclaredRuleset:
+    """What a failed pack's ruleset file declares, read as plain TOML, without the pack's code."""
+
+    source: str
+    id: str
+    findings: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+def declared_rulesets(info: PluginInfo, *, limit: int = 50) -> list[DeclaredRuleset]:
+    """The ruleset files shipped in a plugin's package, found without importing it.
+
+    For a plugin that failed to load: which findings and golden cases went missing with it,
+    so an "unknown finding" or a skipped golden case can name the pack. Best effort: a
+    file that is not a TOML table with an ``id`` is passed over.
+    """
+    top = info.module.split(":", 1)[0].split(".", 1)[0]
+    try:
+        spec = util.find_spec(top)  # finding a top-level package does not run its code
+    except (ImportError, ValueError):
+        return []
+    declared: list[DeclaredRuleset] = []
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        for path in sorted(Path(folder).rglob("*.toml"))[:limit]:
+            try:
+                data = tomli.loads(path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomli.TOMLDecodeError, RecursionError, ValueError):
+                continue
+            findings, tests = data.get("findings"), data.get("tests")
+            if not isinstance(data.get("id"), str):
+                continue
+            declared.append(
+                DeclaredRuleset(
+                    str(path),
+                    data["id"],
+                    tuple(str(key) for key in findings) if isinstance(findings, dict) else (),
+                    tuple(
+                        str(test["id"]) for test in tests if isinstance(test, dict) and isinstance(test.get("id"), str)
+                    )
+                    if isinstance(tests, list)
+                    else (),
+                )
+            )
+    return declared

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from calfrules.knowledge import builtin, hookspecs, ruleset_io
 from calfrules.knowledge.derivers import Deriver
 from calfrules.knowledge.floor import Floor, resolve_sources
-from calfrules.knowledge.plugin_host import PluginHost, PluginInfo
+from calfrules.knowledge.plugin_host import ACTIVE, PluginHost, PluginInfo
 from calfrules.knowledge.screen import Screen
-from calfrules.rules.errors import CalfrulesError, PluginError
+from calfrules.rules.errors import CalfrulesError, PluginError, RulesetError
 from calfrules.rules.model import FloorEntry, Ruleset, Source
 from calfrules.rules.vocabulary import Finding, Vocabulary
+
+# how a plugin's floor entries and screen groups name where they came from
+_PLUGIN_ORIGIN = re.compile(r"plugin (\S+)")
 
 
 @dataclass
@@ -41,6 +45,29 @@ class Registry:
     def ruleset(self, ruleset_id: str) -> RulesetEntry | None:
         return next((e for e in self.rulesets if e.ruleset.id == ruleset_id), None)
 
+    def refuse(self, plugin: str | None, message: str) -> None:
+        """A contribution was refused: listed in ``problems``, and held against its plugin."""
+        self.problems.append(message)
+        info = next((p for p in self.plugins if p.name == plugin and p.status in ACTIVE), None)
+        if info is not None:
+            info.refuse(message)
+
+    def plugin_of(self, source: str | None) -> str | None:
+        """The plugin whose ruleset (or floor entry, screen group) came from ``source``."""
+        for entry in self.rulesets:
+            if source and entry.plugin and source == entry.ruleset.source:
+                return entry.plugin
+        found = _PLUGIN_ORIGIN.match(source or "")
+        return found[1] if found else None
+
+    def hold_against_plugins(self, errors: Iterable[RulesetError]) -> None:
+        """Compile errors in plugins' rulesets: each plugin that made one is loaded with problems."""
+        for error in errors:
+            plugin = self.plugin_of(error.source)
+            info = next((p for p in self.plugins if p.name == plugin and p.status in ACTIVE), None)
+            if info is not None:
+                info.refuse(str(error))
+
 
 def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ruleset] = ()) -> Registry:
     registry = Registry(plugins=host.plugins, problems=host.problems)
@@ -51,7 +78,7 @@ def build_registry(host: PluginHost, files: Iterable[str | os.PathLike[str] | Ru
             try:
                 add(plugin, *args)
             except (CalfrulesError, ValueError, TypeError) as exc:
-                registry.problems.append(f"plugin {plugin}: refused: {exc}")
+                registry.refuse(plugin, f"plugin {plugin}: refused: {exc}")
 
         return register
 
@@ -120,23 +147,23 @@ def _add_text(registry: Registry, rec_id: str, text: str, plugin: str) -> None:
     registry.texts[rec_id] = (text, plugin)
 
 
-def _absorb(registry: Registry, ruleset: Ruleset, origin: str) -> None:
+def _absorb(registry: Registry, ruleset: Ruleset, origin: str, plugin: str | None = None) -> None:
     """Take a ruleset's own findings, floor entries and screen groups into the shared registries."""
     for finding in ruleset.findings:
         try:
             registry.vocabulary.add(finding, origin)
         except ValueError as exc:
-            registry.problems.append(f"{origin}: refused: {exc}")
+            registry.refuse(plugin, f"{origin}: refused: {exc}")
     for entry in ruleset.floor:
         try:
             registry.floor.add(entry, origin, ruleset)
         except PluginError as exc:
-            registry.problems.append(f"{origin}: refused: {exc}")
+            registry.refuse(plugin, f"{origin}: refused: {exc}")
     for group in ruleset.screen:
         try:
             registry.screen.add(group, origin)
         except PluginError as exc:
-            registry.problems.append(f"{origin}: refused: {exc}")
+            registry.refuse(plugin, f"{origin}: refused: {exc}")
 
 
 def _add_plugin_ruleset(registry: Registry, ruleset: Ruleset, plugin: str) -> None:
@@ -145,7 +172,7 @@ def _add_plugin_ruleset(registry: Registry, ruleset: Ruleset, plugin: str) -> No
     if registry.ruleset(ruleset.id):
         raise PluginError(f"ruleset id {ruleset.id!r} is already registered")
     registry.rulesets.append(RulesetEntry(ruleset, plugin, ruleset_io.content_hash(ruleset)))
-    _absorb(registry, ruleset, f"plugin {plugin} ruleset {ruleset.id}")
+    _absorb(registry, ruleset, f"plugin {plugin} ruleset {ruleset.id}", plugin)
 
 
 def _add_file_ruleset(registry: Registry, ruleset: Ruleset) -> None:

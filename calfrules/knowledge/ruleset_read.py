@@ -32,8 +32,8 @@ from calfrules.rules.model import (
     Ruleset,
     ScreenGroup,
 )
-from calfrules.rules.shapes import TOML_WORDS, ShapeError, convert, sentence, value_words
-from calfrules.rules.vocabulary import Finding, suggest
+from calfrules.rules.shapes import TOML_WORDS, ShapeError, convert, sentence, unknown_fields_text, value_words
+from calfrules.rules.vocabulary import Finding
 
 # How each table is named in a message; {id} is its id, {parent} the id of the table holding it.
 _NAMES: dict[type, str] = {
@@ -121,16 +121,7 @@ def _keyed_item(
 
 
 def _unknown_fields(unknown: list[str], known: list[str]) -> str:
-    shown = []
-    for name in sorted(unknown)[:10]:
-        hint = suggest(name, known)
-        shown.append(_printable(name) + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
-    return f"unknown field(s): {', '.join(shown)}"
-
-
-def _printable(text: str) -> str:
-    text = text[:40]
-    return text if text.isprintable() else repr(text)
+    return unknown_fields_text(unknown, known)
 
 
 def _place(data: Mapping[str, Any], path: Path) -> tuple[str, str | None, str | None]:

@@ -57,6 +57,8 @@ DOSE_FIELDS: dict[str, str] = {
     "weeks": "weeks",
     "ounces_per_day": "oz a day",
 }
+# how one and two times read in a frequency ("once a day", not "1 times a day")
+_FREQUENCY_WORDS = {"1": "once", "2": "twice"}
 DoseField = Annotated[
     str,
     Meta(
@@ -136,7 +138,13 @@ class Recommendation:
                 amount = f"{format_number(value[0])}-{format_number(value[1])}"
             else:
                 amount = format_number(value)
-            parts.append(f"{amount} {DOSE_FIELDS[key]}")
+            unit = DOSE_FIELDS[key]
+            if amount in _FREQUENCY_WORDS and unit.startswith("times a "):
+                parts.append(f"{_FREQUENCY_WORDS[amount]} {unit.removeprefix('times ')}")  # "twice a day"
+            elif amount == "1" and " " not in unit:
+                parts.append(f"1 {unit.removesuffix('s')}")  # "1 set", "1 week"
+            else:
+                parts.append(f"{amount} {unit}")
         return ", ".join(parts)
 
 

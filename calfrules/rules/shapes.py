@@ -248,9 +248,10 @@ def sentence(
     saying where the field is: the caller knows how to say that to its reader."""
     if problem.kind == "missing":
         return f"missing {problem.name!r}"
-    if problem.kind == "unknown":
-        return f"unknown field {problem.name!r}"
     described, extras = type_at(shape, problem.path)
+    if problem.kind == "unknown":
+        fields = [f.encode_name for f in described.fields] if isinstance(described, _OBJECTS) else []
+        return unknown_fields_text([problem.name], fields)
     value = value_at(data, problem.path)
     if label is None:
         label = repr(_label(problem.path)) if problem.path else "the data"
@@ -275,6 +276,17 @@ def sentence(
         expected = re.sub(r"`(\w+)`", lambda m: words.get(m[1], m[1]), problem.text.removeprefix("Expected "))
         return f"{label} must be {expected}, not {shown(value)}"
     return f"{label}: {problem.text[:1].lower()}{problem.text[1:]}"
+
+
+def unknown_fields_text(unknown: Sequence[str], known: Sequence[str], *, at_most: int = 10) -> str:
+    """``unknown field(s): x (did you mean y?); use: a, b, c``: what is wrong, and every valid key."""
+    named = []
+    for name in sorted(unknown)[:at_most]:
+        hint = suggest(name, known)
+        text = name[:40] if name[:40].isprintable() else repr(name[:40])
+        named.append(text + (f" (did you mean {', '.join(hint)}?)" if hint else ""))
+    valid = f"; the fields here are: {', '.join(known)}" if known else ""
+    return f"unknown field(s): {', '.join(named)}{valid}"
 
 
 def _label(path: Sequence[str | int]) -> str:

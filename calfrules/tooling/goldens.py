@@ -1,4 +1,9 @@
-"""Run rulesets' golden cases against a loaded engine and report differences."""
+"""Run rulesets' golden cases against a loaded engine and report differences.
+
+A golden case that cannot run is a failure, never a silent skip: one of a ruleset none of
+whose rules compiled, or one of a plugin that failed to load (its ruleset files are read
+as plain TOML to name the cases that went missing with it).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from dataclasses import dataclass, field
 
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
+from calfrules.knowledge.plugin_host import FAILED, declared_rulesets
 from calfrules.rules.errors import CaseError
 from calfrules.rules.model import GoldenCase, Ruleset
 
@@ -59,6 +65,10 @@ def compare(test: GoldenCase, assessment: Assessment) -> list[str]:
 
 
 def run_ruleset_tests(engine: Engine, ruleset: Ruleset) -> list[GoldenResult]:
+    refused = engine.refused_rulesets().get(ruleset.id)
+    if refused is not None:
+        why = f"could not run: ruleset {ruleset.id} was refused ({refused})"
+        return [GoldenResult(ruleset.id, test.id, test.description, False, [why]) for test in ruleset.tests]
     results = []
     for test in ruleset.tests:
         try:
@@ -72,9 +82,25 @@ def run_ruleset_tests(engine: Engine, ruleset: Ruleset) -> list[GoldenResult]:
 
 
 def run_all(engine: Engine, ruleset_ids: list[str] | None = None) -> list[GoldenResult]:
+    """Every loaded ruleset's golden cases (or those of ``ruleset_ids``), then those that could not load."""
     results = []
     for entry in engine.rulesets:
         if ruleset_ids and entry.ruleset.id not in ruleset_ids:
             continue
         results.extend(run_ruleset_tests(engine, entry.ruleset))
+    return results + [r for r in unloaded(engine) if not ruleset_ids or r.ruleset in ruleset_ids]
+
+
+def unloaded(engine: Engine) -> list[GoldenResult]:
+    """The golden cases of plugins that failed to load, each a failure saying why."""
+    loaded = {entry.ruleset.id for entry in engine.rulesets}
+    results: list[GoldenResult] = []
+    for plugin in engine.plugins:
+        if plugin.status != FAILED:
+            continue
+        for declared in declared_rulesets(plugin):
+            if declared.id in loaded:
+                continue
+            why = f"could not run: plugin {plugin.name} failed to load ({plugin.error})"
+            results.extend(GoldenResult(declared.id, test, "", False, [why]) for test in declared.tests)
     return results

@@ -11,4 +11,4 @@ __version__ = "0.1.0"
 
 @hookimpl
 def calfrules_register_rulesets(register: Callable[[Ruleset], None]) -> None:
-    register(load_ruleset_resource(__name__, "achilles.toml"))
+    register(load_ruleset_resource(__name__, "tibpost.toml"))
