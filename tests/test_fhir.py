@@ -20,6 +20,7 @@ from fhir.resources.R4B.bundle import Bundle
 from calfrules import Deriver, Engine, Level, hookimpl, load_engine
 from calfrules.cli import cli
 from calfrules.formats.fhir import to_fhir_bundle
+from calfrules.formats.references import number_references
 from calfrules.formats.text import screen_lines
 
 from conftest import BUILTIN_PLUGINS
@@ -87,7 +88,9 @@ def test_a_suspected_dvt_gives_guidance_a_wells_risk_assessment_and_provenance(e
     assert [a["title"] for a in group["action"]] == assessment.recommendation_ids()
     first = group["action"][0]
     assert first["description"].startswith(assessment.recommendations[0].text)
-    assert {d.get("label") for d in first["documentation"]} >= {s.id for s in assessment.recommendations[0].sources}
+    refs = number_references(assessment)
+    labels = {d.get("label") for d in first["documentation"]}
+    assert labels >= {f"[{refs.number(s)}]" for s in assessment.recommendations[0].sources}
     [risk] = found["RiskAssessment"]
     assert risk["code"]["coding"][0]["code"] == "wells_score"
     assert "DVT likely" in risk["prediction"][0]["qualitativeRisk"]["text"]
@@ -161,13 +164,15 @@ def test_evidence_notes_show_what_was_recorded_and_name_what_was_not(engine: Eng
     condition = next(c for c in assessment.conditions if c.because[0].unrecorded)
     reason = condition.because[0]
     notes = notes_of(to_fhir_bundle(assessment))
+    refs = number_references(assessment)
+    cited = refs.cite(s for because in condition.because for s in because.sources)
     expected = (
         f"Condition considered: {condition.label}, because pain_on_hop, sudden_sharp_pain: no, "
-        f"and {', '.join(reason.unrecorded)} not recorded (rule {reason.rule.rule}, {reason.rule.ruleset})"
+        f"and {', '.join(reason.unrecorded)} not recorded (rule {reason.rule.rule}, {reason.rule.ruleset}) {cited}"
     )
     assert expected in notes
     flag = assessment.red_flags[0]
-    assert f"Red flag ({flag.level.value}): {flag.label} (from pain_on_hop)" in notes
+    assert f"Red flag ({flag.level.value}): {flag.label} (from pain_on_hop) {refs.cite(flag.sources)}" in notes
     assert not any("not sudden_sharp_pain" in text or "=False" in text for text in notes)
 
 

@@ -7,7 +7,9 @@ import click
 from calfrules.cli._common import EXIT_BAD_INPUT, SCREEN_OPTION, load_cli_engine, named_rulesets, print_json
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
+from calfrules.formats.text import Detail
 from calfrules.rules.errors import CalfrulesError
+from calfrules.rules.vocabulary import Vocabulary
 
 FORMATS = ("text", "json", "fhir")
 
@@ -31,6 +33,8 @@ FORMATS = ("text", "json", "fhir")
     type=click.IntRange(min=1, max=64),
     help="Batch: worker processes (default: every core; 1 with --audit).",
 )
+@click.option("--brief", is_flag=True, help="Text: only the level, its reasons, the questions to ask and the advice.")
+@click.option("--full", is_flag=True, help="Text: every rationale, rule id, rule that fired and full citation.")
 @SCREEN_OPTION
 @click.pass_context
 def assess_cmd(
@@ -41,6 +45,8 @@ def assess_cmd(
     audit: bool,
     audit_db: str | None,
     jobs: int | None,
+    brief: bool,
+    full: bool,
     screen: str,
 ) -> None:
     """Assess one case file (JSON or TOML; - reads standard input), or a batch.
@@ -61,12 +67,13 @@ def assess_cmd(
     processes; bad cases are reported and skipped, exit 2 at the end.
     """
     chosen = chosen_format(as_json, output_format)
+    detail = text_detail(brief, full, chosen)
     if not case.strip():
         raise CalfrulesError("PATH is empty: give a case file, a folder, a .jsonl file, or - for standard input")
     from calfrules.cli.batch import is_batch_source
 
     if is_batch_source(case):
-        assess_batch(ctx, case, jobs, chosen or "json", audit, audit_db, screen)
+        assess_batch(ctx, case, jobs, chosen or "json", audit, audit_db, screen, detail)
         return
     from calfrules.knowledge.case import read_case_source
 
@@ -76,7 +83,7 @@ def assess_cmd(
         from calfrules.cli.audit import attach_audit
 
         attach_audit(ctx, engine, audit_db)
-    print_assessment(engine.assess(data), chosen or "text")  # type: ignore[arg-type]
+    print_assessment(engine.assess(data), chosen or "text", engine.vocabulary, detail)  # type: ignore[arg-type]
 
 
 def chosen_format(as_json: bool, output_format: str | None) -> str | None:
@@ -86,7 +93,19 @@ def chosen_format(as_json: bool, output_format: str | None) -> str | None:
     return "json" if as_json else output_format
 
 
-def print_assessment(assessment: Assessment, output_format: str) -> None:
+def text_detail(brief: bool, full: bool, output_format: str | None) -> Detail:
+    """--brief or --full shorten or lengthen the text; with another output, or both, they are a mistake."""
+    if brief and full:
+        raise CalfrulesError("--brief and --full ask for different lengths: give one")
+    if (brief or full) and output_format not in (None, "text"):
+        flag = "--brief" if brief else "--full"
+        raise CalfrulesError(f"{flag} is for the text output; --format {output_format} always gives everything")
+    return "brief" if brief else "full" if full else "default"
+
+
+def print_assessment(
+    assessment: Assessment, output_format: str, vocabulary: Vocabulary | None = None, detail: Detail = "default"
+) -> None:
     if output_format == "fhir":
         from calfrules.formats.fhir import to_fhir_bundle
 
@@ -97,7 +116,7 @@ def print_assessment(assessment: Assessment, output_format: str) -> None:
         return
     from rich.console import Console
 
-    from calfrules.formats.text import render_lines
+    from calfrules.formats.text import WIDTH, render_lines
 
     class StandardOutput(Console):
         def on_broken_pipe(self) -> None:
@@ -106,7 +125,9 @@ def print_assessment(assessment: Assessment, output_format: str) -> None:
             raise BrokenPipeError
 
     console = StandardOutput(highlight=False, soft_wrap=True)
-    for text, style in render_lines(assessment):
+    # wrapped here, at most 100 columns; a narrower terminal gets its own width
+    width = min(console.width, WIDTH) if console.is_terminal else WIDTH
+    for text, style in render_lines(assessment, vocabulary, detail=detail, width=width):
         console.print(text, style=style or None, markup=False)
 
 
@@ -118,6 +139,7 @@ def assess_batch(
     audit: bool,
     audit_db: str | None,
     screen: str,
+    detail: Detail = "default",
 ) -> None:
     from calfrules.cli.batch import run_batch_command
 
@@ -134,7 +156,12 @@ def assess_batch(
         load_cli_engine(ctx, screen=screen, isolation="none").close()
         engine = None
     failed = run_batch_command(
-        named_rulesets(ctx), source, jobs, engine, screen=screen, as_text=output_format == "text"
+        named_rulesets(ctx),
+        source,
+        jobs,
+        engine,
+        screen=screen,
+        text_detail=detail if output_format == "text" else None,
     )
     if failed:
         ctx.exit(EXIT_BAD_INPUT)

@@ -2,7 +2,7 @@
 
 ``calfrules assess DIR`` (each ``*.json`` / ``*.toml`` file in it, by name) or
 ``calfrules assess cases.jsonl`` (one case per line) prints JSON Lines (or, with
-``as_text``, each case's text rendering under a ``== FILE[:LINE] ==`` header): one line per case,
+``text_detail``, each case's text rendering under a ``== FILE[:LINE] ==`` header): one line per case,
 in input order, each ``{"source": FILE, "line": N, "ok": true, "assessment": {...}}``, or
 ``{"source": FILE, "line": N, "ok": false, "error": "..."}`` for a case that could not be
 assessed (that error is also printed on stderr as ``calfrules: error: FILE:N: ...``). The
@@ -25,10 +25,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from calfrules.knowledge.case import MAX_CASE_BYTES, parse_case_text, read_case_source
 from calfrules.rules.errors import CalfrulesError
+
+if TYPE_CHECKING:
+    from calfrules.formats.text import Detail
 
 CASE_SUFFIXES = (".json", ".toml")
 LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -114,15 +117,15 @@ def _line_item(source: str, number: int, raw: bytes) -> Item:
 # --- assessing, in this process or in workers -----------------------------------------
 
 _engine: Any = None  # each worker's own engine, loaded once by _init_worker
-_as_text = False  # each case as text under a header, not a JSON line
+_text_detail: Detail | None = None  # each case as text (this long) under a header, not a JSON line
 
 
-def _init_worker(rulesets: Sequence[str], screen: str = "prompt", as_text: bool = False) -> None:
-    global _engine, _as_text
+def _init_worker(rulesets: Sequence[str], screen: str = "prompt", text_detail: Detail | None = None) -> None:
+    global _engine, _text_detail
     from calfrules.engine.engine import load_engine
 
     _engine = load_engine(rulesets=list(rulesets), screen=screen)  # type: ignore[arg-type]
-    _as_text = as_text
+    _text_detail = text_detail
 
 
 def _assess_one(item: Item) -> tuple[str, str | None]:
@@ -137,13 +140,14 @@ def _assess_one(item: Item) -> tuple[str, str | None]:
         except Exception as exc:  # an engine bug must not end the batch: report it on this line
             error = f"internal error: {type(exc).__name__}: {exc}"
         else:
-            if _as_text:
+            if _text_detail is not None:
                 from calfrules.formats.text import render_text
 
-                return f"== {item.where()} ==\n{render_text(assessment)}\n", None
+                text = render_text(assessment, _engine.vocabulary, detail=_text_detail)
+                return f"== {item.where()} ==\n{text}\n", None
             return json.dumps({**head, "ok": True, "assessment": assessment.to_dict()}, ensure_ascii=False), None
     one_line = " ".join(error.split("\n"))
-    if _as_text:
+    if _text_detail is not None:
         return f"== {item.where()} ==\nerror: {one_line}\n", f"{item.where()}: {one_line}"
     return json.dumps({**head, "ok": False, "error": error}, ensure_ascii=False), f"{item.where()}: {one_line}"
 
@@ -164,14 +168,14 @@ def run_batch(
     progress: Callable[[int], None] = lambda done: None,
     engine: Any = None,
     screen: str = "prompt",
-    as_text: bool = False,
+    text_detail: Detail | None = None,
 ) -> BatchSummary:
     """Assess every case of ``path`` and write one JSON line (or text block) each to ``out``, in input order.
 
     ``engine``: assess in this process with this engine (then ``jobs`` and ``rulesets`` are
     not used); otherwise ``jobs`` worker processes (default: every core) each load one.
     """
-    global _engine, _as_text
+    global _engine, _text_detail
     summary = BatchSummary()
     items = iter_items(path)
     jobs = max(1, min(jobs or available_cores(), MAX_JOBS))
@@ -179,16 +183,16 @@ def run_batch(
         _engine = engine
         if engine is None:
             _init_worker(rulesets, screen)
-        _as_text = as_text
+        _text_detail = text_detail
         try:
             _write(map(_assess_one, items), out, summary, on_error, progress)
         finally:
             if engine is None:
                 _engine.close()
             _engine = None
-            _as_text = False
+            _text_detail = None
         return summary
-    _write(_in_workers(items, rulesets, jobs, screen, as_text), out, summary, on_error, progress)
+    _write(_in_workers(items, rulesets, jobs, screen, text_detail), out, summary, on_error, progress)
     return summary
 
 
@@ -205,7 +209,7 @@ def _assess_chunk(items: list[Item]) -> list[tuple[str, str | None]]:
 
 
 def _in_workers(
-    items: Iterator[Item], rulesets: Sequence[str], jobs: int, screen: str = "prompt", as_text: bool = False
+    items: Iterator[Item], rulesets: Sequence[str], jobs: int, screen: str = "prompt", text_detail: Detail | None = None
 ) -> Iterator[tuple[str, str | None]]:
     """Results in input order, with a bounded number of chunks in flight (memory stays flat).
 
@@ -220,7 +224,7 @@ def _in_workers(
     chunks = _chunks(items, CHUNK)
     try:
         with ProcessPoolExecutor(
-            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets), screen, as_text)
+            jobs, mp_context=context, initializer=_init_worker, initargs=(list(rulesets), screen, text_detail)
         ) as pool:
             for chunk in chunks:
                 pending.append(pool.submit(_assess_chunk, chunk))
@@ -269,7 +273,7 @@ def run_batch_command(
     audit_engine: Any = None,
     *,
     screen: str = "prompt",
-    as_text: bool = False,
+    text_detail: Detail | None = None,
 ) -> int:
     """The ``calfrules assess DIR|FILE.jsonl`` command; returns how many cases failed.
 
@@ -326,7 +330,7 @@ def run_batch_command(
             progress=advance,
             engine=audit_engine,
             screen=screen,
-            as_text=as_text,
+            text_detail=text_detail,
         )
     if summary.failed:
         click.echo(f"calfrules: {summary.failed} of {summary.assessed} cases failed", err=True)

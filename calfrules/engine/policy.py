@@ -8,7 +8,7 @@ and unexplained symptoms, and which advice is withheld at the level reached.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from calfrules.engine import advice
@@ -46,6 +46,8 @@ class RunInput:
     case_id: str | None
     provenance: dict[str, Any]
     screen_policy: ScreenPolicy = "prompt"
+    # each deriver's inputs by score id: a computed score uses every input the case recorded
+    score_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment:
@@ -112,10 +114,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
             )
         )
 
-    used = _used_names(fired) | floor_names
-    for score in run.scores:
-        if score.id in used:
-            used.update(_deriver_inputs(run, score.id))
+    used = _used_names(fired) | floor_names | _score_inputs(run)
     unused = tuple(sorted(name for name in run.findings if name not in used))
     level = Level.highest(reason.level for reason in level_reasons)
     candidates = _recommendations(program, fired)
@@ -317,8 +316,11 @@ def _used_names(fired: list[tuple[CompiledRule, Firing]]) -> set[str]:
     return used
 
 
-def _deriver_inputs(run: RunInput, score_id: str) -> set[str]:
+def _score_inputs(run: RunInput) -> set[str]:
+    """The recorded findings every computed score was built from, whether or not a rule used the score:
+    a score that is shown uses its inputs, a recorded no or a number below a threshold included."""
+    used: set[str] = set()
     for score in run.scores:
-        if score.id == score_id:
-            return set(score.components)
-    return set()
+        inputs = (*run.score_inputs.get(score.id, ()), *score.components)
+        used.update(name for name in inputs if name in run.findings)
+    return used

@@ -10,7 +10,8 @@ The Bundle (type ``collection``) holds:
   ``data-requested`` (``data-required`` under the ``require`` screen policy) and are
   listed in ``dataRequirement``. Its ``result`` points at
 - a **RequestGroup** with one action per recommendation (most important first), each with
-  its dose, when to come back, and its sources as ``documentation`` citations;
+  its dose, when to come back, and its sources as ``documentation`` citations labelled with
+  their numbers ("[1]"), numbered as in the text rendering and listed in the notes;
 - per score (such as the Wells score) an **Observation** with the value and the points
   each finding added, and a **RiskAssessment** based on it with the interpretation and a
   note naming the score's items nobody recorded;
@@ -31,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from calfrules.engine.assessment import Assessment
+from calfrules.formats.references import References, number_references
 from calfrules.formats.text import describe_facts, screen_title
 from calfrules.rules.levels import Level
 from calfrules.rules.numbers import format_number
@@ -58,6 +60,8 @@ class _Builder:
         self.data = data
         self.when = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         self.entries: list[Resource] = []
+        # numbered as in the text rendering: [1] is the same source in every output
+        self.refs = number_references(data)
 
     def add(self, resource: Resource) -> str:
         full_url = f"urn:uuid:{uuid.uuid4()}"
@@ -91,18 +95,21 @@ class _Builder:
             notes += [f"Ask: {question} [{finding}]" for finding, question in questions]
         notes += [f"Why {r['level']}: {r['reason']} (source: {r['source']})" for r in data["level_reasons"]]
         notes += [
-            f"Red flag ({f['level']}): {f['label']} (from {describe_facts(f['matched'])})" for f in data["red_flags"]
+            f"Red flag ({f['level']}): {f['label']} (from {describe_facts(f['matched'])}){_cited(self.refs, f)}"
+            for f in data["red_flags"]
         ]
         for condition in data["conditions"]:
+            cited = self.refs.cite(s for because in condition["because"] for s in because.get("sources", ()))
             for reason in condition["because"][:1]:
                 rule = reason["rule"]
                 notes.append(
                     f"Condition considered: {condition['label']}, because "
                     f"{describe_facts(reason['matched'], reason.get('unrecorded', ()))} "
-                    f"(rule {rule['rule']}, {rule['ruleset']})"
+                    f"(rule {rule['rule']}, {rule['ruleset']}){f' {cited}' if cited else ''}"
                 )
         notes += [f"Advice held back: {w['text']} Why: {w['reason']}" for w in data["withheld_recommendations"]]
         notes += [f"Incomplete: {reason}" for reason in data["incomplete_reasons"]]
+        notes += [f"Reference [{n}]: {citation}{f' {url}' if url else ''}" for n, citation, url in self.refs.entries()]
         if not data["complete"]:
             status = "failure"
         elif questions:
@@ -141,7 +148,7 @@ class _Builder:
 
     def request_group(self) -> Resource:
         level = self.data["level"]
-        actions = [_action(rec) for rec in self.data["recommendations"]]
+        actions = [_action(rec, self.refs) for rec in self.data["recommendations"]]
         resource: Resource = {
             "resourceType": "RequestGroup",
             "status": "active" if actions else "completed",
@@ -256,7 +263,7 @@ class _Builder:
         return {"display": "the person assessed (no case id given)"}
 
 
-def _action(rec: Mapping[str, Any]) -> Resource:
+def _action(rec: Mapping[str, Any], refs: References) -> Resource:
     description = rec["text"]
     if rec.get("dose_text"):
         description += f" Dose: {rec['dose_text']}."
@@ -268,17 +275,23 @@ def _action(rec: Mapping[str, Any]) -> Resource:
         "code": [_concept("recommendation-kind", rec["kind"], rec["kind"])],
         "documentation": [
             {"type": "justification", "display": f"rule {rec['rule']['rule']} ({rec['rule']['ruleset']})"},
-            *(_citation(source) for source in rec["sources"]),
+            *(_citation(source, refs) for source in rec["sources"]),
         ],
     }
     return action
 
 
-def _citation(source: Mapping[str, Any]) -> Resource:
-    artifact: Resource = {"type": "citation", "label": source["id"], "citation": source["citation"]}
+def _citation(source: Mapping[str, Any], refs: References) -> Resource:
+    # the label is the reference's number, as RelatedArtifact.label is meant for ("[1]")
+    artifact: Resource = {"type": "citation", "label": f"[{refs.number(source)}]", "citation": source["citation"]}
     if source.get("url"):
         artifact["url"] = source["url"]
     return artifact
+
+
+def _cited(refs: References, item: Mapping[str, Any]) -> str:
+    cited = refs.cite(item.get("sources", ()))
+    return f" {cited}" if cited else ""
 
 
 def _concept(kind: str, code: str, text: str) -> Resource:

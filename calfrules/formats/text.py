@@ -1,11 +1,29 @@
-"""Assessment as readable text: the level first, then conditions and reasons, then advice."""
+"""Assessment as readable text: the level first, then red flags and reasons, then advice.
+
+Three lengths (``detail``): ``brief`` (level, reasons, questions to ask, advice), ``default``
+(one screen: adds the conditions with what they rest on, scores, findings nobody used and
+the numbered references) and ``full`` (adds every rationale, rule ids, each rule that fired
+and the citations in full). Every length keeps the safety content: the level first, an
+incomplete assessment, the red flags, the unanswered red-flag questions and advice held back.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import textwrap
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
 
-from calfrules.engine.assessment import Assessment, RecommendationResult
+from calfrules.engine.assessment import Assessment, LevelReason, Reason, RecommendationResult, TraceStep
+from calfrules.formats.labels import Labels
+from calfrules.formats.references import References, number_references
 from calfrules.rules.levels import Level
+from calfrules.rules.model import Source
+from calfrules.rules.vocabulary import Value, Vocabulary
+
+Detail = Literal["brief", "default", "full"]
+DETAILS: tuple[Detail, ...] = ("brief", "default", "full")
+WIDTH = 100  # the screen a physiotherapist reads it on
 
 # a title for each of RECOMMENDATION_KINDS (tests/test_architecture.py checks none is missing)
 KIND_TITLES = {
@@ -24,15 +42,16 @@ _STYLE = {
     Level.SEE_CLINICIAN: "bold yellow",
     Level.SELF_CARE: "bold green",
 }
+_MISSING_NAMED = 5  # more unrecorded findings than this are counted, not named, on one screen
+# level reasons that stand for a red flag; the red-flag section shows those
+_RED_FLAG_SOURCES = ("floor ", "condition ")
 
 
 def describe_facts(
     matched: Mapping[str, object], unrecorded: Iterable[str] = (), quote: Callable[[str], str] = str
 ) -> str:
-    """What was recorded, as recorded: a no reads "name: no"; unrecorded findings are named apart.
-
-    ``quote`` marks up each finding id (the CDS card puts them in backticks).
-    """
+    """Facts by id, as recorded, for readers who work with ids (the rule explanation tree, FHIR
+    notes): a no reads "name: no"; unrecorded findings are named apart. ``quote`` marks up each id."""
     parts = []
     for name, value in matched.items():
         if value is True:
@@ -62,76 +81,285 @@ def screen_lines(a: Assessment) -> list[str]:
     return [screen_title(a.level), *(f"{asked[q]}  [{q}]" for q in screen.unanswered)]
 
 
-def render_lines(a: Assessment) -> Iterable[tuple[str, str]]:
-    """(text, rich style) lines; the CLI prints them with or without colour."""
-    yield f"LEVEL: {a.level.label.upper()} ({a.level.value})", _STYLE[a.level]
-    yield a.level.meaning, ""
-    if not a.complete:
-        yield "INCOMPLETE ASSESSMENT - the level was raised to be safe:", "bold red"
-        for problem in a.incomplete_reasons:
-            yield f"  - {problem}", "red"
-    questions = screen_lines(a)
-    if questions:
-        yield "", ""
-        yield questions[0], "bold yellow"
-        for line in questions[1:]:
-            yield f"  ? {line}", "yellow"
-    if a.level_reasons:
-        yield "", ""
-        yield "Why this level", "bold"
-        for reason in a.level_reasons:
-            yield f"  [{reason.level.value}] {reason.reason}  ({reason.source})", ""
-    if a.red_flags:
-        yield "", ""
-        yield "Red flags", "bold red"
-        for flag in a.red_flags:
-            yield f"  ! {flag.label}: {flag.level.label.lower()}  (because: {describe_facts(flag.matched)})", "red"
-    if a.scores:
-        yield "", ""
-        yield "Scores", "bold"
-        for score in a.scores:
-            parts = ", ".join(f"{k} {v:+g}" for k, v in score.components.items())
-            yield f"  {score.label}: {score.value:g}  [{parts}]  {score.interpretation}", ""
+@dataclass(frozen=True)
+class Paragraph:
+    """One paragraph: wrapped to the width with ``hang`` spaces before every line after the first."""
+
+    text: str
+    style: str = ""
+    indent: int = 0
+    hang: int = 0
+
+    def lines(self, width: int | None) -> list[tuple[str, str]]:
+        first = " " * self.indent
+        if width is None or not self.text:
+            return [(first + self.text if self.text else "", self.style)]
+        wrapped = textwrap.wrap(
+            self.text,
+            width,
+            initial_indent=first,
+            subsequent_indent=" " * (self.indent + self.hang),
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        return [(line, self.style) for line in wrapped]
+
+
+def render_lines(
+    a: Assessment, vocabulary: Vocabulary | None = None, *, detail: Detail = "default", width: int | None = WIDTH
+) -> list[tuple[str, str]]:
+    """(text, rich style) lines, wrapped to ``width`` (None: one line per paragraph)."""
+    if detail not in DETAILS:
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, not {detail!r}")
+    writer = _Writer(a, Labels(a, vocabulary), number_references(a), detail, width)
+    return [line for paragraph in writer.paragraphs() for line in paragraph.lines(width)]
+
+
+def render_text(
+    a: Assessment, vocabulary: Vocabulary | None = None, *, detail: Detail = "default", width: int | None = WIDTH
+) -> str:
+    return "\n".join(text for text, _ in render_lines(a, vocabulary, detail=detail, width=width))
+
+
+class _Writer:
+    def __init__(
+        self, a: Assessment, labels: Labels, references: References, detail: Detail, width: int | None
+    ) -> None:
+        self.a = a
+        self.width = width
+        self.labels = labels
+        self.refs = references
+        self.detail = detail
+        self.full = detail == "full"
+        self.producers: dict[str, list[TraceStep]] = {}
+        for step in a.trace:
+            for name in step.derived:
+                self.producers.setdefault(name, []).append(step)
+        # a rationale shown under "Why this level" is not written again under its condition
+        self.condition_of = {
+            because.rationale: condition.label for condition in a.conditions for because in condition.because
+        }
+
+    def cite(self, sources: Iterable[Source]) -> str:
+        if self.detail == "brief":
+            return ""
+        cited = self.refs.cite(sources)
+        return f" {cited}" if cited else ""
+
+    def paragraphs(self) -> Iterator[Paragraph]:
+        a = self.a
+        yield Paragraph(f"LEVEL: {a.level.label.upper()} ({a.level.value})", _STYLE[a.level])
+        yield Paragraph(a.level.meaning)
+        if not a.complete:
+            yield Paragraph("INCOMPLETE ASSESSMENT - the level was raised to be safe:", "bold red")
+            yield from (Paragraph(f"- {problem}", "red", 2, 2) for problem in a.incomplete_reasons)
+        yield from self.screen()
+        yield from self.red_flags()
+        yield from self.level_reasons()
+        if self.detail != "brief":
+            yield from self.scores()
+            yield from self.conditions()
+        yield from self.advice()
+        if self.detail != "brief":
+            yield from self.loose_ends()
+        if self.full:
+            yield from self.trace()
+        if self.detail != "brief":
+            yield from self.references()
+
+    def screen(self) -> Iterator[Paragraph]:
+        questions = screen_lines(self.a)
+        if not questions:
+            return
+        yield Paragraph("")
+        yield Paragraph(questions[0], "bold yellow")
+        unanswered = self.a.red_flag_screen.unanswered
+        if self.full:
+            yield from (Paragraph(f"? {question}", "yellow", 2, 2) for question in questions[1:])
+        else:  # the labels on wrapped lines: the whole screen stays near the top
+            yield Paragraph("; ".join(self.labels.name(q) for q in unanswered), "yellow", 2)
+
+    def red_flags(self) -> Iterator[Paragraph]:
+        if not self.a.red_flags:
+            return
+        yield Paragraph("")
+        yield Paragraph("Red flags", "bold red")
+        for flag in self.a.red_flags:
+            because = f" ({self.labels.facts(flag.matched)})" if flag.matched else ""
+            where = f" [{flag.origin} {flag.id}]" if self.full else ""
+            text = f"! {flag.label}: {flag.level.label.lower()}{because}{self.cite(flag.sources)}{where}"
+            yield Paragraph(text, "red", 2, 2)
+
+    def level_reasons(self) -> Iterator[Paragraph]:
+        reasons = [r for r in self.a.level_reasons if not r.source.startswith(_RED_FLAG_SOURCES)]
+        if not reasons:
+            return
+        yield Paragraph("")
+        yield Paragraph("Why this level" + (" (and the red flags above)" if self.a.red_flags else ""), "bold")
+        for reason in reasons:
+            yield Paragraph(self._level_reason(reason), "", 2, 4)
+
+    def _level_reason(self, reason: LevelReason) -> str:
+        condition = self.condition_of.get(reason.reason)
+        head = f"{condition}: " if condition else ""
+        cited = ""
+        if condition:
+            sources = [
+                s
+                for c in self.a.conditions
+                for because in c.because
+                if because.rationale == reason.reason
+                for s in because.sources
+            ]
+            cited = self.cite(sources)
+        where = f" ({reason.source})" if self.full else ""
+        return f"[{reason.level.label.lower()}] {head}{reason.reason}{cited}{where}"
+
+    def scores(self) -> Iterator[Paragraph]:
+        if not self.a.scores:
+            return
+        yield Paragraph("")
+        yield Paragraph("Scores", "bold")
+        for score in self.a.scores:
+            points = ", ".join(f"{self.labels.name(k)} {v:+g}" for k, v in score.components.items())
+            yield Paragraph(f"{score.label}: {score.value:g}. {score.interpretation}", "", 2, 4)
+            if points:
+                yield Paragraph(f"points: {points}", "", 4, 2)
             if score.unrecorded:
-                yield f"    not recorded: {', '.join(score.unrecorded)}", "yellow"
-    yield "", ""
-    yield "Conditions considered", "bold"
-    if not a.conditions:
-        yield "  none concluded", "dim"
-    for condition in a.conditions:
-        marker = "  (red flag)" if condition.red_flag else ""
-        yield f"  * {condition.label}{marker}", "bold"
-        for because in condition.because:
-            facts = describe_facts(because.matched, because.unrecorded)
-            yield f"      because {facts}  [rule {because.rule.rule}, {because.rule.ruleset}]", ""
-            yield f"      {because.rationale}", "dim"
-    if a.recommendations:
-        yield "", ""
-        yield "Advice (most important first)", "bold"
-        for kind, recs in _grouped(a.recommendations):
-            yield f"  {KIND_TITLES[kind]}", "bold"
-            for rec in recs:
-                dose = f" [{rec.dose_text}]" if rec.dose_text else ""
-                yield f"    - {rec.text}{dose}", ""
-                if rec.return_if:
-                    yield f"      Come back if: {rec.return_if}", ""
-                cited = "; ".join(source.citation for source in rec.sources) or "no source given"
-                yield f"      source: {cited} (rule {rec.rule.rule})", "dim"
-    if a.withheld_recommendations:
-        yield "", ""
-        yield "Advice held back", "bold"
-        for held in a.withheld_recommendations:
-            yield f"    - {held.text}  ({held.reason})", "dim"
-    if a.unexplained_findings:
-        yield "", ""
-        yield "Not explained by any condition: " + ", ".join(a.unexplained_findings), "yellow"
-    if a.unused_findings:
-        yield "Recorded but not used by any rule: " + ", ".join(a.unused_findings), "dim"
-    if a.warnings:
-        yield "", ""
-        yield "Warnings while loading", "yellow"
-        for warning in a.warnings:
-            yield f"  - {warning}", "yellow"
+                yield Paragraph(f"not recorded: {self.labels.names(score.unrecorded)}", "yellow", 4, 2)
+
+    def conditions(self) -> Iterator[Paragraph]:
+        yield Paragraph("")
+        yield Paragraph("Conditions considered", "bold")
+        if not self.a.conditions:
+            yield Paragraph("none concluded", "dim", 2)
+        shown_above = {r.reason for r in self.a.level_reasons}
+        for condition in self.a.conditions:
+            marker = " (red flag)" if condition.red_flag else ""
+            if self.full:
+                yield Paragraph(f"* {condition.label}{marker}", "bold", 2, 2)
+                for because in condition.because:
+                    yield Paragraph(self._because(condition.id, because, shown_above), "", 6, 2)
+                continue
+            # one paragraph: everything it rests on, once, and where its reason is
+            matched: dict[str, Value] = {}
+            unrecorded: dict[str, None] = {}
+            for because in condition.because:
+                self._behind(because.matched, because.unrecorded, matched, unrecorded, {condition.id})
+            missing = [n for n in unrecorded if n not in matched]
+            facts = self.labels.facts(matched, missing if len(missing) <= _MISSING_NAMED else ())
+            if len(missing) > _MISSING_NAMED:
+                facts += f"; and {len(missing)} findings it needs to be not yes were not recorded"
+            cited = self.cite(s for b in condition.because for s in b.sources)
+            above = any(b.rationale in shown_above for b in condition.because)
+            why = "; why: see Why this level" if above else ""
+            yield Paragraph(f"* {condition.label}{marker}: {facts}{cited}{why}", "", 2, 4)
+
+    def _behind(
+        self,
+        facts: Mapping[str, Value],
+        missing: Iterable[str],
+        matched: dict[str, Value],
+        unrecorded: dict[str, None],
+        seen: set[str],
+    ) -> None:
+        """The recorded findings behind some facts: a derived fact is replaced by what the rules
+        that derived it matched (its name is internal; its reasons are not)."""
+        unrecorded.update(dict.fromkeys(missing))
+        for name, value in facts.items():
+            if name in seen:
+                continue
+            seen.add(name)
+            steps = [] if self.labels.is_finding(name) or name in self.labels.others else self.producers.get(name, [])
+            if not steps:
+                matched.setdefault(name, value)
+            for step in steps:
+                self._behind(step.matched, step.unrecorded, matched, unrecorded, seen)
+
+    def _because(self, condition_id: str, because: Reason, shown_above: set[str]) -> str:
+        matched = {k: v for k, v in because.matched.items() if k != condition_id}
+        facts = self.labels.facts(matched, because.unrecorded)
+        text = f"because {facts}{self.cite(because.sources)}"
+        if because.rationale in shown_above:
+            text += "; why: see Why this level"
+        elif self.full:
+            text += f". {because.rationale}"
+        if self.full:
+            text += f" (rule {because.rule.rule}, {because.rule.ruleset})"
+        return text
+
+    def advice(self) -> Iterator[Paragraph]:
+        a = self.a
+        if a.recommendations:
+            yield Paragraph("")
+            yield Paragraph("Advice (most important first)", "bold")
+            for kind, recs in _grouped(a.recommendations):
+                if self.full:
+                    yield Paragraph(KIND_TITLES[kind], "bold", 2)
+                for rec in recs:
+                    dose = f" [{rec.dose_text}]" if rec.dose_text else ""
+                    text = f"{rec.text}{dose}{self.cite(rec.sources)}"
+                    if self.full:
+                        yield Paragraph(f"- {text} (rule {rec.rule.rule})", "", 4, 2)
+                        if rec.return_if:
+                            yield Paragraph(f"Come back if: {rec.return_if}", "dim", 6, 2)
+                        continue
+                    back = f" Come back if: {rec.return_if}" if rec.return_if else ""
+                    yield Paragraph(f"- {KIND_TITLES[kind]}: {text}{back}", "", 2, 2)
+        if a.withheld_recommendations:
+            yield Paragraph("")
+            yield Paragraph("Advice held back (not given at this level)", "bold")
+            for held in a.withheld_recommendations:
+                yield Paragraph(f"- {held.text} ({held.reason})", "dim", 4, 2)
+
+    def loose_ends(self) -> Iterator[Paragraph]:
+        a = self.a
+        if a.unexplained_findings or a.unused_findings or a.warnings:
+            yield Paragraph("")
+        if a.unexplained_findings:
+            yield Paragraph("Not explained by any condition: " + self.labels.names(a.unexplained_findings), "yellow")
+        if a.unused_findings:
+            recorded = {name: a.findings[name] for name in a.unused_findings if name in a.findings}
+            yield Paragraph("Recorded, not used by any rule or score: " + self.labels.facts(recorded), "dim", 0, 2)
+        if a.warnings:
+            yield Paragraph("Warnings while loading", "yellow")
+            yield from (Paragraph(f"- {warning}", "yellow", 2, 2) for warning in a.warnings)
+
+    def trace(self) -> Iterator[Paragraph]:
+        if not self.a.trace:
+            return
+        yield Paragraph("")
+        yield Paragraph(f"Rules fired ({len(self.a.trace)})", "bold")
+        for step in self.a.trace:
+            did = [f"concluded {self.labels.name(step.concluded)}"] if step.concluded else []
+            did += [f"derived {self.labels.names(step.derived)}"] if step.derived else []
+            did += [f"raised to {step.escalated.label.lower()}"] if step.escalated else []
+            facts = self.labels.facts(step.matched, step.unrecorded)
+            rule = f"{step.rule.rule} ({step.rule.ruleset})"
+            yield Paragraph(f"{step.step}. {rule}: {'; '.join(did) or 'advice'}, from {facts}", "dim", 2, 3)
+
+    def references(self) -> Iterator[Paragraph]:
+        if not self.refs.sources:
+            return
+        yield Paragraph("")
+        cut = "" if self.full or self.width is None else " (cut to one line; the full view has them whole, with links)"
+        yield Paragraph(f"References{cut}", "bold")
+        for number, citation, url in self.refs.entries(full=self.full):
+            head = f"[{number}] "
+            if self.full or self.width is None:
+                yield Paragraph(f"{head}{citation}{f' {url}' if url else ''}", "dim", 2, len(head))
+            else:  # one line each; the DOI or URL too when it leaves room to name the work
+                yield Paragraph(_one_line(head, citation, url, self.width - 2), "dim", 2)
+
+
+def _one_line(head: str, citation: str, url: str | None, width: int) -> str:
+    tail = f" {url}" if url else ""
+    if len(head) + len(citation) + len(tail) <= width:
+        return f"{head}{citation}{tail}"
+    if width - len(head) - len(tail) < 60:
+        tail = ""
+    room = width - len(head) - len(tail)
+    return f"{head}{citation if len(citation) <= room else citation[: room - 1].rstrip() + '…'}{tail}"
 
 
 def _grouped(recs: Iterable[RecommendationResult]) -> list[tuple[str, list[RecommendationResult]]]:
@@ -139,7 +367,3 @@ def _grouped(recs: Iterable[RecommendationResult]) -> list[tuple[str, list[Recom
     for rec in recs:
         groups.setdefault(rec.kind, []).append(rec)
     return list(groups.items())
-
-
-def render_text(a: Assessment) -> str:
-    return "\n".join(text for text, _ in render_lines(a))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from calfrules.engine.assessment import Assessment
+from calfrules.formats.references import number_references
 from calfrules.formats.text import describe_facts, screen_lines
 from calfrules.rules.levels import Level
-from calfrules.rules.model import Source
 from calfrules.service.bodies import SUMMARY_MAX, Card, Indicator
 
 __all__ = ["INDICATOR", "SUMMARY_MAX", "card_for", "detail", "summary"]
@@ -60,8 +60,10 @@ def _screen_suffix(assessment: Assessment) -> str:
 
 
 def detail(assessment: Assessment) -> str:
-    """Everything a clinician needs to check the basis of the advice: reasons, rules and sources."""
+    """Everything a clinician needs to check the basis of the advice: reasons, rules and sources,
+    numbered as in the text rendering ([1] is the same source in each)."""
     a = assessment
+    refs = number_references(a)
     lines = [f"**{a.level.label}**: {a.level.meaning}", ""]
     if not a.complete:
         lines += ["**Incomplete**: the level was raised to at least urgent because:"]
@@ -71,9 +73,9 @@ def detail(assessment: Assessment) -> str:
     lines += [f"- **{r.level.value}**: {_md(r.reason)} *({_md(r.source)})*" for r in a.level_reasons] or ["- -"]
     if a.red_flags:
         lines += ["", "### Red flags"]
-        lines += [
-            f"- **{_md(f.label)}**: {f.level.value}, from {describe_facts(f.matched, (), _code)}" for f in a.red_flags
-        ]
+        for flag in a.red_flags:
+            facts = describe_facts(flag.matched, (), _code)
+            lines.append(f"- **{_md(flag.label)}**: {flag.level.value}, from {facts}{_cited(refs.cite(flag.sources))}")
     if a.scores:
         lines += ["", "### Scores"]
         for s in a.scores:
@@ -81,45 +83,33 @@ def detail(assessment: Assessment) -> str:
             lines.append(f"- **{_md(s.label)}**: {s.value:g}. {_md(s.interpretation)}{missing}")
     if a.conditions:
         lines += ["", "### Conditions considered"]
+        above = {r.reason for r in a.level_reasons}
         for condition in a.conditions:
+            cited = refs.cite(s for because in condition.because for s in because.sources) or "no source"
             for reason in condition.because[:1]:
                 facts = describe_facts(reason.matched, reason.unrecorded, _code)
+                why = "see Why this level" if reason.rationale in above else _md(reason.rationale)
                 lines.append(
-                    f"- **{_md(condition.label)}**, because {facts}: "
-                    f"{_md(reason.rationale)} "
-                    f"*(rule {reason.rule.rule}, {reason.rule.ruleset}; {_cite(reason.sources)})*"
+                    f"- **{_md(condition.label)}**, because {facts}: {why} "
+                    f"*(rule {reason.rule.rule}, {reason.rule.ruleset}; {cited})*"
                 )
     if a.recommendations:
         lines += ["", "### Advice"]
         for rec in a.recommendations:
             dose = f" Dose: {rec.dose_text}." if rec.dose_text else ""
             back = f" Come back if {_md(rec.return_if)}" if rec.return_if else ""
-            lines.append(f"1. {_md(rec.text)}{dose}{back} *({_cite(rec.sources)})*")
+            lines.append(f"1. {_md(rec.text)}{dose}{back} *({refs.cite(rec.sources) or 'no source'})*")
     if a.withheld_recommendations:
         lines += ["", "### Advice held back"]
         lines += [f"- {_md(w.text)} Why: {_md(w.reason)}" for w in a.withheld_recommendations]
-    sources = _all_sources(a)
-    if sources:
+    if refs.sources:
         lines += ["", "### Sources"]
-        lines += [f"- [{s.id}] {_md(s.citation)}" + (f" <{s.url}>" if s.url else "") for s in sources]
+        lines += [f"- [{n}] {_md(citation)}" + (f" <{url}>" if url else "") for n, citation, url in refs.entries()]
     return "\n".join(lines)
 
 
-def _all_sources(a: Assessment) -> list[Source]:
-    seen: dict[str, Source] = {}
-    for condition in a.conditions:
-        for reason in condition.because[:1]:
-            for source in reason.sources:
-                seen.setdefault(source.id, source)
-    for rec in a.recommendations:
-        for source in rec.sources:
-            seen.setdefault(source.id, source)
-    return list(seen.values())
-
-
-def _cite(sources: Iterable[Source]) -> str:
-    ids = [f"[{s.id}]" for s in sources]
-    return "sources " + ", ".join(ids) if ids else "no source"
+def _cited(numbers: str) -> str:
+    return f" *({numbers})*" if numbers else ""
 
 
 def _screen_section(a: Assessment) -> list[str]:

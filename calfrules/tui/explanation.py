@@ -10,12 +10,13 @@ from textual.widgets.tree import TreeNode
 
 from calfrules.engine.assessment import Assessment, TraceStep
 from calfrules.formats.text import describe_facts, render_lines, screen_lines
-from calfrules.rules.vocabulary import Value
+from calfrules.rules.vocabulary import Value, Vocabulary
 
 
-def assessment_text(assessment: Assessment) -> Text:
+def assessment_text(assessment: Assessment, vocabulary: Vocabulary | None = None) -> Text:
+    """The one-screen text (as `calfrules assess` prints it); the pane wraps it to its own width."""
     text = Text()
-    for line, style in render_lines(assessment):
+    for line, style in render_lines(assessment, vocabulary, width=None):
         text.append(line + "\n", style=style or "")
     return text
 
