@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,10 @@ import pytest
 from audit_support import MARKED, QUIET, STRAIN, assert_whole, audit_url, small_engine
 
 from calfrules import Engine
-from calfrules.audit import AuditError, AuditStore, open_audit, resolve_url
+from calfrules.audit import AnsweredAssessment, AuditError, AuditStore, open_audit, resolve_url
 from calfrules.audit.postgres_store import redact
+from calfrules.audit.records import utc_now
+from calfrules.audit.store import FEEDBACK_COLUMNS, Execute
 from calfrules.rules.errors import EngineFault
 
 BACKENDS = ["sqlite", "postgres"]
@@ -183,6 +185,50 @@ def test_many_threads_record_at_once_and_every_record_is_whole(store: AuditStore
     assert store.count() == 80 and len(set(ids)) == 80
     for record in store.iter_records():
         assert_whole(record)
+
+
+def test_one_refused_write_in_a_batch_leaves_the_others_and_keeps_nothing_of_itself(
+    store: AuditStore, engine: Engine
+) -> None:
+    """Group commit runs a batch in one transaction; a refused write makes it run again write by write."""
+    rid = store.record(case=STRAIN, assessment=engine.assess(STRAIN), channel="service")
+
+    def feedback(outcome: str, *, refuse: bool = False) -> Callable[[Execute], str]:
+        def work(execute: Execute) -> str:
+            row = (rid, store._time_param(utc_now()), outcome, None, None, None)  # type: ignore[attr-defined]
+            execute(f"INSERT INTO audit_feedback ({FEEDBACK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", row)
+            if refuse:  # after its own insert, which must not be kept
+                raise AuditError(f"{outcome} refused")
+            return outcome
+
+        return work
+
+    batch = [feedback("first"), feedback("second", refuse=True), feedback("third")]
+    outcomes = store._write_batch(batch)  # type: ignore[attr-defined]
+    assert [(ok, str(value)) for ok, value in outcomes] == [
+        (True, "first"),
+        (False, "second refused"),
+        (True, "third"),
+    ]
+    record = store.get(rid)
+    assert record is not None and [f.outcome for f in record.feedback] == ["first", "third"]
+
+
+def test_the_service_records_the_json_it_answered(store: AuditStore, engine: Engine) -> None:
+    """The service hands the trail the bytes it answers: recorded as that JSON (ASCII-escaped), not re-encoded."""
+    import msgspec
+
+    assessment = engine.assess({**STRAIN, "note": "emoji \U0001f9b5, ñ and \u2013"})
+    answered = msgspec.json.encode(assessment)
+    assert not answered.isascii()
+    rid = store.record(case=STRAIN, assessment=AnsweredAssessment(assessment, answered), channel="service")
+    record = store.get(rid)
+    assert record is not None and record.assessment == json.loads(answered) == assessment.to_dict()
+    assert record.level == assessment.level.value and "t/strain" in record.fired_rules
+    stored = store._run(  # type: ignore[attr-defined]
+        lambda execute: execute("SELECT assessment_json FROM audit_records WHERE id = ?", (rid,)), write=False
+    )[0]["assessment_json"]
+    assert stored.isascii() and stored == json.dumps(json.loads(answered), separators=(",", ":"))
 
 
 WRITER = """

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from calfrules import Level, load_engine
+from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 
 from helpers import ruleset
@@ -163,3 +164,53 @@ def test_a_forked_process_starts_its_own_engine_children() -> None:
         assert parent_engine.assess(CASE).complete
     finally:
         parent_engine.close()
+
+
+def test_concurrent_cases_are_assessed_in_parallel_children() -> None:
+    """A pool of children: two cases at once meet inside two children (a barrier one child could never pass)."""
+    import multiprocessing
+
+    from calfrules import Deriver, Score, hookimpl
+
+    meeting = multiprocessing.get_context("fork").Barrier(2)  # shared with the children forked later
+
+    class Meeting:
+        calfrules_plugin_name = "meeting"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            def meet(findings: object) -> Score:
+                meeting.wait(30)  # both cases must be inside children at the same time
+                return Score(1)
+
+            register(Deriver(id="meet_score", label="Meet", inputs=(), compute=meet))
+
+    engine = load_engine(plugins=[Meeting()], rulesets=[RULES], allow=[], timeout=60)
+    runner = engine._runner
+    runner.size = 2  # type: ignore[union-attr]  # whatever this machine's core count
+    try:
+        answers: list[Assessment] = []
+        threads = [threading.Thread(target=lambda: answers.append(engine.assess(CASE))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        # a barrier timeout would fail the score: the assessment would be incomplete
+        assert len(answers) == 2 and all(a.complete and a.level == Level.SELF_CARE for a in answers)
+        children = [slot.child.pid for slot in runner._slots]  # type: ignore[union-attr]
+        assert len(set(children)) == 2 and all(_alive(pid) for pid in children)
+        assert runner.restarts == 0  # type: ignore[union-attr]
+    finally:
+        engine.close()
+    assert not any(_alive(pid) for pid in children)  # closing ends every child of the pool
+
+
+def test_a_single_caller_keeps_one_child() -> None:
+    """A second child is forked only when every child is busy: the CLI and a script keep one."""
+    engine = load_engine(rulesets=[RULES], allow=[])
+    try:
+        for _ in range(5):
+            assert engine.assess(CASE).complete
+        assert len(engine._runner._slots) == 1  # type: ignore[union-attr]
+    finally:
+        engine.close()

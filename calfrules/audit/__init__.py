@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from calfrules.audit.records import CHANNELS, AuditError, AuditRecord, Feedback
+from calfrules.audit.records import CHANNELS, AnsweredAssessment, AuditError, AuditRecord, Feedback
 from calfrules.audit.replay import ReplayChange, ReplayReport, replay
 from calfrules.audit.store import AuditStore
 
@@ -79,6 +79,7 @@ def _sqlite(path: str, create: bool) -> AuditStore:
 __all__ = [
     "CHANNELS",
     "ENV_VAR",
+    "AnsweredAssessment",
     "AuditError",
     "AuditRecord",
     "AuditStore",

@@ -3,8 +3,8 @@
 With one transaction per record, 50 threads queue on SQLite's write lock (busy_timeout
 sleeps in steps of up to 100 ms): p99 of seconds and half the throughput. Here every
 write is handed to one thread, which takes whatever has queued up meanwhile, runs it in
-one transaction (each write in its own savepoint, so one refused write leaves the
-others) and commits once. Each caller waits for its own write's commit or its failure:
+one transaction and commits once (a backend retries a batch with one refused write
+write by write, so the refusal leaves the others). Each caller waits for its own write's commit or its failure:
 "recorded before answered, or flagged" holds.
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import uuid
@@ -9,11 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from calfrules.rules.errors import CalfrulesError
 
 CHANNELS = ("cli", "api", "service")
 AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # in a str, a surrogate is always an unpaired one
+JSON_ESCAPES = "calfrules-json-escapes"  # a codec error handler: non-ASCII as JSON \uXXXX escapes
 AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -96,6 +100,20 @@ class NewRecord:
     plugins_json: str
 
 
+@dataclass(frozen=True)
+class AnsweredAssessment:
+    """An assessment and the JSON bytes it was answered as (the service's body): recorded as
+    exactly those bytes, so the trail holds what the clinician got and nothing is encoded twice."""
+
+    assessment: Any  # an Assessment
+    json: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """For an audit sink of one's own, which may take any Assessment-like object."""
+        plain: dict[str, Any] = self.assessment.to_dict()
+        return plain
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -140,12 +158,22 @@ def new_record(
     """Turn an assessment (an Assessment or its to_dict()) and its input case into columns."""
     if channel not in CHANNELS:
         raise AuditError(f"channel must be one of {', '.join(CHANNELS)}, not {channel!r}")
-    output = assessment.to_dict() if hasattr(assessment, "to_dict") else assessment
-    if not isinstance(output, dict) or "level" not in output:
-        raise AuditError("assessment must be an Assessment or its to_dict()")
+    if isinstance(assessment, AnsweredAssessment):
+        level, complete, reasons, fired, provenance = _summary_of(assessment.assessment)
+        assessment_json = _answered_json(assessment)
+    elif hasattr(assessment, "to_dict"):
+        level, complete, reasons, fired, provenance = _summary_of(assessment)
+        assessment_json = _encoded(assessment)
+    else:
+        output = assessment
+        if not isinstance(output, dict) or "level" not in output:
+            raise AuditError("assessment must be an Assessment or its to_dict()")
+        level, complete = str(output["level"]), bool(output.get("complete", True))
+        reasons = list(output.get("incomplete_reasons") or [])
+        fired = [_rule_id(step.get("rule") or {}) for step in output.get("trace") or []]
+        provenance = output.get("provenance") or {}
+        assessment_json = _dumps(output, "assessment")
     case_data = case.to_dict() if hasattr(case, "to_dict") else case
-    provenance = output.get("provenance") or {}
-    fired = [_rule_id(step.get("rule") or {}) for step in output.get("trace") or []]
     rulesets = [
         {"id": r.get("id"), "version": r.get("version"), "hash": r.get("hash"), "plugin": r.get("plugin")}
         for r in provenance.get("rulesets") or []
@@ -159,15 +187,82 @@ def new_record(
         time=moment or utc_now(),
         channel=channel,
         request_id=storable_text(request_id),
-        level=str(output["level"]),
-        complete=bool(output.get("complete", True)),
+        level=level,
+        complete=complete,
         case_json=_dumps(case_data, "case"),
-        assessment_json=_dumps(output, "assessment"),
-        incomplete_reasons_json=_dumps(list(output.get("incomplete_reasons") or []), "incomplete reasons"),
-        fired_rules_json=_dumps(fired, "fired rules"),
-        rulesets_json=_dumps(rulesets, "rulesets"),
-        plugins_json=_dumps(plugins, "plugins"),
+        assessment_json=assessment_json,
+        incomplete_reasons_json=_engine_json(reasons, "incomplete reasons"),
+        fired_rules_json=_engine_json(fired, "fired rules"),
+        rulesets_json=_engine_json(rulesets, "rulesets"),
+        plugins_json=_engine_json(plugins, "plugins"),
     )
+
+
+def _summary_of(assessment: Any) -> tuple[str, bool, list[str], list[str], dict[str, Any]]:
+    """Level, completeness, reasons, fired rules and provenance, read off an Assessment object."""
+    try:
+        fired = [f"{step.rule.ruleset}/{step.rule.rule}" for step in assessment.trace]
+        level = getattr(assessment.level, "value", assessment.level)
+        return str(level), bool(assessment.complete), list(assessment.incomplete_reasons), fired, assessment.provenance
+    except AttributeError as exc:
+        raise AuditError(f"assessment must be an Assessment or its to_dict() ({exc})") from None
+
+
+def _encoded(assessment: Any) -> str:
+    """An Assessment as JSON text straight from its dataclasses (msgspec: no to_dict(), no json module).
+
+    The same JSON as ``to_dict()``, in its order; the slow path (ASCII escapes) only for text
+    UTF-8 cannot hold (a lone surrogate), which must still be recorded exactly.
+    """
+    try:
+        return ascii_json(msgspec.json.encode(assessment).decode())
+    except UnicodeEncodeError:
+        return _dumps(assessment.to_dict(), "assessment")
+    except (TypeError, ValueError) as exc:
+        raise AuditError(f"the assessment cannot be stored as JSON: {exc}") from None
+
+
+def _answered_json(answered: AnsweredAssessment) -> str:
+    try:
+        return ascii_json(answered.json.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise AuditError("the answered assessment JSON is not UTF-8 text") from None
+
+
+def _engine_json(data: Any, what: str) -> str:
+    """Engine-made text lists as JSON, keys sorted (msgspec: the json module is several times slower)."""
+    try:
+        return ascii_json(msgspec.json.encode(data, order="sorted").decode())
+    except (UnicodeEncodeError, TypeError, ValueError):  # a lone surrogate (kept exactly), or not JSON at all
+        return _dumps(data, what)
+
+
+def ascii_json(text: str) -> str:
+    """JSON text with every non-ASCII character as its ``\\uXXXX`` escape, as ``json.dumps`` writes
+    by default: stored so, it fits any database encoding and reads back exactly.
+
+    Only inside strings can JSON hold such characters, so escaping them keeps it valid. The
+    encoder runs in C and calls ``_json_escapes`` only for the few non-ASCII runs (a regex
+    over the whole text took longer than encoding the assessment).
+    """
+    return text if text.isascii() else text.encode("ascii", JSON_ESCAPES).decode("ascii")
+
+
+def _json_escapes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeEncodeError):
+        raise error
+    escaped = []
+    for char in error.object[error.start : error.end]:
+        code = ord(char)
+        if code > 0xFFFF:  # outside the BMP: a surrogate pair, as JSON spells it
+            code -= 0x10000
+            escaped.append(f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}")
+        else:
+            escaped.append(f"\\u{code:04x}")
+    return "".join(escaped), error.end
+
+
+codecs.register_error(JSON_ESCAPES, _json_escapes)
 
 
 def _rule_id(rule: dict[str, Any]) -> str:
@@ -187,7 +282,8 @@ def storable_text(value: str | None) -> str | None:
     """Plain text as every backend can store it: NUL and unpaired surrogates become visible escapes.
 
     Such characters only come from garbled or hostile input; recording it must not fail.
-    (JSON columns need no such care: they are ASCII-escaped and round-trip exactly.)
+    (JSON columns need no such care: JSON escapes NUL, and text with a lone surrogate is
+    stored ASCII-escaped; both round-trip exactly.)
     """
     if value is None:
         return None

@@ -177,7 +177,9 @@ class SqliteAuditStore(AuditStore):
         try:
             self._check_file(take_up=True)
             connection = self._connection()
-            outcomes = _savepoints(connection, works)
+            outcomes = _all_or_none(connection, works)
+            if outcomes is None:  # a write was refused: again, each in its own savepoint, so the others stand
+                outcomes = _savepoints(connection, works)
             self._check_file(take_up=False)  # committed into the trail, not into a file deleted meanwhile
         except (AuditError, sqlite3.Error) as exc:
             error = exc if isinstance(exc, AuditError) else _write_error(exc, self.path)
@@ -225,6 +227,31 @@ def _executor(connection: sqlite3.Connection) -> Execute:
         return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
 
     return execute
+
+
+def _all_or_none(
+    connection: sqlite3.Connection, works: Sequence[Callable[[Execute], Any]]
+) -> list[tuple[bool, Any]] | None:
+    """Every work in one transaction and one COMMIT; None (rolled back) if one of them is refused.
+
+    The common case costs no savepoint statements; a refusal (a duplicate id, feedback on
+    an unknown record) is rare, and the caller then runs the batch with a savepoint each.
+    """
+    execute = _executor(connection)
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        results = [work(execute) for work in works]
+        connection.execute("COMMIT")
+    except (AuditError, sqlite3.IntegrityError) as exc:
+        connection.execute("ROLLBACK")
+        if len(works) == 1:  # nothing else to save: this is the outcome
+            return [(False, exc if isinstance(exc, AuditError) else AuditError(f"audit trail write refused ({exc})"))]
+        return None
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return [(True, result) for result in results]
 
 
 def _savepoints(connection: sqlite3.Connection, works: Sequence[Callable[[Execute], Any]]) -> list[tuple[bool, Any]]:

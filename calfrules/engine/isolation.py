@@ -3,7 +3,9 @@
 durable_rules' C core holds the GIL: a hang inside it freezes every thread of the
 process, and a segfault ends it; a plugin's deriver may sleep or loop. In the child,
 each is contained: the parent waits at most ``timeout`` seconds, kills the child,
-raises EngineFault (the engine then fails safe) and starts a fresh child.
+raises EngineFault (the engine then fails safe) and starts a fresh child. An engine
+keeps a small pool of children (up to one per core), so concurrent callers, such as the
+service's request threads, are assessed in parallel rather than one after another.
 
 How a child is started, and why:
 - Forked, so it shares the compiled rules and the plugins' objects as they are (a plugin
@@ -196,61 +198,120 @@ def _serve(conn: Connection, pipeline: Pipeline) -> None:
 
 
 # --- the parent's side --------------------------------------------------------------
-class IsolatedRunner:
-    """Same interface as DurableRunner; the work happens in a forked child process."""
+def default_pool_size() -> int:
+    """One engine child per CPU core this process may run on: more would only queue for the cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
-    def __init__(self, pipeline: Pipeline, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+
+class _Slot:
+    """One engine child and its pipe; used by one request at a time."""
+
+    def __init__(self) -> None:
+        self.child: _Child | None = None
+        self.conn: Connection | None = None
+
+    def ensure(self, pipeline: Pipeline) -> Connection:
+        if self.conn is None or self.child is None or not self.child.is_alive():
+            self.stop()
+            self.child, self.conn = _on_launcher(lambda: _start_child(pipeline))
+        return self.conn
+
+    def stop(self) -> None:
+        if self.child is not None:
+            self.child.kill()
+        if self.conn is not None:
+            self.conn.close()
+        self.child = None
+        self.conn = None
+
+
+class IsolatedRunner:
+    """Same interface as DurableRunner; the work happens in forked child processes.
+
+    A small pool: up to ``size`` children (default: one per core), each serving one case at
+    a time, so concurrent callers (the service's request threads) are assessed in parallel.
+    A second child is forked only when every child is busy, so a single-threaded caller
+    keeps one. Each child is isolated, timed and replaced on its own.
+    """
+
+    def __init__(self, pipeline: Pipeline, timeout: float = DEFAULT_TIMEOUT_S, size: int | None = None) -> None:
         self.pipeline = pipeline
         self.timeout = timeout
-        self._lock = threading.Lock()
-        self._child: _Child | None = None
-        self._conn: Connection | None = None
+        self.size = default_pool_size() if size is None else size
+        if self.size < 1:
+            raise ValueError(f"an engine needs at least one child process, not {self.size}")
+        self._slots: list[_Slot] = []
+        self._idle: list[_Slot] = []  # a stack: the child used last (warm) is used next
+        self._free = threading.Condition()
         self.restarts = 0
 
-    def _ensure_child(self) -> Connection:
-        if self._conn is None or self._child is None or not self._child.is_alive():
-            self._stop()
-            pipeline = self.pipeline
-            self._child, self._conn = _on_launcher(lambda: _start_child(pipeline))
-        return self._conn
+    @property
+    def _child(self) -> _Child | None:
+        """The first child (the one a single-threaded caller uses)."""
+        return self._slots[0].child if self._slots else None
+
+    def _acquire(self) -> _Slot:
+        with self._free:
+            while not self._idle and len(self._slots) >= self.size:
+                self._free.wait()
+            if self._idle:
+                return self._idle.pop()
+            slot = _Slot()
+            self._slots.append(slot)
+            return slot
+
+    def _release(self, slot: _Slot) -> None:
+        with self._free:
+            self._idle.append(slot)
+            self._free.notify()
 
     def warm_up(self) -> None:
-        with self._lock:
-            self._ensure_child()
+        slot = self._acquire()
+        try:
+            slot.ensure(self.pipeline)
+        finally:
+            self._release(slot)
 
     def run(self, findings: Mapping[str, Value]) -> RunOutput:
-        with self._lock:
-            conn = self._ensure_child()
-            try:
-                conn.send(dict(findings))
-                if not conn.poll(self.timeout):
-                    self._restart()
-                    raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
-                status, payload = conn.recv()
-            except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
-                child = self._child
-                if child is not None:
-                    child.kill()  # if it is still there; reaped either way, for its exit code
-                code = child.exitcode if child is not None else None
-                self._restart()
-                raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
-            if status != "ok":
-                raise EngineFault(str(payload))
-            output: RunOutput = payload
-            return output
+        slot = self._acquire()
+        try:
+            return self._run_on(slot, findings)
+        finally:
+            self._release(slot)
 
-    def _restart(self) -> None:
-        self.restarts += 1
-        self._stop()
+    def _run_on(self, slot: _Slot, findings: Mapping[str, Value]) -> RunOutput:
+        conn = slot.ensure(self.pipeline)
+        try:
+            conn.send(dict(findings))
+            if not conn.poll(self.timeout):
+                self._restart(slot)
+                raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
+            status, payload = conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
+            child = slot.child
+            if child is not None:
+                child.kill()  # if it is still there; reaped either way, for its exit code
+            code = child.exitcode if child is not None else None
+            self._restart(slot)
+            raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
+        if status != "ok":
+            raise EngineFault(str(payload))
+        output: RunOutput = payload
+        return output
 
-    def _stop(self) -> None:
-        if self._child is not None:
-            self._child.kill()
-        if self._conn is not None:
-            self._conn.close()
-        self._child = None
-        self._conn = None
+    def _restart(self, slot: _Slot) -> None:
+        with self._free:
+            self.restarts += 1
+        slot.stop()  # the next use of this slot forks a fresh child
 
     def close(self) -> None:
-        with self._lock:
-            self._stop()
+        """End every child, once the cases they are assessing are answered."""
+        with self._free:
+            while len(self._idle) < len(self._slots):
+                self._free.wait()
+            slots, self._slots, self._idle = self._slots, [], []
+        for slot in slots:
+            slot.stop()

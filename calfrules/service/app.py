@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from calfrules._version import __version__
+from calfrules.audit.records import AnsweredAssessment
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
 from calfrules.rules.errors import CalfrulesError
@@ -134,8 +135,9 @@ def create_app(
         if audit is None or given_up.is_set():  # an abandoned answer is never given, so not recorded
             return assessment, encoded, None
         try:
-            recorded = msgspec.json.decode(encoded)  # to_dict()'s data, cheaper than to_dict()
-            rid = audit.record(case=case, assessment=recorded, channel="service", request_id=request_id)
+            # recorded as the very bytes answered: no second encoding, no to_dict()
+            answered = AnsweredAssessment(assessment, encoded)
+            rid = audit.record(case=case, assessment=answered, channel="service", request_id=request_id)
             return assessment, encoded, rid
         except Exception as exc:
             # The clinical answer is never withheld because the trail failed: it goes out

@@ -7,7 +7,7 @@ built-in vocabulary (as ``calfrules.tooling.bench``). Prints one line per config
 standard output, and asserts nothing (speed is measured, never tested)::
 
     serve-bench: audit=sqlite workers=1 connections=50 requests_per_s=.. p50_ms=.. p99_ms=.. \
-        requests=.. errors=0 unaudited=0
+        requests=.. errors=0 unaudited=0 server_cpu_us=.. engine_cpu_us=..
 
 - The systems are measured interleaved: each round runs every connection count on every
   system in turn, ``--seconds`` each, so a machine that slows down mid-run slows all alike.
@@ -18,6 +18,10 @@ standard output, and asserts nothing (speed is measured, never tested)::
 - ``errors``: answers other than 200 and broken connections; ``unaudited``: 200 answers
   without ``X-Calfrules-Audit-Id`` while the trail is on. A last line per audited system
   compares the audit ids answered with the records found in the trail afterwards.
+- ``server_cpu_us`` and ``engine_cpu_us``: CPU time per request of the server process(es)
+  and of their engine children (Linux, from /proc). Unlike requests/s these hardly depend
+  on what else the machine is running, so they compare runs on a busy machine; on an idle
+  one, requests/s can reach about cores / (server + engine + client CPU per request).
 """
 
 from __future__ import annotations
@@ -84,6 +88,16 @@ class System:
             self.process.terminate()
             self.process.wait(timeout=60)
 
+    def cpu_seconds(self) -> tuple[dict[int, float], dict[int, float]]:
+        """CPU time so far of the server processes and of their engine children, by pid (Linux)."""
+        assert self.process is not None
+        servers = [self.process.pid]
+        if self.workers > 1:  # the supervisor's children: the workers (and multiprocessing's helper)
+            servers += _children(self.process.pid)
+        engine_parents = servers[1:] if self.workers > 1 else servers
+        engines = [child for server in engine_parents for child in _children(server)]
+        return {pid: _cpu(pid) for pid in servers}, {pid: _cpu(pid) for pid in engines}
+
     def records(self) -> int:
         from calfrules.audit import open_audit
 
@@ -97,6 +111,8 @@ class Figures:
     seconds: float = 0.0
     errors: int = 0
     unaudited: int = 0
+    server_cpu: float = 0.0  # seconds, over the requests measured
+    engine_cpu: float = 0.0
 
 
 class _Connection(asyncio.Protocol):
@@ -183,9 +199,13 @@ async def drive(system: System, connections: int, seconds: float, figures: Figur
             elif audit_id is not None:
                 system.audit_ids.add(audit_id)
 
+    cpu_before = system.cpu_seconds()
     started = time.perf_counter()
     await asyncio.gather(*(client(n, protocol) for n, (_, protocol) in enumerate(opened)))
     figures.seconds += time.perf_counter() - started
+    cpu_after = system.cpu_seconds()
+    figures.server_cpu += _spent(cpu_before[0], cpu_after[0])
+    figures.engine_cpu += _spent(cpu_before[1], cpu_after[1])
     for transport, _ in opened:
         transport.close()
 
@@ -208,10 +228,12 @@ def figure_line(system: System, connections: int, figures: Figures) -> str:
     count = len(figures.latencies)
     rate = count / figures.seconds if figures.seconds else 0.0
     p50, p99 = (percentile(figures.latencies, fraction) * 1000 for fraction in (0.50, 0.99))
+    per_request = 1e6 / count if count else 0.0
     return (
         f"serve-bench: {system.label} connections={connections} requests_per_s={rate:.0f} "
         f"p50_ms={p50:.1f} p99_ms={p99:.1f} "
-        f"requests={count} errors={figures.errors} unaudited={figures.unaudited}"
+        f"requests={count} errors={figures.errors} unaudited={figures.unaudited} "
+        f"server_cpu_us={figures.server_cpu * per_request:.0f} engine_cpu_us={figures.engine_cpu * per_request:.0f}"
     )
 
 
@@ -246,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as folder:
         systems = [System(audit, workers, Path(folder)) for workers in worker_counts for audit in (True, False)]
         cpu_started = time.process_time()
+        load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         try:
             for system in systems:
                 system.start()
@@ -254,6 +277,7 @@ def main(argv: list[str] | None = None) -> None:
             for system in systems:
                 system.stop()
         cpu = time.process_time() - cpu_started
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         total = sum(len(f.latencies) for f in results.values())
         for connections in levels:
             for system in systems:
@@ -263,11 +287,41 @@ def main(argv: list[str] | None = None) -> None:
                 found = system.records()
                 answered = len(system.audit_ids)
                 print(f"serve-bench: {system.label} audit_ids_answered={answered} records={found}")
-        print(f"serve-bench: client CPU {cpu / max(total, 1) * 1e6:.0f} us per request", file=sys.stderr)
+        print(
+            f"serve-bench: client CPU {cpu / max(total, 1) * 1e6:.0f} us per request; load average "
+            f"{load_at_start:.1f} at the start, {load:.1f} at the end; {os.cpu_count()} CPUs",
+            file=sys.stderr,
+        )
 
 
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(1)
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                found += [int(child) for child in children.read().split()]
+    except OSError:  # not Linux, or the process has just ended
+        return []
+    return found
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of one process so far (all its threads); 0 when unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU spent meanwhile by the processes there both times (a child replaced meanwhile is left out)."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys())
 
 
 def _free_port() -> int:
