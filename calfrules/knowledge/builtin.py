@@ -5,7 +5,7 @@ the built-in plugins are registered from :data:`BUILTIN_PLUGINS`, never found th
 entry points (those are for third-party packs), so "built-in" is a fact, not a guess.
 
 The core (:data:`CORE`) is the public vocabulary, the built-in red-flag floor and
-screen, and the Wells score. It is not a pluggy plugin: the registry adds it before any
+screen, the Wells score and NEWS2. It is not a pluggy plugin: the registry adds it before any
 plugin runs, so no allow or block list and no broken plugin can remove a floor entry.
 """
 
@@ -20,7 +20,7 @@ from calfrules.knowledge.wells import wells_deriver
 from calfrules.rules.model import Ruleset
 
 CORE = "core"
-CORE_CONTENTS = "the vocabulary, the red-flag floor and screen, and the Wells score"
+CORE_CONTENTS = "the vocabulary, the red-flag floor and screen, the Wells score and NEWS2"
 # the built-in plugins, in the order their hooks run; each is the module calfrules.plugins.<name>
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "achilles_tendon",
