@@ -1,4 +1,4 @@
-"""Snapshot tests (pytest-textual-snapshot) of the TUI's main screens at 80x24.
+"""Snapshot tests (pytest-textual-snapshot) of the TUI's main screens at 80x24 (one at 120x40).
 
 Update after an intended change of layout: ``pytest tests/test_tui_snapshots.py --snapshot-update``,
 then look at the report it writes before committing the new SVGs.
@@ -14,9 +14,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Checkbox, Input
 
+from calfrules import Level, Rule
 from calfrules.tui.app import CalfrulesApp
 from calfrules.tui.case_tester import CaseTester
 from calfrules.tui.rule_editor import RuleEditor
+from calfrules.tui.rule_view import RuleView
+from calfrules.tui.save_screen import ConflictScreen, SaveScreen
 from calfrules.tui.yes_no import YesNo
 
 from conftest import BUILTIN_PLUGINS
@@ -123,3 +126,83 @@ def test_help_screen(snap_compare: SnapCompare) -> None:
         await pilot.pause()
 
     assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=help_screen)
+
+
+async def copy_strains(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("c", "enter")
+    await settle(pilot)
+
+
+def test_rule_editor_with_an_error_beside_its_field(snap_compare: SnapCompare) -> None:
+    """Keep with no rationale: the error is under the rationale box, which has the focus."""
+
+    async def edit(pilot: Pilot[Any]) -> None:
+        await copy_strains(pilot)
+        await pilot.press("n")
+        await pilot.pause()
+        editor = pilot.app.screen
+        assert isinstance(editor, RuleEditor)
+        editor.query_one("#rule-id", Input).value = "calf_tight_at_night"
+        editor.query_one("#rule-when", Input).value = "calf_tightness and night_pain"
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert editor.query_one("#rule-rationale", Input).has_focus
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=edit)
+
+
+def test_read_only_rule_view(snap_compare: SnapCompare) -> None:
+    async def view(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.screen.query_one("#rules-table").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, RuleView)
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=view)
+
+
+def test_save_refusal_in_plain_words(snap_compare: SnapCompare) -> None:
+    async def refuse(pilot: Pilot[Any]) -> None:
+        await copy_strains(pilot)
+        app = pilot.app
+        assert isinstance(app, CalfrulesApp)
+        app.workspace.put_rule("strains", UNSAFE_RULE)
+        app.edited()
+        await settle(pilot)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, SaveScreen) and app.screen.plan is not None
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=refuse)
+
+
+def test_conflict_prompt(snap_compare: SnapCompare) -> None:
+    async def conflict(pilot: Pilot[Any]) -> None:
+        await copy_strains(pilot)
+        app = pilot.app
+        assert isinstance(app, CalfrulesApp)
+        app.workspace.duplicate_rule("strains", app.workspace.doc("strains").ruleset.rules[0].id)
+        app.edited()
+        await settle(pilot)
+        path = Path("rulesets-local/strains.toml")
+        path.write_text(path.read_text(encoding="utf-8").replace("version = ", "# a colleague\nversion = ", 1))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConflictScreen)
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=conflict)
+
+
+def test_main_screen_at_120_columns(snap_compare: SnapCompare) -> None:
+    """Wide enough for the ruleset list; at 80 columns (test_main_screen) it folds away."""
+    assert snap_compare(CalfrulesApp(), terminal_size=(120, 40), run_before=settle)
+
+
+UNSAFE_RULE = Rule(
+    id="swollen_calf_emergency_unless_numb",
+    when="calf_pain and swelling_unilateral and not numbness",
+    rationale="Deliberately unsafe.",
+    escalate=Level.EMERGENCY,
+)

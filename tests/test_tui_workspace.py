@@ -12,7 +12,7 @@ from calfrules.engine.engine import load_engine
 from calfrules.knowledge.ruleset_io import load, loads
 from calfrules.rules.model import Expectation, GoldenCase, Recommendation
 from calfrules.tui.names import KnownNames, check_when
-from calfrules.tui.saving import commit, plan_save
+from calfrules.tui.saving import SaveRefused, commit, plan_save
 from calfrules.tui.workspace import Workspace
 
 from conftest import BUILTIN_PLUGINS
@@ -95,7 +95,7 @@ def test_save_plan_shows_diff_impact_and_passes_the_gate(workspace: Workspace) -
     saved = load(path)
     assert saved.rule(NEW_RULE.id) == NEW_RULE
     assert any(t.id == "tight_at_night" for t in saved.tests)
-    backup = path.with_suffix(".toml.bak")
+    backup = path.with_name("strains.toml.~1~")  # numbered backups, the newest highest
     assert backup.exists() and "calf_tight_at_night" not in backup.read_text(encoding="utf-8")
     assert not copy.dirty
 
@@ -114,7 +114,7 @@ def test_a_rule_that_lowers_a_red_flag_is_refused_with_a_counter_example(workspa
     assert UNSAFE_RULE.id in violation["rules_lost"]
     # the impact preview shows golden cases the rule pushes up to emergency
     assert any(row.after and row.after.level == "emergency" for row in plan.impact)
-    with pytest.raises(PermissionError, match="safety gate"):
+    with pytest.raises(SaveRefused, match="safety gate"):
         commit(workspace, plan)
     assert copy.path.read_text(encoding="utf-8") == before
     assert copy.dirty  # the edit is kept, not lost
@@ -125,7 +125,7 @@ def test_commit_refuses_a_plan_older_than_the_edits(workspace: Workspace) -> Non
     workspace.put_rule("strains", NEW_RULE)
     plan = plan_save(workspace, "strains", safety_examples=20)
     workspace.delete_rule("strains", NEW_RULE.id)
-    with pytest.raises(PermissionError, match="changed after the preview"):
+    with pytest.raises(SaveRefused, match="changed after the preview"):
         commit(workspace, plan)
 
 
@@ -224,5 +224,5 @@ def test_a_rule_naming_an_unknown_finding_cannot_be_saved(workspace: Workspace) 
     assert not plan.allowed
     refusal = plan.refusal()
     assert refusal is not None and "unknown id 'calf_pian'" in refusal
-    with pytest.raises(PermissionError):
+    with pytest.raises(SaveRefused):
         commit(workspace, plan)

@@ -42,25 +42,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
-from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
-from hypothesis.errors import NoSuchExample
 
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 from calfrules.rules.condition import Answer, Compare, atoms
 from calfrules.rules.levels import Level
-from calfrules.rules.vocabulary import Value, Vocabulary
+from calfrules.rules.vocabulary import Value
 from calfrules.tooling.safety_search import (
     Addition,
     RedFlagLiteral,
     answer_sensitive,
-    case_strategy,
     combination_additions,
+    find_counterexample,
     fragile_chain,
     fragile_findings,
+    negated_partners,
     red_flag_findings,
     red_flag_literals,
     satisfying_value,
@@ -68,6 +67,7 @@ from calfrules.tooling.safety_search import (
     single_additions,
     supporting_cases,
 )
+from calfrules.tooling.safety_words import describe_findings, findings_in_words, refusal_lines
 
 __all__ = [
     "Addition",
@@ -75,9 +75,11 @@ __all__ = [
     "SafetyReport",
     "check_engine",
     "combination_additions",
+    "findings_in_words",
     "firm_level",
     "red_flag_findings",
     "red_flag_literals",
+    "refusal_lines",
     "satisfying_value",
     "search_additions",
     "search_recorded_no",
@@ -89,7 +91,6 @@ NOT_FIRM: frozenset[str] = frozenset({"uncertainty", "screen", "fail-safe"})
 
 Violation = dict[str, Any]
 Case = dict[str, Value]
-T = TypeVar("T")
 
 
 @dataclass
@@ -187,15 +188,34 @@ def search_additions(engine: Engine, additions: Iterable[Addition], *, probe: _P
     useful = [a for a in additions if a.names & fragile]
     if not useful:
         return None
-    for case, at_risk, _ in probe.supported():
-        tries = []
-        for n, addition in enumerate(useful):
-            added = addition.new_in(case)
-            if added and not added.keys().isdisjoint(at_risk):
-                tries.append((len(added), n, added))
-        for _, _, added in sorted(tries, key=lambda t: (t[0], t[1])):
-            if probe.lowered_by(case, added):
-                return _monotonic_violation(probe, case, added)
+    supported = probe.supported()
+    for case, at_risk, _ in supported:
+        violation = _try_additions(probe, case, at_risk, useful)
+        if violation is not None:
+            return violation
+    # A rule under ``not (a and b and c)`` stops only when all of them hold: try each
+    # supporting case again with one of them recorded yes, then the rest added.
+    partners = negated_partners(engine.program)
+    for case, at_risk, _ in supported:
+        for name in sorted(at_risk & partners):
+            if name in case or name not in engine.vocabulary or engine.vocabulary[name].type != "bool":
+                continue
+            violation = _try_additions(probe, {**case, name: True}, at_risk, useful)
+            if violation is not None:
+                return violation
+    return None
+
+
+def _try_additions(probe: _Probe, case: Case, at_risk: set[str], useful: list[Addition]) -> Violation | None:
+    """The first addition (fewest new findings first) that lowers the level of ``case``."""
+    tries = []
+    for n, addition in enumerate(useful):
+        added = addition.new_in(case)
+        if added and not added.keys().isdisjoint(at_risk):
+            tries.append((len(added), n, added))
+    for _, _, added in sorted(tries, key=lambda t: (t[0], t[1])):
+        if probe.lowered_by(case, added):
+            return _monotonic_violation(probe, case, added)
     return None
 
 
@@ -262,7 +282,7 @@ def _random_additions(probe: _Probe, additions: list[Addition], max_examples: in
     def lowers(case: Case, addition: Addition) -> bool:
         return probe.lowered_by(case, addition.new_in(case))
 
-    found = _find(probe.engine, st.sampled_from(useful), lowers, max_examples, seconds)
+    found = find_counterexample(probe.engine, st.sampled_from(useful), lowers, max_examples, seconds)
     if found is None:
         return None
     case, addition = found
@@ -273,31 +293,8 @@ def _random_recorded_no(probe: _Probe, max_examples: int, seconds: float) -> Vio
     candidates = recorded_no_candidates(probe.engine)
     if not candidates:
         return None
-    found = _find(probe.engine, st.sampled_from(candidates), probe.no_lowers, max_examples, seconds)
+    found = find_counterexample(probe.engine, st.sampled_from(candidates), probe.no_lowers, max_examples, seconds)
     return None if found is None else _recorded_no_violation(probe, *found)
-
-
-def _find(
-    engine: Engine, extra: st.SearchStrategy[T], bad: Callable[[Case, T], bool], max_examples: int, seconds: float
-) -> tuple[Case, T] | None:
-    budget = settings(
-        max_examples=max_examples,
-        deadline=None,
-        database=None,
-        phases=[Phase.generate, Phase.shrink],
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-    )
-    started = time.monotonic()
-
-    def holds(example: tuple[Case, T]) -> bool:
-        case, other = example
-        return bool(case) and time.monotonic() - started <= seconds and bad(case, other)
-
-    try:
-        return find(st.tuples(case_strategy(engine), extra), holds, settings=budget)
-    except NoSuchExample:
-        return None
 
 
 # --- counter-examples, in words ------------------------------------------------------------
@@ -365,30 +362,3 @@ def _recorded_no_violation(probe: _Probe, case: Case, finding: str) -> Violation
 
 def _rules_lost(before: Assessment, after: Assessment) -> list[str]:
     return sorted({s.rule.rule for s in before.trace} - {s.rule.rule for s in after.trace})
-
-
-def describe_findings(findings: Mapping[str, Value], vocabulary: Vocabulary) -> str:
-    """Findings in plain words, by their labels: ``fever and red skin``."""
-    words = [_describe(name, value, vocabulary) for name, value in sorted(findings.items())]
-    if len(words) <= 1:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
-def _describe(name: str, value: Value, vocabulary: Vocabulary) -> str:
-    label = _plain(vocabulary[name].label) if name in vocabulary else name.replace("_", " ")
-    if value is True:
-        return label
-    if value is False:
-        return f"{label} recorded as no"
-    if isinstance(value, float):
-        unit = vocabulary[name].unit if name in vocabulary else None
-        return f"{label} {value:g}{' ' + unit if unit else ''}"
-    return f"{label} '{value}'"
-
-
-def _plain(label: str) -> str:
-    """Lower-case a label's first letter, unless it starts an abbreviation (``DVT``)."""
-    if len(label) > 1 and label[1].isupper():
-        return label
-    return label[:1].lower() + label[1:]

@@ -7,16 +7,28 @@ floor entries or screen questions is searched over them too.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
+from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 from calfrules.engine.engine import Engine
 from calfrules.rules.condition import Answer, Atom, Compare, Truthy, atoms, to_dnf, to_text
 from calfrules.rules.levels import Level
+from calfrules.rules.private_cache import private_cache_file
 from calfrules.rules.program import CompiledRule, Program
 from calfrules.rules.vocabulary import Finding, Value, Vocabulary
+
+Case = dict[str, Value]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -39,12 +51,21 @@ class Addition:
     text: str
 
     def new_in(self, case: Mapping[str, Value]) -> dict[str, Value]:
-        """What adding this to ``case`` records or changes (empty: the case already has it all)."""
-        return {name: value for name, value in self.findings if name not in case or case[name] != value}
+        """What adding this to ``case`` records or changes (empty: the case already has it all).
+        A number already recorded stays: replacing a measurement (41 °C by 38 °C) adds nothing."""
+        return {
+            name: value
+            for name, value in self.findings
+            if name not in case or (case[name] != value and not _is_number(case[name]))
+        }
 
     @property
     def names(self) -> frozenset[str]:
         return frozenset(name for name, _ in self.findings)
+
+
+def _is_number(value: Value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def red_flag_literals(program: Program, vocabulary: Vocabulary) -> list[RedFlagLiteral]:
@@ -211,6 +232,24 @@ def fragile_findings(program: Program) -> set[str]:
     return fragile
 
 
+def negated_partners(program: Program) -> set[str]:
+    """Findings a rule tests under one ``not`` with others (``not (a and b)``): the rule keeps
+    firing until all of them hold, so one addition of a red flag may stop it only when the
+    case already has the others. Read from the rule's alternatives: two with the same
+    positive part that differ in what they need absent."""
+    partners: set[str] = set()
+    for compiled in program.rules:
+        absent_by_positive: dict[frozenset[str], list[frozenset[str]]] = {}
+        for branch in compiled.branches:
+            positive = frozenset(to_text(atom) for atom, is_positive in branch if is_positive)
+            negated = frozenset(atom.name for atom, is_positive in branch if not is_positive)
+            absent_by_positive.setdefault(positive, []).append(negated)
+        for alternatives in absent_by_positive.values():
+            if len(alternatives) >= 2:  # ``not a and not b`` is one alternative: either stops it
+                partners.update(frozenset.union(*alternatives) - frozenset.intersection(*alternatives))
+    return partners
+
+
 def supporting_cases(engine: Engine, depth: int = 4) -> list[dict[str, Value]]:
     """For every alternative of every rule, the smallest case that makes it fire.
 
@@ -286,3 +325,48 @@ def fragile_chain(fired: list[CompiledRule], floor_names: set[str], red_flag_con
                 elif atom.name in producers:
                     roots.extend(producers[atom.name])
     return names
+
+
+def find_counterexample(
+    engine: Engine, extra: st.SearchStrategy[T], bad: Callable[[Case, T], bool], max_examples: int, seconds: float
+) -> tuple[Case, T] | None:
+    """Hypothesis's shrinking search for a case (and an extra drawn with it) where ``bad`` holds,
+    within ``max_examples`` and ``seconds``."""
+    budget = settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate, Phase.shrink],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+    )
+    started = time.monotonic()
+
+    def holds(example: tuple[Case, T]) -> bool:
+        case, other = example
+        return bool(case) and time.monotonic() - started <= seconds and bad(case, other)
+
+    try:
+        with _storage_outside_the_current_folder():
+            return find(st.tuples(case_strategy(engine), extra), holds, settings=budget)
+    except NoSuchExample:
+        return None
+
+
+@contextmanager
+def _storage_outside_the_current_folder() -> Iterator[None]:
+    """Hypothesis caches what it learns in ``./.hypothesis`` unless told otherwise: while the gate
+    searches, its cache is the user's calfrules cache (or a temporary folder), never the folder the
+    app or the CLI was started from. A folder set by the user or a test run is left alone."""
+    from hypothesis import configuration
+
+    chosen = getattr(configuration, "__hypothesis_home_directory", None)
+    default = Path.cwd() / ".hypothesis"
+    if os.getenv("HYPOTHESIS_STORAGE_DIRECTORY") or (chosen is not None and Path(chosen) != default):
+        yield
+        return
+    configuration.set_hypothesis_home_dir(private_cache_file("hypothesis") or tempfile.mkdtemp(prefix="calfrules-"))
+    try:
+        yield
+    finally:
+        configuration.set_hypothesis_home_dir(chosen)

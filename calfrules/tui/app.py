@@ -7,38 +7,32 @@ changes the workspace. No screen imports this module.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
-from textual.app import App, SystemCommand
+from textual import on
+from textual.app import SystemCommand
 from textual.binding import Binding, BindingType
-from textual.reactive import var
 from textual.screen import Screen
 
 from calfrules.engine.assessment import Assessment
-from calfrules.engine.engine import Engine, load_engine
 from calfrules.rules.errors import CalfrulesError
-from calfrules.rules.model import Expectation, GoldenCase, Rule, Ruleset
+from calfrules.rules.model import Expectation, GoldenCase, Rule
 from calfrules.rules.vocabulary import Value
-from calfrules.tooling.goldens import GoldenResult, run_all
-from calfrules.tooling.safety import check_engine
+from calfrules.tui.app_checks import CheckingApp
 from calfrules.tui.browse import BrowseScreen
 from calfrules.tui.case_tester import CaseTester
-from calfrules.tui.checks import Checks, by_ruleset
-from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, PromptScreen
-from calfrules.tui.names import KnownNames
+from calfrules.tui.dialogs import ConfirmScreen, GoldenPrompt, HelpScreen, MessageScreen, PromptScreen
 from calfrules.tui.rule_editor import RuleEditor
+from calfrules.tui.rule_view import RuleView
 from calfrules.tui.save_screen import SaveScreen
-from calfrules.tui.saving import commit
+from calfrules.tui.saving import backup_numbers, commit
 from calfrules.tui.workspace import DEFAULT_COPY_DIR, Workspace, unique_id
 
 
-class CalfrulesApp(App[None]):
+class CalfrulesApp(CheckingApp):
     """``calfrules tui``: physiotherapists author, test and safely save rulesets."""
 
     CSS_PATH = "app.tcss"
@@ -47,18 +41,14 @@ class CalfrulesApp(App[None]):
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+z", "undo", "Undo", show=False),
     ]
 
-    current: var[str] = var("")  # the ruleset the main screen shows
-    engine: var[Engine | None] = var(None)  # rebuilt, in a worker, after every edit
-    checks: var[Checks] = var(Checks)  # engine problems, golden results, safety gate
-    revision: var[int] = var(0)  # counts edits to the workspace: screens showing it refresh on it
-
     def __init__(self, files: list[str | Path] | None = None, copy_dir: str | Path = DEFAULT_COPY_DIR) -> None:
-        super().__init__()
-        self.workspace = Workspace(files or [], copy_dir)
+        super().__init__(Workspace(files or [], copy_dir))
         self.copy_dir = Path(copy_dir)
-        self.names = KnownNames()
+        self.case: dict[str, Value] = {}  # the case tester's findings, kept while it is closed
+        self.case_saved_as_golden: dict[str, Value] = {}
         current = next((d.id for d in self.workspace.docs.values() if d.editable), "strains")
         if current not in self.workspace.docs:
             current = next(iter(self.workspace.docs))
@@ -67,8 +57,19 @@ class CalfrulesApp(App[None]):
     def on_mount(self) -> None:
         browse = BrowseScreen(self.workspace, self.current)
         self.push_screen(browse.data_bind(CalfrulesApp.current, CalfrulesApp.checks, CalfrulesApp.revision))
+        broken = self.workspace.broken
         for problem in self.workspace.problems:
-            self.notify(problem, severity="warning", title="Ruleset problem", timeout=10)
+            if not any(problem == b for b in broken):
+                self.notify(problem, severity="warning", title="Ruleset problem", timeout=10)
+        if broken:
+            self.push_screen(
+                MessageScreen(
+                    "A ruleset file could not be read",
+                    "\n\n".join(broken)
+                    + "\n\nThe app shows the shipped ruleset in its place, read-only, and will not overwrite "
+                    "the file. Fix the file in a text editor (or move it away) and open the app again.",
+                )
+            )
         self.refresh_engine()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -95,41 +96,12 @@ class CalfrulesApp(App[None]):
     def select_ruleset(self, ruleset_id: str) -> None:
         self.current = ruleset_id  # the main screen follows: its ``current`` is bound to this
 
-    @property
-    def browse(self) -> BrowseScreen | None:
-        return next((s for s in self.screen_stack if isinstance(s, BrowseScreen)), None)
-
     def edited(self, rule_id: str | None = None) -> None:
         """After any edit: the screens show it (rule ``rule_id`` highlighted), the engine and goldens follow."""
         self.revision += 1
         if rule_id is not None and self.browse is not None:
             self.browse.highlight_rule(rule_id)
         self.refresh_engine()
-
-    # --- the engine (rebuilt after every edit, in a worker) --------------------------------
-    def refresh_engine(self) -> None:
-        self._build_engine(self.workspace.file_rulesets())
-
-    @work(thread=True, exclusive=True, group="engine")
-    def _build_engine(self, rulesets: list[Ruleset]) -> None:
-        try:
-            engine = load_engine(rulesets=rulesets, isolation="process")
-            started = time.perf_counter()
-            results = run_all(engine)
-            seconds = time.perf_counter() - started
-        except Exception as exc:
-            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", severity="error", title="Engine")
-            return
-        self.call_from_thread(self._engine_ready, engine, results, seconds)
-
-    def _engine_ready(self, engine: Engine, results: list[GoldenResult], seconds: float) -> None:
-        old, self.engine = self.engine, engine
-        self.names = KnownNames.from_engine(engine)
-        self.checks = replace(
-            self.checks, problems=tuple(engine.problems), golden=by_ruleset(results), golden_seconds=seconds
-        )
-        if old is not None:
-            old.close()
 
     # --- what the screens ask -------------------------------------------------------------
     @on(BrowseScreen.RulesetChosen)
@@ -138,9 +110,15 @@ class CalfrulesApp(App[None]):
 
     @on(BrowseScreen.RuleChosen)
     def _rule_chosen(self, event: BrowseScreen.RuleChosen) -> None:
-        rule = self.workspace.doc(event.ruleset_id).ruleset.rule(event.rule_id)
-        if rule is not None:
+        doc = self.workspace.doc(event.ruleset_id)
+        rule = doc.ruleset.rule(event.rule_id)
+        if rule is None:
+            return
+        if doc.editable:
             self._edit(rule)
+        else:
+            references = {ref.id: ref for d in self.workspace.docs.values() for ref in d.ruleset.references}
+            self.push_screen(RuleView(rule, references, editable=False))
 
     @on(BrowseScreen.CopyRequested)
     def _copy_requested(self) -> None:
@@ -153,7 +131,7 @@ class CalfrulesApp(App[None]):
             if event.condition is not None:
                 self.workspace.put_condition(event.ruleset_id, event.condition)
         except CalfrulesError as exc:
-            event.editor.show_error(str(exc))
+            event.editor.show_error(str(exc), "rule-id" if "already exists" in str(exc) else None)
             return
         event.editor.dismiss(event.rule)
         self.notify(f"Rule {event.rule.id} kept; ctrl+s saves {event.ruleset_id} to its file.", title="Rule kept")
@@ -163,14 +141,31 @@ class CalfrulesApp(App[None]):
     def _commit_save(self, event: SaveScreen.SaveRequested) -> None:
         try:
             path = commit(self.workspace, event.plan)
-        except PermissionError as exc:
-            self.notify(str(exc), severity="error", title="Not saved")
+        except CalfrulesError as exc:
+            self.notify(str(exc), severity="error", title="Not saved", timeout=15)
             return
-        except OSError as exc:
-            self.notify(f"could not write {event.plan.path}: {exc}", severity="error", title="Not saved")
-            return
-        self.notify(f"Saved {path} (previous version kept as {path.name}.bak)", title="Saved")
+        kept = (
+            f"; the previous version is kept as {path.name}.~{max(backup_numbers(path))}~"
+            if backup_numbers(path)
+            else ""
+        )
+        self.notify(f"Saved {path}{kept}.", title="Saved")
         event.save_screen.dismiss()
+        self.edited()
+
+    @on(SaveScreen.ConflictAnswered)
+    def _resolve_conflict(self, event: SaveScreen.ConflictAnswered) -> None:
+        try:
+            if event.choice == "merge":
+                self.workspace.merge_from_disk(event.ruleset_id)
+                done = "Merged: their change is kept and yours is on top. Press ctrl+s to check and save."
+            else:
+                self.workspace.reload_doc(event.ruleset_id)
+                done = "Reloaded the file; your edits are gone (ctrl+z brings them back)."
+        except CalfrulesError as exc:
+            self.notify(str(exc), severity="error", title="Not merged", timeout=15)
+            return
+        self.notify(done, title=event.ruleset_id)
         self.edited()
 
     @on(SaveScreen.CounterExampleOpened)
@@ -181,13 +176,29 @@ class CalfrulesApp(App[None]):
     def _golden_requested(self, event: CaseTester.GoldenRequested) -> None:
         self._save_case_as_golden(event.assessment)
 
+    @on(CaseTester.CaseLeft)
+    def _case_left(self, event: CaseTester.CaseLeft) -> None:
+        self.case = dict(event.findings)
+
     # --- actions ------------------------------------------------------------------------------
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def unsaved_work(self) -> list[str]:
+        """Everything quitting now would lose: unsaved rulesets, a rule form with changes, a case."""
+        lost = [f"unsaved changes in {doc.id}" for doc in self.workspace.dirty]
+        for screen in self.screen_stack:
+            if isinstance(screen, RuleEditor) and screen.has_changes():
+                lost.append(f"the rule form ({screen.rule.id if screen.rule else 'new rule'})")
+            if isinstance(screen, CaseTester):
+                self.case = screen.findings()
+        if self.case and self.case != self.case_saved_as_golden:
+            lost.append(f"the case in the case tester ({len(self.case)} findings, not saved as a golden case)")
+        return lost
+
     async def action_quit(self) -> None:
-        dirty = [doc.id for doc in self.workspace.dirty]
-        if not dirty:
+        lost = self.unsaved_work()
+        if not lost:
             self.exit()
             return
 
@@ -195,10 +206,16 @@ class CalfrulesApp(App[None]):
             if quit_anyway:
                 self.exit()
 
-        self.push_screen(
-            ConfirmScreen(f"Unsaved changes in: {', '.join(dirty)}. Quit and lose them?", "Quit without saving"),
-            answered,
-        )
+        question = "Quit and lose " + "; ".join(lost) + "?"
+        self.push_screen(ConfirmScreen(question, "Quit without saving", "Keep working"), answered)
+
+    def action_undo(self) -> None:
+        what = self.workspace.undo()
+        if what is None:
+            self.notify("Nothing to undo.")
+            return
+        self.notify(f"Undone: {what} (not yet saved).", title="Undo")
+        self.edited()
 
     def _editable_current(self) -> bool:
         doc = self.workspace.doc(self.current)
@@ -295,6 +312,8 @@ class CalfrulesApp(App[None]):
         why_not: tuple[str, str] | None = None,
     ) -> CaseTester:
         """Push the case tester, filled in with ``findings`` (run at once) or showing "why not?" for a rule."""
+        if findings is None and why_not is None:
+            findings = self.case  # the case left in the tester, back as it was
         tester = CaseTester(self.engine, self.workspace, findings, title, why_not)
         self.push_screen(tester.data_bind(CalfrulesApp.engine))
         return tester
@@ -306,58 +325,6 @@ class CalfrulesApp(App[None]):
         rule = self._selected_rule()
         if rule is not None:
             self.open_case_tester(why_not=(self.current, rule.id))
-
-    def action_run_goldens(self) -> None:
-        if self.engine is None:
-            self.notify("The engine is still loading.", severity="warning")
-            return
-        self._run_goldens(self.engine)
-
-    @work(thread=True, exclusive=True, group="goldens")
-    def _run_goldens(self, engine: Engine) -> None:
-        started = time.perf_counter()
-        try:
-            results = run_all(engine)
-        except Exception as exc:
-            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", severity="error")
-            return
-        seconds = time.perf_counter() - started
-        self.call_from_thread(self._goldens_done, results, seconds)
-
-    def _goldens_done(self, results: list[GoldenResult], seconds: float) -> None:
-        self.checks = replace(self.checks, golden=by_ruleset(results), golden_seconds=seconds)
-        if self.browse is not None:
-            self.browse.show_tab("tab-golden")
-        mine = self.checks.golden.get(self.current, ())
-        failed = sum(not r.passed for r in mine)
-        self.notify(
-            f"{self.current}: {len(mine) - failed} pass, {failed} fail ({seconds * 1000:.0f} ms, all rulesets)",
-            severity="error" if failed else "information",
-            title="Golden cases",
-        )
-
-    def action_safety_check(self) -> None:
-        if self.engine is None:
-            return
-        self.checks = replace(self.checks, safety="running…")
-        self._run_safety(self.engine)
-
-    @work(thread=True, exclusive=True, group="safety")
-    def _run_safety(self, engine: Engine) -> None:
-        try:
-            report = check_engine(engine)
-        except Exception as exc:
-            self.call_from_thread(self._safety_done, f"could not run: {type(exc).__name__}: {exc}")
-            return
-        if report.ok:
-            status = f"passed ({report.cases_tried} cases, {report.seconds:.1f} s)"
-        else:
-            status = "FAILED: " + report.violations[0]["message"]
-        self.call_from_thread(self._safety_done, status)
-
-    def _safety_done(self, status: str) -> None:
-        self.checks = replace(self.checks, safety=status)
-        self.notify(status, title="Safety gate", severity="information" if status.startswith("passed") else "error")
 
     def action_save(self) -> None:
         if self._editable_current():
@@ -389,6 +356,7 @@ class CalfrulesApp(App[None]):
                 self.notify(str(exc), severity="error", title="Golden case not added")
                 return
             self.current = ruleset_id
+            self.case_saved_as_golden = dict(assessment.findings)
             self.notify(f"Golden case {test_id} added to {ruleset_id} (not yet saved).", title="Golden case")
             self.edited()
 

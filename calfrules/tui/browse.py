@@ -19,6 +19,28 @@ from calfrules.rules.model import Rule
 from calfrules.tui.checks import Checks
 from calfrules.tui.workspace import RulesetDoc, Workspace
 
+SHOWN_ID = 32  # characters of a rule id the table shows (the rule view shows all of it)
+NARROW = 100  # below this many columns the ruleset list folds away (ctrl+b or the palette shows it)
+
+
+def shown_id(rule_id: str) -> str:
+    return rule_id if len(rule_id) <= SHOWN_ID else rule_id[: SHOWN_ID - 1] + "…"
+
+
+class RulesTable(DataTable[str | Text]):
+    """Enter opens the highlighted rule; a click only highlights (a second click opens nothing)."""
+
+    class Opened(Message):
+        def __init__(self, rule_id: str) -> None:
+            super().__init__()
+            self.rule_id = rule_id
+
+    def action_select_cursor(self) -> None:
+        if self.row_count:
+            row_key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+            if row_key.value is not None:
+                self.post_message(self.Opened(str(row_key.value)))
+
 
 def rule_action(rule: Rule) -> str:
     parts = []
@@ -70,6 +92,7 @@ class BrowseScreen(Screen[None]):
         Binding("k", "app.safety_check", "Safety", show=False),
         Binding("ctrl+s", "app.save", "Save", priority=True),
         Binding("q", "app.quit", "Quit"),
+        Binding("ctrl+b", "toggle_list", "Rulesets"),
     ]
 
     current: var[str] = var("")  # the ruleset shown
@@ -89,7 +112,7 @@ class BrowseScreen(Screen[None]):
                 yield Static("", id="ruleset-title")
                 with TabbedContent(id="detail-tabs"):
                     with TabPane("Rules", id="tab-rules"):
-                        yield DataTable(id="rules-table", cursor_type="row", zebra_stripes=True)
+                        yield RulesTable(id="rules-table", cursor_type="row", zebra_stripes=True)
                         yield Static("", id="rule-detail")
                     with TabPane("Golden cases", id="tab-golden"):
                         yield DataTable(id="golden-table", cursor_type="row")
@@ -160,7 +183,7 @@ class BrowseScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         for rule in doc.ruleset.rules:
-            table.add_row(rule.id, rule_action(rule), rule.when, key=rule.id)
+            table.add_row(shown_id(rule.id), rule_action(rule), rule.when, key=rule.id)
         if doc.ruleset.rules:
             table.move_cursor(row=min(row, len(doc.ruleset.rules) - 1))
         self._show_rule_detail()
@@ -280,10 +303,22 @@ class BrowseScreen(Screen[None]):
     def _golden_row(self, event: DataTable.RowHighlighted) -> None:
         self._show_golden_detail()
 
-    @on(DataTable.RowSelected, "#rules-table")
-    def _rule_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value is not None:
-            self.post_message(self.RuleChosen(self.current, str(event.row_key.value)))
+    @on(RulesTable.Opened)
+    def _rule_selected(self, event: RulesTable.Opened) -> None:
+        self.post_message(self.RuleChosen(self.current, event.rule_id))
+
+    def on_resize(self) -> None:
+        self.query_one("#rulesets", OptionList).display = self.size.width >= NARROW or self.show_list
+
+    show_list = False
+
+    def action_toggle_list(self) -> None:
+        """ctrl+b: show or fold the ruleset list (folded by itself on a narrow screen)."""
+        options = self.query_one("#rulesets", OptionList)
+        self.show_list = not options.display
+        options.display = self.show_list
+        if self.show_list:
+            options.focus()
 
     @on(Button.Pressed, "#make-copy")
     def _copy_pressed(self) -> None:

@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import var
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     Footer,
@@ -31,7 +32,9 @@ from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 from calfrules.engine.why_not import CaseFacts, why_not
 from calfrules.rules.errors import CaseError
+from calfrules.rules.levels import Level
 from calfrules.rules.vocabulary import Finding, Value
+from calfrules.tui.case_words import number_problem, why_not_words
 from calfrules.tui.explanation import assessment_text, fill_explanation
 from calfrules.tui.workspace import Workspace
 from calfrules.tui.yes_no import YesNo
@@ -56,6 +59,13 @@ class CaseTester(Screen[None]):
         def __init__(self, assessment: Assessment) -> None:
             super().__init__()
             self.assessment = assessment
+
+    class CaseLeft(Message):
+        """The user left the case tester: the app keeps the case for the next time it opens."""
+
+        def __init__(self, findings: dict[str, Value]) -> None:
+            super().__init__()
+            self.findings = findings
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+r", "run_case", "Run", priority=True),
@@ -95,6 +105,7 @@ class CaseTester(Screen[None]):
                 with Horizontal(classes="toolbar"):
                     yield Input(placeholder="search findings (id, words of the question)", id="finding-search")
                     yield Button("Run", id="run-case", variant="primary")
+                yield Static("Nothing recorded yet.", id="recorded")
                 # not focusable itself, so tab goes straight from field to field
                 with VerticalScroll(id="finding-form", can_focus=False):
                     yield from self._finding_rows()
@@ -113,6 +124,7 @@ class CaseTester(Screen[None]):
         if engine is None:
             yield Label("the engine is still loading; close and open the case tester again")
             return
+        yield Label("RED-FLAG QUESTIONS NOT YET ASKED: ASK THESE FIRST", classes="group-title", id="screen-title")
         group = None
         for finding in engine.vocabulary:
             if finding.group != group:
@@ -151,6 +163,7 @@ class CaseTester(Screen[None]):
                 value=value if isinstance(value, str) else Select.NULL,
                 compact=True,
                 id=f"f-{finding.id}",
+                classes="finding-choice",
             )
         return Horizontal(label, field, classes=classes, id=f"row-{finding.id}")
 
@@ -166,6 +179,7 @@ class CaseTester(Screen[None]):
         # keyboard users run with ctrl+r; tab goes from the search box to the findings
         self.query_one("#run-case", Button).can_focus = False
         self.query_one("#finding-search", Input).focus()
+        self.show_recorded()
         if self.initial:
             self.action_run_case()
         if self.why_not_first is not None:
@@ -194,6 +208,40 @@ class CaseTester(Screen[None]):
             elif isinstance(widget, Select) and isinstance(widget.value, str):
                 found[finding.id] = widget.value
         return found
+
+    @on(YesNo.Changed)
+    @on(Select.Changed, ".finding-choice")
+    def _recorded_changed(self) -> None:
+        self.show_recorded()
+
+    @on(Input.Changed, ".finding-number")
+    def _number_changed(self, event: Input.Changed) -> None:
+        """A number is checked against its range as it is typed, the problem said beside it."""
+        engine = self.engine
+        finding_id = (event.input.id or "").removeprefix("f-")
+        if engine is None or finding_id not in engine.vocabulary:
+            return
+        problem = number_problem(event.value, engine.vocabulary[finding_id])
+        event.input.set_class(problem is not None, "-invalid")
+        event.input.tooltip = problem
+        label = self.query_one(f"#row-{finding_id} .finding-label", Label)
+        finding = engine.vocabulary[finding_id]
+        label.update(
+            Text(f"{finding.label} ({finding.id})") + (Text(f"  ✗ {problem}", style="bold red") if problem else Text())
+        )
+        self.show_recorded()
+
+    def show_recorded(self) -> None:
+        """The running list of what the case records, by label: what the engine will be given."""
+        engine = self.engine
+        found = self.findings()
+        if engine is None or not found:
+            self.query_one("#recorded", Static).update("Nothing recorded yet.")
+            return
+        words = [f"{engine.vocabulary[n].label}: {_show(v)}" for n, v in found.items() if n in engine.vocabulary]
+        text = Text(f"Recorded ({len(words)}): ", style="bold")
+        text.append("; ".join(words), style="")
+        self.query_one("#recorded", Static).update(text)
 
     @on(Input.Changed, "#finding-search")
     def _filter(self, event: Input.Changed) -> None:
@@ -227,6 +275,10 @@ class CaseTester(Screen[None]):
         if engine is None:
             self.notify("The engine is still loading; try again in a moment.", severity="warning")
             return
+        for field in self.query(".finding-number.-invalid"):
+            field.focus()
+            self.notify(f"Fix this number first: {field.tooltip}", severity="error", title="Case not run")
+            return
         self._assess(engine, self.findings())
 
     @work(thread=True, exclusive=True, group="assess")
@@ -257,15 +309,31 @@ class CaseTester(Screen[None]):
 
     def _show_assessment(self, assessment: Assessment, seconds: float) -> None:
         self.assessment = assessment
-        self.query_one("#assessment-text", Static).update(assessment_text(assessment))
+        vocabulary = self.engine.vocabulary if self.engine is not None else None
+        self.query_one("#assessment-text", Static).update(assessment_text(assessment, vocabulary))
         fill_explanation(self.query_one("#explain-tree", Tree), assessment)
         if self.query_one("#case-tabs", TabbedContent).active == "tab-case":
             self._show_tab("tab-assessment", "#assessment-scroll")
         self.sub_title = f"{self.title_text}: {assessment.level.value}"
+        self._questions_first(assessment)
         self.log(f"assessed in {seconds * 1000:.0f} ms")
         if not assessment.complete:
             self.notify("; ".join(assessment.incomplete_reasons), severity="error", title="Assessment incomplete")
         self._update_why_not()
+
+    def _questions_first(self, assessment: Assessment) -> None:
+        """The red-flag screen's questions not yet answered move to the top of the case form."""
+        screen = assessment.red_flag_screen
+        unanswered = [] if screen.complete or assessment.level == Level.EMERGENCY else list(screen.unanswered)
+        form = self.query_one("#finding-form", VerticalScroll)
+        title = self.query_one("#screen-title", Label)
+        title.display = bool(unanswered)
+        after: Widget = title
+        for question in unanswered:
+            rows = self.query(f"#row-{question}")
+            if rows:
+                form.move_child(rows.first(), after=after)
+                after = rows.first()
 
     # --- why not? -------------------------------------------------------------------------
     @on(Select.Changed, "#whynot-rule")
@@ -293,8 +361,7 @@ class CaseTester(Screen[None]):
             if engine is not None
             else CaseFacts.from_assessment(self.assessment)
         )
-        answer = why_not(rule, facts)
-        out.update(Text("\n".join([f"when {rule.when}", "", *answer.lines()])))
+        out.update(Text("\n".join([f"when {rule.when}", "", *why_not_words(why_not(rule, facts))])))
 
     def show_why_not(self, ruleset_id: str, rule_id: str) -> None:
         self.query_one("#whynot-rule", Select).value = (ruleset_id, rule_id)
@@ -321,4 +388,5 @@ class CaseTester(Screen[None]):
             cast(Input, field).value = ""
 
     def action_close(self) -> None:
+        self.app.post_message(self.CaseLeft(self.findings()))
         self.dismiss()

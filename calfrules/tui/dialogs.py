@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Markdown, Select
+from textual.widgets import Button, Input, Label, Markdown, Select, Static
 
 HELP_TEXT = """\
 # calfrules admin: help
@@ -19,7 +20,10 @@ After the name: `✓` golden cases pass, `✗` something fails, `●` unsaved ed
 | key | what |
 |---|---|
 | **c** | make an editable copy of a plugin's ruleset |
+| **enter** | show the highlighted rule in full (edit it, when the ruleset is editable) |
 | **n** / **e** / **d** / **x** | new, edit, duplicate, delete a rule (**x** on a golden case deletes it) |
+| **ctrl+z** | undo the last edit or deletion (several steps back) |
+| **ctrl+b** | show or fold the ruleset list (folded below 100 columns) |
 | **t** | test a case (case form, assessment, explanation, *why not?*) |
 | **g** | run this ruleset's golden cases |
 | **k** | run the safety gate now (it also runs before every save) |
@@ -30,12 +34,15 @@ After the name: `✓` golden cases pass, `✗` something fails, `●` unsaved ed
 | **F1** or **?** | this help; **q** quit (asks first if anything is unsaved) |
 
 **Editing a rule.** The *when* box checks as you type and points at the column of a
-problem. Press **→** (right arrow) to accept a suggested finding id. *Keep rule* keeps it
-in memory; nothing reaches the file until you save.
+problem; **→** at the end of the line, or **tab**, accepts the suggested fix or id. Every
+box says what is wrong right under it. *Keep rule* keeps it in memory; nothing reaches the
+file until you save. **Esc** asks before dropping what you typed.
 
 **Saving.** A save is refused when the safety gate finds a case where adding a red-flag
 finding *lowers* the level. The counter-example is shown and can be opened in the case
-tester. Every save is atomic and keeps the previous file as `<file>.bak`.
+tester. Failing golden cases ask first. A file someone else changed is never overwritten:
+both changes are shown, then merge or reload. Every save is atomic and keeps the previous
+file as a numbered backup (`<file>.~1~`, the five newest).
 
 Mouse: click tabs, rows and buttons. Keyboard: **tab** moves between fields.
 """
@@ -81,6 +88,33 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+class MessageScreen(ModalScreen[None]):
+    """Something the user must read before going on (a file that did not load)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text, self.message = title, message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Label(self.title_text, classes="section")
+            with VerticalScroll():
+                yield Static(self.message, id="message", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("I understand", id="ok", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss()
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss()
+
+
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line of text (a folder, an id)."""
 
@@ -124,14 +158,20 @@ class GoldenPrompt(ModalScreen[tuple[str, str, str] | None]):
         with Vertical(id="dialog", classes="wide"):
             yield Label("Save this case as a golden case")
             yield Label(f"Expected outcome (what the engine says now): {self.expected}", id="expected")
+            yield Label("Ruleset it belongs to")
             yield Select(
                 [(r, r) for r in self.rulesets],
                 value=self.chosen if self.chosen in self.rulesets else self.rulesets[0],
                 allow_blank=False,
                 id="golden-ruleset",
             )
-            yield Input(self.suggested_id, placeholder="id: lower case letters, digits, _", id="golden-id")
-            yield Input(placeholder="description (optional)", id="golden-description")
+            yield Label("Id of the golden case (lower-case letters, digits and _)")
+            yield Input(
+                self.suggested_id, placeholder="e.g. tight_calf_at_night", id="golden-id", select_on_focus=False
+            )
+            yield Static("", id="golden-id-error", classes="field-error")
+            yield Label("What the case is about (optional)")
+            yield Input(placeholder="e.g. runner, day 2 after a calf pull", id="golden-description")
             with Horizontal(classes="buttons"):
                 yield Button("Add golden case", id="ok", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -151,6 +191,12 @@ class GoldenPrompt(ModalScreen[tuple[str, str, str] | None]):
     def _answer(self) -> None:
         ruleset = self.query_one("#golden-ruleset", Select).value
         test_id = self.query_one("#golden-id", Input).value.strip()
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,59}", test_id):
+            error = self.query_one("#golden-id-error", Static)
+            error.update("✗ the id starts with a letter and holds only lower-case letters, digits and _ (60 at most)")
+            error.add_class("-shown")
+            self.query_one("#golden-id", Input).focus()
+            return
         description = self.query_one("#golden-description", Input).value.strip()
         self.dismiss((str(ruleset), test_id, description))
 

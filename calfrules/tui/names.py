@@ -67,3 +67,20 @@ def check_when(text: str, names: KnownNames) -> ConditionError | None:
     except ConditionError as exc:
         return exc
     return None
+
+
+_DID_YOU_MEAN = re.compile(r"unknown id '([a-z0-9_]+)'; did you mean ([a-z0-9_]+)")
+
+
+def suggested_fix(text: str, problem: ConditionError | None) -> str | None:
+    """``text`` with the misspelt id the checker found replaced by its first "did you mean" (None: no fix)."""
+    match = _DID_YOU_MEAN.search(problem.message) if problem is not None else None
+    if match is None:
+        return None
+    wrong, right = match.groups()
+    start = (problem.column or 1) - 1 if problem is not None else 0
+    if text[start : start + len(wrong)] != wrong:
+        start = text.find(wrong)
+    if start < 0:
+        return None
+    return text[:start] + right + text[start + len(wrong) :]

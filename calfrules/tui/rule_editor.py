@@ -11,13 +11,23 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.suggester import Suggester, SuggestFromList
+from textual.suggester import SuggestFromList
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from calfrules.rules.levels import Level
-from calfrules.rules.model import DOSE_FIELDS, RECOMMENDATION_KINDS, ConditionInfo, DoseValue, Recommendation, Rule
-from calfrules.rules.numbers import format_number
-from calfrules.tui.names import KnownNames, check_when
+from calfrules.rules.model import RECOMMENDATION_KINDS, ConditionInfo, Recommendation, Rule
+from calfrules.tui.dialogs import ConfirmScreen
+from calfrules.tui.form_fields import (
+    FieldError,
+    IdSuggester,
+    WhenInput,
+    dose_text,
+    id_problem,
+    ids_of,
+    parse_dose,
+    priority_problem,
+)
+from calfrules.tui.names import KnownNames, check_when, suggested_fix
 
 NEW_ADVICE = -1
 # (label, widget id, placeholder) of the fields of one piece of advice
@@ -31,49 +41,6 @@ ADVICE_FIELDS = (
     ("References for this advice (optional; else the rule's)", "rec-references", ""),
     ("Not with (conditions, facts or red flags; optional)", "rec-avoid", "e.g. dvt"),
 )
-
-
-class IdSuggester(Suggester):
-    """Completes the finding, condition or fact id being typed (accept with the right arrow)."""
-
-    def __init__(self, names: KnownNames) -> None:
-        super().__init__(use_cache=False, case_sensitive=True)
-        self.names = names
-
-    async def get_suggestion(self, value: str) -> str | None:
-        return self.names.complete(value)
-
-
-def parse_dose(text: str) -> tuple[tuple[str, DoseValue], ...]:
-    """``weeks=2, reps=25-30`` -> dose pairs; raises ValueError saying what to fix."""
-    pairs: list[tuple[str, DoseValue]] = []
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or key not in DOSE_FIELDS:
-            raise ValueError(f"dose: write field=amount, with a field from {', '.join(DOSE_FIELDS)}")
-        low, dash, high = value.strip().partition("-")
-        try:
-            pairs.append((key, (float(low), float(high)) if dash else _number(float(low))))
-        except ValueError:
-            raise ValueError(f"dose {key}: {value.strip()!r} is not a number or a range like 25-30") from None
-    return tuple(pairs)
-
-
-def _number(value: float) -> DoseValue:
-    return int(value) if value.is_integer() else value
-
-
-def dose_text(dose: tuple[tuple[str, DoseValue], ...]) -> str:
-    shown = (
-        f"{k}={format_number(v[0])}-{format_number(v[1])}" if isinstance(v, tuple) else f"{k}={format_number(v)}"
-        for k, v in dose
-    )
-    return ", ".join(shown)
-
-
-def _ids(text: str) -> tuple[str, ...]:
-    return tuple(filter(None, (p.strip() for p in text.replace(" ", ",").split(","))))
 
 
 class RuleEditor(Screen[Rule | None]):
@@ -124,11 +91,12 @@ class RuleEditor(Screen[Rule | None]):
                 compact=True, value=rule.id if rule else "", placeholder="e.g. calf_tight_at_night", id="rule-id"
             )
             yield Label("When (condition)  → accepts a suggested id")
-            yield Input(
+            yield WhenInput(
                 compact=True,
                 value=rule.when if rule else "",
                 placeholder="e.g. calf_pain and not swelling",
                 suggester=IdSuggester(self.names),
+                select_on_focus=False,
                 id="rule-when",
             )
             yield Static("", id="when-status")
@@ -172,13 +140,57 @@ class RuleEditor(Screen[Rule | None]):
                 yield Button("Cancel", id="cancel")
         yield Footer()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.sub_title = f"{self.ruleset_id}: {'edit rule ' + self.rule.id if self.rule else 'new rule'}"
         self._show_advice(self.shown_advice)
-        self._validate_when(self.query_one("#rule-when", Input).value)
+        for field in self.query(Input):
+            field.select_on_focus = False  # the first key must never replace what is there
+        self._initial = self._form_state()  # before any key: what was typed counts as a change
         self.query_one("#rule-id" if self.rule is None else "#rule-when", Input).focus()
+        form = self.query_one("#rule-form", VerticalScroll)
+        for field in list(form.query(Input)):  # each field says what is wrong with it right under it
+            await form.mount(Static("", id=f"{field.id}-error", classes="field-error"), after=field)
+        self._validate_when(self.query_one("#rule-when", Input).value)
+
+    def _form_state(self) -> tuple[object, ...]:
+        fields = tuple(field.value for field in self.query(Input))
+        choices = tuple(select.value for select in self.query(Select) if select.id != "advice-pick")
+        return (*fields, *choices, tuple(self.advice))
+
+    def has_changes(self) -> bool:
+        """Anything typed or chosen since the form opened."""
+        return self._form_state() != getattr(self, "_initial", self._form_state())
 
     # --- live validation -----------------------------------------------------------
+    def field_error(self, field_id: str, message: str | None) -> None:
+        errors = self.query(f"#{field_id}-error")
+        if errors:
+            error = errors.first(Static)
+            error.update(Text(f"✗ {message}") if message else "")
+            error.set_class(bool(message), "-shown")
+
+    @on(Input.Changed, "#rule-id")
+    def _id_changed(self, event: Input.Changed) -> None:
+        self.field_error("rule-id", id_problem(event.value.strip(), "rule") if event.value.strip() else None)
+
+    @on(Input.Changed, "#rec-id")
+    def _advice_id_changed(self, event: Input.Changed) -> None:
+        value = event.value.strip()
+        self.field_error("rec-id", id_problem(value, "advice") if value else None)
+
+    @on(Input.Changed, "#rec-priority")
+    def _priority_changed(self, event: Input.Changed) -> None:
+        self.field_error("rec-priority", priority_problem(event.value.strip()))
+
+    @on(Input.Changed, "#rec-dose")
+    def _dose_changed(self, event: Input.Changed) -> None:
+        try:
+            parse_dose(event.value)
+        except ValueError as exc:
+            self.field_error("rec-dose", str(exc))
+            return
+        self.field_error("rec-dose", None)
+
     @on(Input.Changed, "#rule-when")
     def _when_changed(self, event: Input.Changed) -> None:
         self._validate_when(event.value)
@@ -190,12 +202,15 @@ class RuleEditor(Screen[Rule | None]):
             status.set_class(False, "ok")
             return False
         problem = check_when(text, self.names)
+        when = self.query_one("#rule-when", WhenInput)
+        when.fix = suggested_fix(text, problem)
         if problem is None:
             status.update("✓ condition is valid")
             status.set_class(True, "ok")
             return True
         caret = f"\n{' ' * ((problem.column or 1) - 1)}^" if problem.column else ""
-        status.update(Text(f"✗ column {problem.column}: {problem.message}\n{text}{caret}"))
+        tip = f"\n→ or tab: change it to  {when.fix}" if when.fix else ""
+        status.update(Text(f"✗ column {problem.column}: {problem.message}\n{text}{caret}{tip}"))
         status.set_class(False, "ok")
         return False
 
@@ -228,18 +243,27 @@ class RuleEditor(Screen[Rule | None]):
         rec_id, text = self._value("#rec-id"), self._value("#rec-text")
         if not rec_id and not text:
             return None
-        if not rec_id or not text:
-            raise ValueError("advice needs both an id and a text (or clear both)")
+        if not text:
+            raise FieldError("rec-text", "write the text the patient reads (or clear the advice id)")
+        problem = id_problem(rec_id, "advice")
+        if problem:
+            raise FieldError("rec-id", problem)
         priority = self._value("#rec-priority")
+        if priority_problem(priority):
+            raise FieldError("rec-priority", priority_problem(priority) or "")
+        try:
+            dose = parse_dose(self._value("#rec-dose"))
+        except ValueError as exc:
+            raise FieldError("rec-dose", str(exc)) from None
         return Recommendation(
             id=rec_id,
             text=text,
             kind=str(self.query_one("#rec-kind", Select).value),
             priority=int(priority) if priority else 50,
-            dose=parse_dose(self._value("#rec-dose")),
-            references=_ids(self._value("#rec-references")),
+            dose=dose,
+            references=ids_of(self._value("#rec-references")),
             return_if=self._value("#rec-return") or None,
-            avoid_with=_ids(self._value("#rec-avoid")),
+            avoid_with=ids_of(self._value("#rec-avoid")),
         )
 
     def _store_advice(self) -> None:
@@ -264,8 +288,8 @@ class RuleEditor(Screen[Rule | None]):
             return
         try:
             self._store_advice()
-        except ValueError as exc:
-            self.show_error(str(exc))
+        except FieldError as exc:
+            self.show_error(str(exc), exc.field_id)
             return
         target = event.value
         self._refresh_picker()
@@ -285,32 +309,54 @@ class RuleEditor(Screen[Rule | None]):
         elif event.button.id == "rec-remove":
             self._show_advice(NEW_ADVICE)
 
-    def show_error(self, message: str) -> None:
-        """Say what to fix (also why the app did not keep the rule); the form stays open."""
+    def show_error(self, message: str, field_id: str | None = None) -> None:
+        """Say what to fix beside the field it is about, with that field focused (also why the app
+        did not keep the rule); the form stays open."""
         self.query_one("#form-error", Static).update(Text(f"✗ {message}"))
-        self.query_one("#rule-form", VerticalScroll).scroll_home(animate=False)
+        field = self.query(f"#{field_id}").first() if field_id and self.query(f"#{field_id}") else None
+        if field is None:
+            self.query_one("#rule-form", VerticalScroll).scroll_home(animate=False)
+        else:
+            self.field_error(field_id or "", message)
+            field.focus(scroll_visible=False)
+            shown = self.query(f"#{field_id}-error")
+            self.call_after_refresh(  # the error line under the field, once it is laid out
+                self.query_one("#rule-form", VerticalScroll).scroll_to_widget,
+                shown.first() if shown else field,
+                animate=False,
+            )
         self.notify(message, severity="error", title="Rule not kept")
 
     def build_rule(self) -> Rule:
-        """The rule on the form; raises ValueError saying what to fix."""
+        """The rule on the form; raises FieldError saying what to fix, and where."""
+        rule_id = self._value("#rule-id")
+        if id_problem(rule_id, "rule"):
+            raise FieldError("rule-id", id_problem(rule_id, "rule") or "")
         when = self._value("#rule-when")
         problem = check_when(when, self.names) if when else None
         if not when:
-            raise ValueError("the rule needs a condition (when)")
+            raise FieldError("rule-when", "write when the rule applies, e.g. calf_pain and swelling")
         if problem is not None:
-            raise ValueError(f"when: column {problem.column}: {problem.message}")
+            raise FieldError("rule-when", f"when: column {problem.column}: {problem.message}")
         self._store_advice()
         escalate: Any = self.query_one("#rule-escalate", Select).value
         rationale = self._value("#rule-rationale")
         if not rationale:
-            raise ValueError("write a rationale: why this rule exists, in plain words")
+            raise FieldError("rule-rationale", "write why this rule exists, in plain words")
+        does = self._value("#rule-conclude") or self._value("#rule-derive") or isinstance(escalate, str) or self.advice
+        if not does:
+            raise FieldError(
+                "rule-conclude",
+                "this rule does nothing yet: fill in 'Concludes condition', 'Derives facts' or "
+                "'Raises the level to', or give it advice below",
+            )
         return Rule(
-            id=self._value("#rule-id"),
+            id=rule_id,
             when=when,
             rationale=rationale,
-            references=_ids(self._value("#rule-references")),
+            references=ids_of(self._value("#rule-references")),
             conclude=self._value("#rule-conclude") or None,
-            derive=_ids(self._value("#rule-derive")),
+            derive=ids_of(self._value("#rule-derive")),
             escalate=Level(escalate) if isinstance(escalate, str) else None,
             recommend=tuple(self.advice),
             description=self.rule.description if self.rule else "",
@@ -322,23 +368,28 @@ class RuleEditor(Screen[Rule | None]):
             return None
         label = self._value("#rule-condition-label")
         if not label:
-            raise ValueError(
-                f"{rule.conclude!r} is not a known condition: check the spelling, or name it to declare a new one"
+            raise FieldError(
+                "rule-condition-label",
+                f"{rule.conclude!r} is not a known condition: check the spelling, or name it here to declare it",
             )
         return ConditionInfo(id=rule.conclude, label=label)
 
     def action_keep(self) -> None:
         try:
             rule = self.build_rule()
-        except ValueError as exc:
-            self.show_error(str(exc))
-            return
-        try:
             condition = self.new_condition(rule)
-        except ValueError as exc:
-            self.show_error(str(exc))
+        except FieldError as exc:
+            self.show_error(str(exc), exc.field_id)
             return
         self.post_message(self.RuleSaved(self, rule, self.rule.id if self.rule else None, condition))
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        if not self.has_changes():
+            self.dismiss(None)
+            return
+
+        def answered(drop: bool | None) -> None:
+            if drop:
+                self.dismiss(None)
+
+        self.app.push_screen(ConfirmScreen("Drop your changes to this rule?", "Drop changes", "Keep editing"), answered)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from rich.syntax import Syntax
@@ -10,12 +9,13 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, LoadingIndicator, Static, TabbedContent, TabPane
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, Label, LoadingIndicator, Static, TabbedContent, TabPane
 
-from calfrules.tui.saving import SavePlan, plan_save
+from calfrules.tui.dialogs import ConfirmScreen
+from calfrules.tui.saving import Conflict, SavePlan, plan_save
 from calfrules.tui.workspace import Workspace
 
 
@@ -43,15 +43,54 @@ def safety_text(plan: SavePlan) -> Text:
             f"({safety.cases_tried} cases in {safety.seconds:.1f} s).\n",
             style="bold green",
         )
-    for violation in safety.violations:
+    if safety.violations:
         text.append("SAVE REFUSED: ", style="bold white on red")
-        text.append(violation["message"] + "\n", style="bold red")
-        text.append(f"  counter-example case: {json.dumps(violation['case']['findings'])}\n")
-        text.append(f"  then adding:          {json.dumps(violation['added'])}\n")
-        text.append(f"  rules that stop firing: {', '.join(violation['rules_lost']) or '-'}\n")
+        text.append("with this change a red flag would lower the level.\n", style="bold red")
+        for line in plan.refusal_words:
+            text.append(line + "\n")
     for problem in plan.problems:
         text.append(f"problem: {problem}\n", style="red")
     return text
+
+
+def failing_question(count: int) -> str:
+    cases = "golden case" if count == 1 else "golden cases"
+    return f"{count} {cases} will FAIL — save anyway?"
+
+
+class ConflictScreen(ModalScreen[str | None]):
+    """The file changed on disk since it was loaded: both changes side by side; reload, merge or cancel."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, path: str, conflict: Conflict) -> None:
+        super().__init__()
+        self.path, self.conflict = path, conflict
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="wide"):
+            yield Static(f"Someone else changed {self.path} since you opened it. Nothing was written.", id="question")
+            with Horizontal(id="conflict-diffs"):
+                with VerticalScroll():
+                    yield Label("Their change (on disk)", classes="section")
+                    yield Static(self.conflict.theirs or "(none)", id="theirs", markup=False)
+                with VerticalScroll():
+                    yield Label("Your change (not saved)", classes="section")
+                    yield Static(self.conflict.mine or "(none)", id="mine", markup=False)
+            yield Static("Merge keeps their change and puts yours on top; Reload drops yours (ctrl+z brings it back).")
+            with Horizontal(classes="buttons"):
+                yield Button("Merge", id="merge", variant="primary")
+                yield Button("Reload theirs", id="reload", variant="warning")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#merge", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id if event.button.id in ("merge", "reload") else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
 
 
 class SaveScreen(Screen[None]):
@@ -64,6 +103,14 @@ class SaveScreen(Screen[None]):
             super().__init__()
             self.save_screen = save_screen
             self.plan = plan
+
+    class ConflictAnswered(Message):
+        """The file changed on disk: the user chose to merge or reload (the app does it)."""
+
+        def __init__(self, ruleset_id: str, choice: str) -> None:
+            super().__init__()
+            self.ruleset_id = ruleset_id
+            self.choice = choice
 
     class CounterExampleOpened(Message):
         """The user wants the safety gate's counter-example in the case tester."""
@@ -123,6 +170,9 @@ class SaveScreen(Screen[None]):
     def _show(self, plan: SavePlan) -> None:
         self.plan = plan
         self.query_one("#save-loading").display = False
+        if plan.conflict is not None:
+            self._ask_conflict(plan)
+            return
         refusal = plan.refusal()
         changes = f"{len(plan.impact)} golden case(s) change" if plan.impact else "no golden case changes"
         if refusal:
@@ -140,6 +190,18 @@ class SaveScreen(Screen[None]):
         self.query_one("#open-counter" if has_counter else "#save" if plan.allowed else "#cancel", Button).focus()
         self.query_one("#save-tabs", TabbedContent).active = "tab-safety" if refusal else "tab-impact"
 
+    def _ask_conflict(self, plan: SavePlan) -> None:
+        assert plan.conflict is not None
+        summary = Text(f"Not saved: {plan.path} changed on disk since it was loaded.", style="bold red")
+        self.query_one("#save-summary", Static).update(summary)
+
+        def answered(choice: str | None) -> None:
+            self.dismiss()
+            if choice:
+                self.app.post_message(self.ConflictAnswered(self.ruleset_id, choice))
+
+        self.app.push_screen(ConflictScreen(str(plan.path), plan.conflict), answered)
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_confirm_save()
@@ -149,10 +211,20 @@ class SaveScreen(Screen[None]):
             self.action_close()
 
     def action_confirm_save(self) -> None:
-        if self.plan is None:
+        plan = self.plan
+        if plan is None:
             self.notify("Still checking; wait for the safety gate.", severity="warning")
             return
-        self.post_message(self.SaveRequested(self, self.plan))
+        if not plan.allowed or not plan.golden_failing:
+            self.post_message(self.SaveRequested(self, plan))  # the app refuses what the plan does not allow
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.post_message(self.SaveRequested(self, plan))
+
+        question = failing_question(len(plan.golden_failing))
+        self.app.push_screen(ConfirmScreen(question, "Save anyway", "Cancel"), answered)
 
     def open_counter_example(self) -> None:
         if self.plan is None or self.plan.safety is None or not self.plan.safety.violations:

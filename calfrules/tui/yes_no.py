@@ -57,6 +57,8 @@ class YesNo(Checkbox):
 
     def watch_said_no(self) -> None:
         self._look()
+        if self.said_no:  # a recorded no changes the case as much as a yes does
+            self.post_message(self.Changed(self, self.value))
 
     def _look(self) -> None:
         self.set_class(self.said_no, "-no")
