@@ -1,11 +1,14 @@
 """What a reader sees for a fact: a finding's vocabulary label with its recorded value, a
-condition's or score's label, a derived fact as words; never a snake_case id."""
+condition's or score's label, a derived fact as words; never a snake_case id. And the short
+forms one screen uses: an advice item's name, a reason's gist, which advice is for now."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
-from calfrules.engine.assessment import Assessment
+from calfrules.engine.assessment import Assessment, RecommendationResult
+from calfrules.rules.levels import Level
 from calfrules.rules.numbers import format_number
 from calfrules.rules.vocabulary import Value, Vocabulary
 
@@ -61,3 +64,52 @@ class Labels:
 
     def names(self, ids: Iterable[str]) -> str:
         return ", ".join(self.name(name) for name in ids)
+
+
+# advice for a later stage of recovery: named in passing by default, in full with --full
+LATER_KINDS = frozenset({"exercise", "prevention", "return_to_run"})
+_NAME_LENGTH = 40  # an advice item named in passing, the whole of it in the full view
+_CLAUSE = re.compile(r"(, |; |: )")
+# a clause opening with one of these says when, not what: "Once the calf no longer hurts, stretch..."
+_WHEN_WORDS = ("once", "before", "after", "when", "from", "until", "if", "while", "unless", "as soon as")
+
+
+def short_name(text: str) -> str:
+    """A few words naming a piece of advice, from its first sentence: the clauses that say what to
+    do ("Once the calf no longer hurts, stretch both calves..." -> "Stretch both calves slowly
+    after runs"), with a short lead such as "Stage 2" kept, cut at a word if still long."""
+    sentence = re.split(r"(?<=[.!?])\s", text.strip(), maxsplit=1)[0].rstrip(".!?")
+    sentence = re.sub(r"\s*\([^)]*\)", "", sentence)  # an aside is for the full text
+    parts = _CLAUSE.split(sentence)
+    clauses = [clause for clause in parts[::2] if not _says_when(clause)] or parts[:1]
+    name = clauses[0]
+    for clause in clauses[1:]:
+        if len(name) >= 12 or len(name) + len(clause) + 3 > _NAME_LENGTH:
+            break  # the name already says what: "Test yourself", not "Test yourself: stand on..."
+        name = f"{name}: {clause}"
+    if len(name) > _NAME_LENGTH:
+        name = name[: _NAME_LENGTH - 1].rsplit(" ", 1)[0].rstrip(",;:-") + "…"
+    return name[:1].upper() + name[1:]
+
+
+def _says_when(clause: str) -> bool:
+    words = clause.lower().removeprefix("and ").removeprefix("but ").removeprefix("only ")
+    return any(words == word or words.startswith(f"{word} ") for word in _WHEN_WORDS)
+
+
+def gist(text: str) -> str:
+    """A reason's first sentence, or its first part before a semicolon (the rest in --full)."""
+    cut = re.search(r"[.;] ", text)
+    return text if cut is None else text[: cut.start()] + " (…)"
+
+
+def now_and_later(
+    recs: Iterable[RecommendationResult], level: Level
+) -> tuple[list[RecommendationResult], list[RecommendationResult]]:
+    """Advice for now (getting care, stopping, first aid, warnings; self-care at the self-care
+    level) and for later stages (exercises, prevention, return to running, and self-care while a
+    clinician is awaited). With nothing for now, everything is now."""
+    later_kinds = LATER_KINDS if level == Level.SELF_CARE else LATER_KINDS | {"self_care"}
+    now = [rec for rec in recs if rec.kind not in later_kinds]
+    later = [rec for rec in recs if rec.kind in later_kinds]
+    return (now, later) if now else (later, [])

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from calfrules.engine.assessment import Assessment, LevelReason, Reason, RecommendationResult, TraceStep
-from calfrules.formats.labels import Labels
+from calfrules.formats.labels import Labels, gist, now_and_later, short_name
 from calfrules.formats.references import References, number_references
 from calfrules.rules.levels import Level
 from calfrules.rules.model import Source
@@ -135,6 +135,7 @@ class _Writer:
         for step in a.trace:
             for name in step.derived:
                 self.producers.setdefault(name, []).append(step)
+        self.asked = set(a.red_flag_screen.unanswered) if screen_lines(a) else set()
         # a rationale shown under "Why this level" is not written again under its condition
         self.condition_of = {
             because.rationale: condition.label for condition in a.conditions for because in condition.because
@@ -148,12 +149,12 @@ class _Writer:
 
     def paragraphs(self) -> Iterator[Paragraph]:
         a = self.a
-        yield Paragraph(f"LEVEL: {a.level.label.upper()} ({a.level.value})", _STYLE[a.level])
-        yield Paragraph(a.level.meaning)
+        yield Paragraph(f"LEVEL: {a.level.label.upper()} ({a.level.value}). {a.level.meaning}", _STYLE[a.level], 0, 2)
         if not a.complete:
             yield Paragraph("INCOMPLETE ASSESSMENT - the level was raised to be safe:", "bold red")
             yield from (Paragraph(f"- {problem}", "red", 2, 2) for problem in a.incomplete_reasons)
         yield from self.screen()
+        # the reasons as one block: red flags, why this level, scores and the conditions
         yield from self.red_flags()
         yield from self.level_reasons()
         if self.detail != "brief":
@@ -182,8 +183,9 @@ class _Writer:
     def red_flags(self) -> Iterator[Paragraph]:
         if not self.a.red_flags:
             return
-        yield Paragraph("")
-        yield Paragraph("Red flags", "bold red")
+        yield from self._gap()
+        # one heading when the level has other reasons too: they follow the flags, under it
+        yield Paragraph("Red flags (!) and why this level" if self._other_reasons() else "Red flags", "bold red")
         for flag in self.a.red_flags:
             because = f" ({self.labels.facts(flag.matched)})" if flag.matched else ""
             where = f" [{flag.origin} {flag.id}]" if self.full else ""
@@ -191,13 +193,22 @@ class _Writer:
             yield Paragraph(text, "red", 2, 2)
 
     def level_reasons(self) -> Iterator[Paragraph]:
-        reasons = [r for r in self.a.level_reasons if not r.source.startswith(_RED_FLAG_SOURCES)]
+        reasons = self._other_reasons()
         if not reasons:
             return
-        yield Paragraph("")
-        yield Paragraph("Why this level" + (" (and the red flags above)" if self.a.red_flags else ""), "bold")
+        if not self.a.red_flags:
+            yield from self._gap()
+            yield Paragraph("Why this level", "bold")
         for reason in reasons:
             yield Paragraph(self._level_reason(reason), "", 2, 4)
+
+    def _other_reasons(self) -> list[LevelReason]:
+        return [r for r in self.a.level_reasons if not r.source.startswith(_RED_FLAG_SOURCES)]
+
+    def _gap(self) -> Iterator[Paragraph]:
+        """A blank line between the parts of the reasons: in the full view only (one screen otherwise)."""
+        if self.full:
+            yield Paragraph("")
 
     def _level_reason(self, reason: LevelReason) -> str:
         condition = self.condition_of.get(reason.reason)
@@ -213,12 +224,15 @@ class _Writer:
             ]
             cited = self.cite(sources)
         where = f" ({reason.source})" if self.full else ""
-        return f"[{reason.level.label.lower()}] {head}{reason.reason}{cited}{where}"
+        why = reason.reason if self.full else gist(reason.reason)
+        if self.detail == "brief" and condition:  # the condition names the reason; what it rests on is for longer views
+            return f"[{reason.level.label.lower()}] {condition}"
+        return f"[{reason.level.label.lower()}] {head}{why}{cited}{where}"
 
     def scores(self) -> Iterator[Paragraph]:
         if not self.a.scores:
             return
-        yield Paragraph("")
+        yield from self._gap()
         yield Paragraph("Scores", "bold")
         for score in self.a.scores:
             points = ", ".join(f"{self.labels.name(k)} {v:+g}" for k, v in score.components.items())
@@ -229,7 +243,7 @@ class _Writer:
                 yield Paragraph(f"not recorded: {self.labels.names(score.unrecorded)}", "yellow", 4, 2)
 
     def conditions(self) -> Iterator[Paragraph]:
-        yield Paragraph("")
+        yield from self._gap()
         yield Paragraph("Conditions considered", "bold")
         if not self.a.conditions:
             yield Paragraph("none concluded", "dim", 2)
@@ -247,13 +261,17 @@ class _Writer:
             for because in condition.because:
                 self._behind(because.matched, because.unrecorded, matched, unrecorded, {condition.id})
             missing = [n for n in unrecorded if n not in matched]
-            facts = self.labels.facts(matched, missing if len(missing) <= _MISSING_NAMED else ())
-            if len(missing) > _MISSING_NAMED:
-                facts += f"; and {len(missing)} findings it needs to be not yes were not recorded"
-            cited = self.cite(s for b in condition.because for s in b.sources)
-            above = any(b.rationale in shown_above for b in condition.because)
-            why = "; why: see Why this level" if above else ""
-            yield Paragraph(f"* {condition.label}{marker}: {facts}{cited}{why}", "", 2, 4)
+            # a finding the red-flag questions above already ask for is counted, not named again
+            asked = [n for n in missing if n in self.asked]
+            others = [n for n in missing if n not in self.asked]
+            facts = self.labels.facts(matched, others if len(others) <= _MISSING_NAMED else ())
+            if len(others) > _MISSING_NAMED:
+                facts += f"; and {len(others)} findings it needs to be not yes were not recorded"
+            if asked:
+                facts += f"; and {len(asked)} of the questions above"
+            # what the reason above already cites is not cited again
+            cited = self.cite(s for b in condition.because if b.rationale not in shown_above for s in b.sources)
+            yield Paragraph(f"* {condition.label}{marker}: {facts}{cited}", "", 2, 4)
 
     def _behind(
         self,
@@ -291,31 +309,48 @@ class _Writer:
     def advice(self) -> Iterator[Paragraph]:
         a = self.a
         if a.recommendations:
-            yield Paragraph("")
+            if self.full:  # one screen otherwise: the heading alone starts the advice
+                yield Paragraph("")
             yield Paragraph("Advice (most important first)", "bold")
-            for kind, recs in _grouped(a.recommendations):
-                if self.full:
+            if self.full:
+                for kind, recs in _grouped(a.recommendations):
                     yield Paragraph(KIND_TITLES[kind], "bold", 2)
-                for rec in recs:
-                    dose = f" [{rec.dose_text}]" if rec.dose_text else ""
-                    text = f"{rec.text}{dose}{self.cite(rec.sources)}"
-                    if self.full:
-                        yield Paragraph(f"- {text} (rule {rec.rule.rule})", "", 4, 2)
+                    for rec in recs:
+                        yield Paragraph(f"- {self._advice_text(rec)} (rule {rec.rule.rule})", "", 4, 2)
                         if rec.return_if:
                             yield Paragraph(f"Come back if: {rec.return_if}", "dim", 6, 2)
-                        continue
-                    back = f" Come back if: {rec.return_if}" if rec.return_if else ""
-                    yield Paragraph(f"- {KIND_TITLES[kind]}: {text}{back}", "", 2, 2)
+            else:
+                yield from self._advice_now_and_later()
         if a.withheld_recommendations:
             yield Paragraph("")
             yield Paragraph("Advice held back (not given at this level)", "bold")
-            for held in a.withheld_recommendations:
-                yield Paragraph(f"- {held.text} ({held.reason})", "dim", 4, 2)
+            for held in a.withheld_recommendations:  # by name on one screen, whole in --full
+                yield Paragraph(f"- {held.text if self.full else short_name(held.text)} ({held.reason})", "dim", 4, 2)
+
+    def _advice_text(self, rec: RecommendationResult) -> str:
+        dose = f" [{rec.dose_text}]" if rec.dose_text else ""
+        return f"{rec.text}{dose}{self.cite(rec.sources)}"
+
+    def _advice_now_and_later(self) -> Iterator[Paragraph]:
+        """What to do now in full, each with when to come back (a safety net said once even when
+        several items give it); the later stages by name on one paragraph, whole in --full."""
+        now, later = now_and_later(self.a.recommendations, self.a.level)
+        said: set[str] = set()
+        for rec in now:
+            back = ""
+            if rec.return_if and rec.return_if not in said:
+                said.add(rec.return_if)
+                back = f" Come back if: {rec.return_if}"
+            yield Paragraph(f"- {KIND_TITLES[rec.kind]}: {self._advice_text(rec)}{back}", "", 2, 2)
+        if later and self.detail != "brief":
+            named = "; ".join(short_name(rec.text) for rec in later)
+            cited = self.cite(s for rec in later for s in rec.sources)
+            yield Paragraph(f"- Later{cited} (whole in --full): {named}", "", 2, 2)
 
     def loose_ends(self) -> Iterator[Paragraph]:
         a = self.a
         if a.unexplained_findings or a.unused_findings or a.warnings:
-            yield Paragraph("")
+            yield from self._gap()
         if a.unexplained_findings:
             yield Paragraph("Not explained by any condition: " + self.labels.names(a.unexplained_findings), "yellow")
         if a.unused_findings:
@@ -341,25 +376,17 @@ class _Writer:
     def references(self) -> Iterator[Paragraph]:
         if not self.refs.sources:
             return
-        yield Paragraph("")
-        cut = "" if self.full or self.width is None else " (cut to one line; the full view has them whole, with links)"
-        yield Paragraph(f"References{cut}", "bold")
-        for number, citation, url in self.refs.entries(full=self.full):
-            head = f"[{number}] "
-            if self.full or self.width is None:
+        if self.full:
+            yield Paragraph("")
+            yield Paragraph("References", "bold")
+            for number, citation, url in self.refs.entries():
+                head = f"[{number}] "
                 yield Paragraph(f"{head}{citation}{f' {url}' if url else ''}", "dim", 2, len(head))
-            else:  # one line each; the DOI or URL too when it leaves room to name the work
-                yield Paragraph(_one_line(head, citation, url, self.width - 2), "dim", 2)
-
-
-def _one_line(head: str, citation: str, url: str | None, width: int) -> str:
-    tail = f" {url}" if url else ""
-    if len(head) + len(citation) + len(tail) <= width:
-        return f"{head}{citation}{tail}"
-    if width - len(head) - len(tail) < 60:
-        tail = ""
-    room = width - len(head) - len(tail)
-    return f"{head}{citation if len(citation) <= room else citation[: room - 1].rstrip() + '…'}{tail}"
+            return
+        # short labels several to a line, none parted from its number (textwrap never breaks at \xa0)
+        glued = " · ".join(entry.replace("] ", "]\xa0", 1) for entry in self.refs.labelled())
+        for line, style in Paragraph(f"References (whole: --full): {glued}", "dim", 0, 2).lines(self.width):
+            yield Paragraph(line.replace("\xa0", " "), style)
 
 
 def _grouped(recs: Iterable[RecommendationResult]) -> list[tuple[str, list[RecommendationResult]]]:
