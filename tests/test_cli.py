@@ -87,12 +87,13 @@ def test_check_refuses_a_rule_that_hides_a_red_flag_and_says_which(tmp_path: Pat
     )
     code, out, _ = run("check", "--examples", "20", str(unsafe))
     assert code == 1
-    assert (
-        "UNSAFE: Adding hot weather and recent injury to the leg raises 'Injured in the heat' (urgent), "
-        "yet the level falls: before emergency -> after urgent\n"
-    ) in out
-    assert '  smallest case: {"findings": {"calf_pain": true}}' in out
-    assert '  then adding:   {"hot_weather": true, "recent_trauma": true}' in out
+    unsafe_line = next(line for line in out.splitlines() if line.startswith("UNSAFE: "))
+    assert "raises 'Injured in the heat' (urgent), yet the level falls: before emergency -> after urgent" in unsafe_line
+    # the smallest case and what was added together make the pair true while the rule's calf pain stays
+    case = json.loads(out.split("smallest case: ", 1)[1].splitlines()[0])["findings"]
+    added = json.loads(out.split("then adding:   ", 1)[1].splitlines()[0])
+    assert case.get("calf_pain") is True and "hot_weather" in added
+    assert {**case, **added}.keys() >= {"calf_pain", "hot_weather", "recent_trauma"}
     assert "safety: FAILED" in out
     code, out, _ = run("check", "--json", "--examples", "20", str(unsafe))
     violation = json.loads(out)["safety"]["violations"][0]
