@@ -30,12 +30,31 @@ def _load() -> list[dict[str, Any]]:
 
 CASES = _load()
 
+# Vignettes whose band the knowledge deliberately does not meet, each with the clinical reason.
+# Strict: when one starts to pass, the test fails so the disagreement is looked at again.
+DISAGREEMENTS = {
+    "tennis_leg_plantaris_rupture": (
+        "a painful calf with one-sided swelling is a suspected DVT to be tested the same day (NICE NG158); "
+        "tennis leg hides a DVT in about 1 in 10 (Delgado 2002), so the floor keeps it urgent"
+    ),
+}
+
+
+def _params() -> list[object]:
+    return [
+        pytest.param(case, id=case["id"], marks=pytest.mark.xfail(strict=True, reason=DISAGREEMENTS[case["id"]]))
+        if case["id"] in DISAGREEMENTS
+        else pytest.param(case, id=case["id"])
+        for case in CASES
+    ]
+
 
 def test_there_are_vignettes() -> None:
     assert len(CASES) >= 30
+    assert set(DISAGREEMENTS) <= {case["id"] for case in CASES}
 
 
-@pytest.mark.parametrize("vignette", CASES, ids=[case["id"] for case in CASES])
+@pytest.mark.parametrize("vignette", _params())
 def test_vignette_lands_in_band(engine: Engine, vignette: dict[str, Any]) -> None:
     outcome = engine.assess({"id": vignette["id"], "findings": vignette["findings"]})
     low, high = Level(vignette["level_at_least"]), Level(vignette["level_at_most"])
