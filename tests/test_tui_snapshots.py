@@ -119,6 +119,23 @@ def test_case_tester_yes_no_and_not_recorded(snap_compare: SnapCompare) -> None:
     assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=form)
 
 
+def test_case_tester_asks_the_screen_first_before_running(snap_compare: SnapCompare) -> None:
+    """Before any run, the calf group's red-flag questions not yet asked head the form; an answered one has left."""
+
+    async def form(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        tester = pilot.app.screen
+        assert isinstance(tester, CaseTester)
+        tester.query_one("#f-calf_pain", YesNo).answer = True
+        tester.query_one("#f-chest_pain", YesNo).answer = False
+        await settle(pilot)
+        assert tester.assessment is None
+
+    assert snap_compare(CalfrulesApp(), terminal_size=(80, 24), run_before=form)
+
+
 def test_help_screen(snap_compare: SnapCompare) -> None:
     async def help_screen(pilot: Pilot[Any]) -> None:
         await settle(pilot)

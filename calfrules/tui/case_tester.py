@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
@@ -30,24 +30,15 @@ from textual.widgets import (
 
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
+from calfrules.engine.screening import evaluate_screen
 from calfrules.engine.why_not import CaseFacts, why_not
 from calfrules.rules.errors import CaseError
-from calfrules.rules.levels import Level
-from calfrules.rules.vocabulary import Finding, Value
-from calfrules.tui.case_words import number_problem, why_not_words
+from calfrules.rules.vocabulary import Value
+from calfrules.tui.case_words import number_problem, screen_title, why_not_words
 from calfrules.tui.explanation import assessment_text, fill_explanation
+from calfrules.tui.form_fields import finding_row, row_home, shown
 from calfrules.tui.workspace import Workspace
 from calfrules.tui.yes_no import YesNo
-
-
-def _show(value: Value) -> str:
-    if value is True:
-        return "yes"
-    if value is False:
-        return "no"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 class CaseTester(Screen[None]):
@@ -97,6 +88,7 @@ class CaseTester(Screen[None]):
         self.title_text = title
         self.why_not_first = why_not  # (ruleset id, rule id) to explain on opening
         self.assessment: Assessment | None = None
+        self._first: list[str] = []  # the red-flag questions now at the top of the form, in order
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -124,48 +116,13 @@ class CaseTester(Screen[None]):
         if engine is None:
             yield Label("the engine is still loading; close and open the case tester again")
             return
-        yield Label("RED-FLAG QUESTIONS NOT YET ASKED: ASK THESE FIRST", classes="group-title", id="screen-title")
+        yield Label("", classes="screen-title", id="screen-title")
         group = None
         for finding in engine.vocabulary:
             if finding.group != group:
                 group = finding.group
                 yield Label(group.replace("_", " ").upper(), classes="group-title", id=f"group-{group}")
-            yield self._finding_row(finding)
-
-    def _finding_row(self, finding: Finding) -> Horizontal:
-        value = self.initial.get(finding.id)
-        classes = f"finding-row group-{finding.group}"
-        if finding.type == "bool":
-            return Horizontal(
-                YesNo(
-                    f"{finding.label} ({finding.id})",
-                    value if isinstance(value, bool) else None,
-                    compact=True,
-                    id=f"f-{finding.id}",
-                ),
-                classes=classes,
-                id=f"row-{finding.id}",
-            )
-        label = Label(f"{finding.label} ({finding.id})", classes="finding-label")
-        field: Input | Select[str]
-        if finding.type == "number":
-            field = Input(
-                "" if value is None else _show(value),
-                placeholder=finding.range_text(),
-                type="number",
-                compact=True,
-                id=f"f-{finding.id}",
-                classes="finding-number",
-            )
-        else:
-            field = Select(
-                [(c, c) for c in finding.choices],
-                value=value if isinstance(value, str) else Select.NULL,
-                compact=True,
-                id=f"f-{finding.id}",
-                classes="finding-choice",
-            )
-        return Horizontal(label, field, classes=classes, id=f"row-{finding.id}")
+            yield finding_row(finding, self.initial.get(finding.id))
 
     def _rule_options(self) -> list[tuple[str, tuple[str, str]]]:
         options = []
@@ -235,13 +192,69 @@ class CaseTester(Screen[None]):
         """The running list of what the case records, by label: what the engine will be given."""
         engine = self.engine
         found = self.findings()
+        self._ask_first(found)
         if engine is None or not found:
             self.query_one("#recorded", Static).update("Nothing recorded yet.")
             return
-        words = [f"{engine.vocabulary[n].label}: {_show(v)}" for n, v in found.items() if n in engine.vocabulary]
+        words = [f"{engine.vocabulary[n].label}: {shown(v)}" for n, v in found.items() if n in engine.vocabulary]
         text = Text(f"Recorded ({len(words)}): ", style="bold")
         text.append("; ".join(words), style="")
         self.query_one("#recorded", Static).update(text)
+
+    # --- the red-flag screen, asked first -----------------------------------------------------
+    def _ask_first(self, found: dict[str, Any]) -> None:
+        """The screen's unanswered questions for the case's group(s), as the engine counts them, go to the
+        top of the form; the question being answered stays put until the focus leaves it."""
+        engine = self.engine
+        titles = self.query("#screen-title")
+        if engine is None or not titles:
+            return
+        try:
+            given = engine.parse_case({"findings": found}).findings
+        except CaseError:  # an empty case, or a bad number (flagged beside it): the answers still count
+            given = {name: value for name, value in found.items() if isinstance(value, bool)}
+        screen = evaluate_screen(engine.program.screen, given, engine.screen)
+        focused = self.focused
+        held = focused.id.removeprefix("f-") if isinstance(focused, YesNo) and focused.id else None
+        unanswered = set(screen.unanswered)
+        first = [
+            q.id
+            for q in screen.questions
+            if (q.id in unanswered and q.id != held) or (q.id == held and held in self._first)
+        ]
+        titles.first(Label).update(screen_title(screen))
+        form = self.query_one("#finding-form", VerticalScroll)
+        for finding in engine.vocabulary:  # in vocabulary order, so each row's home is already back
+            if finding.id in self._first and finding.id not in first:
+                self._move(form, finding.id, self._home(finding.id, first), asked_first=False)
+        after: Widget = titles.first()
+        for question in first:
+            after = self._move(form, question, after, asked_first=True) or after
+        self._first = first
+        self._show_screen_title()
+
+    def _home(self, finding_id: str, first: list[str]) -> Widget | None:
+        assert self.engine is not None
+        found = self.query(f"#{row_home(self.engine.vocabulary, finding_id, first)}")
+        return found.first() if found else None
+
+    def _move(self, form: VerticalScroll, finding_id: str, after: Widget | None, asked_first: bool) -> Widget | None:
+        rows = self.query(f"#row-{finding_id}")
+        if not rows or after is None:
+            return None  # a finding the engine gained after the form was built
+        row = rows.first()
+        row.set_class(asked_first, "-ask-first")
+        if form.children.index(row) != form.children.index(after) + 1:
+            form.move_child(row, after=after)
+        return row
+
+    def _show_screen_title(self) -> None:
+        shown_rows = (self.query_one(f"#row-{q}").display for q in self._first)
+        self.query_one("#screen-title").display = any(shown_rows)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        if isinstance(event.widget, YesNo):  # a question answered at the top leaves it with the focus
+            self._ask_first(self.findings())
 
     @on(Input.Changed, "#finding-search")
     def _filter(self, event: Input.Changed) -> None:
@@ -258,6 +271,7 @@ class CaseTester(Screen[None]):
                 visible_groups.add(finding.group)
         for title in self.query(".group-title"):
             title.display = (title.id or "").removeprefix("group-") in visible_groups
+        self._show_screen_title()
 
     @on(Input.Submitted, "#finding-search")
     def _to_first_match(self, event: Input.Submitted) -> None:
@@ -315,25 +329,10 @@ class CaseTester(Screen[None]):
         if self.query_one("#case-tabs", TabbedContent).active == "tab-case":
             self._show_tab("tab-assessment", "#assessment-scroll")
         self.sub_title = f"{self.title_text}: {assessment.level.value}"
-        self._questions_first(assessment)
         self.log(f"assessed in {seconds * 1000:.0f} ms")
         if not assessment.complete:
             self.notify("; ".join(assessment.incomplete_reasons), severity="error", title="Assessment incomplete")
         self._update_why_not()
-
-    def _questions_first(self, assessment: Assessment) -> None:
-        """The red-flag screen's questions not yet answered move to the top of the case form."""
-        screen = assessment.red_flag_screen
-        unanswered = [] if screen.complete or assessment.level == Level.EMERGENCY else list(screen.unanswered)
-        form = self.query_one("#finding-form", VerticalScroll)
-        title = self.query_one("#screen-title", Label)
-        title.display = bool(unanswered)
-        after: Widget = title
-        for question in unanswered:
-            rows = self.query(f"#row-{question}")
-            if rows:
-                form.move_child(rows.first(), after=after)
-                after = rows.first()
 
     # --- why not? -------------------------------------------------------------------------
     @on(Select.Changed, "#whynot-rule")

@@ -1,7 +1,9 @@
-"""What the case tester says in words: a number out of its range, why a rule did not fire (headless)."""
+"""What the case tester says in words: a number out of its range, the screen still to ask, why a rule did not
+fire (headless)."""
 
 from __future__ import annotations
 
+from calfrules.engine.assessment import RedFlagScreen
 from calfrules.engine.why_not import WhyNot
 from calfrules.rules.vocabulary import Finding
 
@@ -18,6 +20,13 @@ def number_problem(text: str, finding: Finding) -> str | None:
     if (low is not None and value < low) or (high is not None and value > high):
         return f"out of range: {finding.range_text()}"
     return None
+
+
+def screen_title(screen: RedFlagScreen) -> str:
+    """The heading over the red-flag questions still to ask, with how many and for which group(s)."""
+    count = len(screen.unanswered)
+    groups = ", ".join(g.replace("_", " ") for g in screen.groups).upper()
+    return f"ASK THESE FIRST: {count} RED-FLAG QUESTION{'' if count == 1 else 'S'} NOT YET ASKED ({groups})"
 
 
 def why_not_words(answer: WhyNot) -> list[str]:

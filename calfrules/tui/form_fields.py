@@ -1,4 +1,4 @@
-"""The rule form's fields: what each accepts, checked as it is typed, and the condition box."""
+"""The forms' fields: what each accepts, checked as it is typed, the condition box, a case's finding rows."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import re
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.suggester import Suggester
-from textual.widgets import Input
+from textual.widgets import Input, Label, Select
 
 from calfrules.rules.model import DOSE_FIELDS, DoseValue
 from calfrules.rules.numbers import format_number
+from calfrules.rules.vocabulary import Finding, Value, Vocabulary
 from calfrules.tui.names import KnownNames
+from calfrules.tui.yes_no import YesNo
 
 MAX_ID = 60  # characters of a rule or advice id: long enough for any name, short enough for a table
 _ID_CHARS = re.compile(r"[a-z][a-z0-9_]*")
@@ -111,3 +114,56 @@ def dose_text(dose: tuple[tuple[str, DoseValue], ...]) -> str:
 
 def ids_of(text: str) -> tuple[str, ...]:
     return tuple(filter(None, (p.strip() for p in text.replace(" ", ",").split(","))))
+
+
+def shown(value: Value) -> str:
+    """A finding's value as the case form shows it."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def finding_row(finding: Finding, value: Value | None) -> Horizontal:
+    """One finding of the case form (``#row-<id>``) with its field (``#f-<id>``), holding ``value``."""
+    classes = f"finding-row group-{finding.group}"
+    if finding.type == "bool":
+        answer = value if isinstance(value, bool) else None
+        field = YesNo(f"{finding.label} ({finding.id})", answer, compact=True, id=f"f-{finding.id}")
+        return Horizontal(field, classes=classes, id=f"row-{finding.id}")
+    label = Label(f"{finding.label} ({finding.id})", classes="finding-label")
+    entry: Input | Select[str]
+    if finding.type == "number":
+        entry = Input(
+            "" if value is None else shown(value),
+            placeholder=finding.range_text(),
+            type="number",
+            compact=True,
+            id=f"f-{finding.id}",
+            classes="finding-number",
+        )
+    else:
+        entry = Select(
+            [(c, c) for c in finding.choices],
+            value=value if isinstance(value, str) else Select.NULL,
+            compact=True,
+            id=f"f-{finding.id}",
+            classes="finding-choice",
+        )
+    return Horizontal(label, entry, classes=classes, id=f"row-{finding.id}")
+
+
+def row_home(vocabulary: Vocabulary, finding_id: str, asked_first: list[str]) -> str:
+    """The widget id a finding's row goes back after when it leaves the top of the form: the nearest
+    earlier row of its group that is not asked first, else the group's title."""
+    group = vocabulary[finding_id].group
+    before = f"group-{group}"
+    for finding in vocabulary:
+        if finding.id == finding_id:
+            break
+        if finding.group == group and finding.id not in asked_first:
+            before = f"row-{finding.id}"
+    return before

@@ -57,7 +57,7 @@ class YesNo(Checkbox):
 
     def watch_said_no(self) -> None:
         self._look()
-        if self.said_no:  # a recorded no changes the case as much as a yes does
+        if not self.value:  # a no recorded or taken back changes the case as much as a yes does
             self.post_message(self.Changed(self, self.value))
 
     def _look(self) -> None:
