@@ -22,22 +22,11 @@ from calfrules import Level, load_engine
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 
-from helpers import ruleset
+from helpers import PAIN_RULE, ruleset
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; PDEATHSIG is Linux's")
 
-RULES = ruleset(
-    """
-    [conditions.c]
-    label = "C"
-
-    [[rules]]
-    id = "pain"
-    when = "calf_pain"
-    conclude = "c"
-    rationale = "x"
-    """
-)
+RULES = ruleset(PAIN_RULE)
 CASE = {"findings": {"calf_pain": True}}
 
 

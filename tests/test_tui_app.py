@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widget import Widget
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Static, Tree
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, OptionList, Tree
+from tui_helpers import settle, text_of
 
 from calfrules import Deriver, Level, Rule, Score, hookimpl
 from calfrules.formats.text import screen_lines
@@ -38,18 +38,6 @@ def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def copy_dir(tmp_path: Path) -> Path:
     return tmp_path / "rulesets-local"
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    """Let every worker (engine builds, golden runs, the safety gate) finish, then redraw."""
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-def text_of(widget: Widget) -> str:
-    assert isinstance(widget, Static)
-    return str(widget.content)
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:

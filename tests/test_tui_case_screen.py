@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from tui_helpers import settle
 
 from calfrules.engine.assessment import RedFlagScreen
 from calfrules.tui.app import CalfrulesApp
@@ -26,12 +27,6 @@ SIZE = (80, 24)
 @pytest.fixture(autouse=True)
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALFRULES_PLUGINS", ",".join(BUILTIN_PLUGINS))
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
 
 
 def with_tester(tmp_path: Path, body: Callable[[Pilot[Any], CaseTester], Awaitable[None]]) -> None:

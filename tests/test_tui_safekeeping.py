@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
+from tui_helpers import settle, text_of
 
 from calfrules import Rule
 from calfrules.knowledge.ruleset_io import load
@@ -34,17 +34,6 @@ HAND_WRITTEN = (
 @pytest.fixture(autouse=True)
 def builtin_plugins_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALFRULES_PLUGINS", ",".join(BUILTIN_PLUGINS))
-
-
-async def settle(pilot: Pilot[Any]) -> None:
-    for _ in range(3):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-
-
-def text_of(widget: Widget) -> str:
-    assert isinstance(widget, Static)
-    return str(widget.content)
 
 
 def in_app(copy_dir: Path, body: Callable[[CalfrulesApp, Pilot[Any]], Awaitable[None]]) -> None:

@@ -54,7 +54,8 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     fired = [(program.rules[f.rule_index], f) for f in run.firings]
     level_reasons: list[LevelReason] = []
 
-    conditions = _conditions(program, fired, run.findings)
+    shown_by_step = [evidence(firing.matched, run.findings) for _, firing in fired]  # once per firing
+    conditions = _conditions(fired, shown_by_step, program)
     trace = tuple(
         TraceStep(
             step=n,
@@ -65,8 +66,7 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
             escalated=rule.rule.escalate,
             unrecorded=unrecorded,
         )
-        for n, (rule, firing) in enumerate(fired, start=1)
-        for shown, unrecorded in [evidence(firing.matched, run.findings)]
+        for n, ((rule, _), (shown, unrecorded)) in enumerate(zip(fired, shown_by_step, strict=True), start=1)
     )
     for rule, _ in fired:
         if rule.rule.escalate is not None:
@@ -209,12 +209,13 @@ def _level_sources(
 
 
 def _conditions(
-    program: Program, fired: list[tuple[CompiledRule, Firing]], findings: Mapping[str, Value]
+    fired: list[tuple[CompiledRule, Firing]],
+    shown_by_step: list[tuple[dict[str, Value], tuple[str, ...]]],
+    program: Program,
 ) -> list[ConditionResult]:
     reasons: dict[str, list[Reason]] = {}
-    for rule, firing in fired:
+    for (rule, _), (shown, unrecorded) in zip(fired, shown_by_step, strict=True):
         if rule.rule.conclude:
-            shown, unrecorded = evidence(firing.matched, findings)
             reasons.setdefault(rule.rule.conclude, []).append(
                 Reason(rule.ref, shown, rule.rule.rationale, rule.sources, unrecorded)
             )

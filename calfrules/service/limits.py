@@ -13,6 +13,7 @@ Every refusal here is ``{"error": "..."}``, like the app's own errors.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -21,7 +22,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
@@ -61,14 +61,19 @@ class HostCheck:
             for pattern in self.allowed
         )
 
+    def refusal(self, host_header: bytes | None) -> str | None:
+        """Why a request with this Host header is refused, or None when it is answered."""
+        host = (host_header or b"").decode("latin-1")
+        if self.allows(host):
+            return None
+        shown = host[:80] or "(none)"
+        return f"the Host header {shown!r} is not one this service answers to (--allowed-host)"
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            host = (_header(scope, b"host") or b"").decode("latin-1")
-            if not self.allows(host):
-                shown = host[:80] or "(none)"
-                await send_error(
-                    send, 400, f"the Host header {shown!r} is not one this service answers to (--allowed-host)"
-                )
+            refused = self.refusal(_header(scope, b"host"))
+            if refused is not None:
+                await send_error(send, 400, refused)
                 return
         await self.app(scope, receive, send)
 
@@ -98,25 +103,15 @@ class RequestGate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(scope)
-        if refusal is not None:
-            status, message, headers = refusal
-            await send_error(send, status, message, headers)
-            return
         if scope["method"] not in BODY_METHODS:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                await send_error(send, *refusal)
+                return
             await self.app(scope, receive, send)
             return
-        try:
-            with anyio.fail_after(self.body_timeout_s):
-                body = await self._read_body(receive)
-        except TimeoutError:
-            message = f"the request body did not arrive within {self.body_timeout_s:g} s"
-            await send_error(send, 408, message, {"Connection": "close"})
-            return
-        except _TooLarge:
-            await send_error(send, 413, self._too_large(), {"Connection": "close"})
-            return
-        if body is None:  # the client went away
+        body = await self.admit(scope, receive, send)
+        if body is None:  # refused (and answered), or the client went away
             return
         sent = False
 
@@ -128,6 +123,22 @@ class RequestGate:
             return {"type": "http.request", "body": body, "more_body": False}
 
         await self.app(scope, replay, send)
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
+        """The whole body of a request that passes every check; None once a refusal is answered."""
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await send_error(send, *refusal)
+            return None
+        try:
+            async with asyncio.timeout(self.body_timeout_s):  # plain asyncio: no anyio cancel scope per request
+                return await self._read_body(receive)
+        except TimeoutError:
+            message = f"the request body did not arrive within {self.body_timeout_s:g} s"
+            await send_error(send, 408, message, {"Connection": "close"})
+        except _TooLarge:
+            await send_error(send, 413, self._too_large(), {"Connection": "close"})
+        return None
 
     def _refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
         if self.token is not None and scope["path"] not in PUBLIC_PATHS:

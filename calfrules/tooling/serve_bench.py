@@ -1,5 +1,8 @@
 """Serve benchmark: ``python -m calfrules.tooling.serve_bench [--seconds S] [--rounds R] [--workers 1,2]``.
 
+``--audit on|off|on,off`` and ``--connections 50`` measure fewer configurations; ``--before
+FOLDER`` also runs an older copy of calfrules, interleaved, for before/after figures.
+
 Starts real ``calfrules serve`` processes on loopback, one per system (the SQLite audit
 trail on, and ``--no-audit``; times each ``--workers`` value), and drives ``POST /assess``
 with a seeded case mix: golden cases with findings added, and random findings from the
@@ -61,17 +64,20 @@ class System:
     audit: bool
     workers: int
     folder: Path
+    baseline: str | None = None  # a copy of an older calfrules to run instead (put first on PYTHONPATH)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     audit_ids: set[str] = field(default_factory=set)
 
     @property
     def label(self) -> str:
-        return f"audit={'sqlite' if self.audit else 'off'} workers={self.workers}"
+        version = "" if self.baseline is None else "version=before "
+        return f"{version}audit={'sqlite' if self.audit else 'off'} workers={self.workers}"
 
     @property
     def audit_url(self) -> str:
-        return f"sqlite:///{self.folder / f'audit-{self.workers}.sqlite3'}"
+        version = "" if self.baseline is None else "-before"
+        return f"sqlite:///{self.folder / f'audit-{self.workers}{version}.sqlite3'}"
 
     def start(self) -> None:
         self.port = _free_port()
@@ -80,6 +86,8 @@ class System:
         if self.workers > 1:
             command += ["--workers", str(self.workers)]
         env = {**os.environ, "CALFRULES_TOKEN": TOKEN}
+        if self.baseline is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [self.baseline, os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
         _wait_ready(self.port, self.process)
 
@@ -255,9 +263,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     parser.add_argument("--connections", default="1,10,50", help="connection counts (default 1,10,50)")
     parser.add_argument("--workers", default="1", help="worker counts to compare, e.g. 1,2 (default 1)")
+    parser.add_argument("--audit", default="on,off", help="audit settings to measure: on, off or on,off (default)")
+    parser.add_argument(
+        "--before",
+        metavar="FOLDER",
+        help="also measure, interleaved, the calfrules package found in FOLDER (a copy of an older version, "
+        "with plugins/ and rulesets/ inside it as calfrules/plugins and calfrules/rulesets); its lines say "
+        "version=before",
+    )
     args = parser.parse_args(argv)
     levels = [int(n) for n in args.connections.split(",")]
     worker_counts = [int(n) for n in args.workers.split(",")]
+    chosen = [a.strip() for a in args.audit.split(",")]
+    if not chosen or not set(chosen) <= {"on", "off"}:
+        parser.error(f"--audit {args.audit}: give on, off or on,off")
+    audits = [a == "on" for a in chosen]
+    if args.before is not None and not (Path(args.before) / "calfrules" / "__init__.py").is_file():
+        parser.error(f"--before {args.before}: no calfrules package in that folder")
+    versions: list[str | None] = [None] if args.before is None else [os.path.abspath(args.before), None]
     try:
         import uvloop
 
@@ -266,7 +289,12 @@ def main(argv: list[str] | None = None) -> None:
         pass
     signal.signal(signal.SIGTERM, _stop_on_sigterm)  # through the finally below: the servers stop too
     with tempfile.TemporaryDirectory() as folder:
-        systems = [System(audit, workers, Path(folder)) for workers in worker_counts for audit in (True, False)]
+        systems = [
+            System(audit, workers, Path(folder), version)
+            for workers in worker_counts
+            for audit in audits
+            for version in versions
+        ]
         cpu_started = time.process_time()
         load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
         try:
