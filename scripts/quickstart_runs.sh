@@ -14,5 +14,6 @@ for i in ${RUNS:-1 2 3 4 5}; do
   pip install -q -e '.[test]' ./examples/tibpost_pack > "$dir/install2.log" 2>&1 && pytest -q -p no:cacheprovider > "$dir/pytest.log" 2>&1
   rc2=$?
   echo "run $i: command 1 exit $rc1 ($(head -n 1 "$dir/assess.txt")), command 2 exit $rc2 ($(tail -n 1 "$dir/pytest.log")), $(( $(date +%s) - start )) s, 'Fatal Python' lines: $(grep -c 'Fatal Python' "$dir/pytest.log")"
+  if [ "$rc2" != 0 ]; then cp "$dir/pytest.log" "/tmp/quickstart-run-$i-pytest.log"; echo "  pytest output kept in /tmp/quickstart-run-$i-pytest.log"; fi
   deactivate; cd /; rm -rf "$dir"
 done
