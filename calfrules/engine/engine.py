@@ -61,6 +61,8 @@ class Engine:
         self._runner = IsolatedRunner(self._pipeline, timeout) if isolation == "process" else self._pipeline
         self._runner.warm_up()
         self._provenance = self._make_provenance()
+        # what each score is built from, for the policy's 'used' findings: fixed per engine
+        self._score_inputs = {deriver.id: deriver.inputs for deriver, _ in registry.derivers.values()}
 
     # --- what is loaded ---------------------------------------------------------
     @property
@@ -124,7 +126,7 @@ class Engine:
             case_id=parsed.id,
             provenance={**self._provenance, "evaluator": evaluator, "screen": self.screen},
             screen_policy=self.screen,
-            score_inputs={deriver.id: deriver.inputs for deriver, _ in self.registry.derivers.values()},
+            score_inputs=self._score_inputs,
         )
         return policy.build(self.program, self.vocabulary, run)
 
