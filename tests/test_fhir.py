@@ -59,7 +59,8 @@ def validate(bundle: dict[str, Any]) -> None:
     assert bundle["type"] in REQUIRED_CODES[("Bundle", "type")]
     urls = {entry["fullUrl"] for entry in bundle["entry"]}
     for reference in _references(bundle["entry"]):
-        assert reference in urls, f"dangling reference {reference}"
+        # the patient lives in the EHR, not in the Bundle: a relative reference to it is right
+        assert reference in urls or reference.startswith("Patient/"), f"dangling reference {reference}"
 
 
 def _references(value: Any) -> list[str]:
@@ -94,13 +95,15 @@ def test_a_suspected_dvt_gives_guidance_a_wells_risk_assessment_and_provenance(e
     [risk] = found["RiskAssessment"]
     assert risk["code"]["coding"][0]["code"] == "wells_score"
     assert "DVT likely" in risk["prediction"][0]["qualitativeRisk"]["text"]
-    [observation] = found["Observation"]
+    [observation] = [o for o in found["Observation"] if o["code"]["coding"][0]["code"] == "wells_score"]
     assert observation["valueQuantity"]["value"] == 2.0
     assert {c["code"]["text"] for c in observation["component"]} == {"pitting_oedema", "calf_circumference_diff_cm"}
     [provenance] = found["Provenance"]
     hashes = {e["what"]["identifier"]["value"] for e in provenance["entity"]}
     assert {r["hash"] for r in assessment.provenance["rulesets"]} <= hashes
-    assert len(provenance["target"]) == 3  # guidance, recommendations, risk assessment
+    # everything it produced: guidance, recommendations, Wells observation and risk, screen observation
+    others = [e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"]
+    assert [t["reference"] for t in provenance["target"]] == others and len(others) == 5
     assert "OperationOutcome" not in found
 
 
@@ -216,6 +219,11 @@ def test_an_incomplete_assessment_says_so_in_fhir() -> None:
     [outcome] = found["OperationOutcome"]
     assert "ZeroDivisionError" in outcome["issue"][0]["diagnostics"]
     assert found["RequestGroup"][0]["priority"] in ("urgent", "stat")  # the fail-safe level, at least urgent
+    [provenance] = found["Provenance"]
+    targets = {t["reference"] for t in provenance["target"]}
+    outcome_url = next(e["fullUrl"] for e in bundle["entry"] if e["resource"] is outcome)
+    assert outcome_url in targets
+    assert targets == {e["fullUrl"] for e in bundle["entry"] if e["resource"] is not provenance}
 
 
 def test_the_validator_is_not_vacuous(engine: Engine) -> None:
@@ -235,3 +243,46 @@ def test_assess_format_option(args: list[str]) -> None:
         validate(data)
     else:
         assert data["level"] == "urgent"
+
+
+def test_a_named_patient_is_the_subject_of_every_resource_that_has_one(engine: Engine) -> None:
+    bundle = to_fhir_bundle(engine.assess(DVT), patient_id="p-42")
+    validate(bundle)
+    found = resources(bundle)
+    for kind in ("GuidanceResponse", "RequestGroup", "Observation", "RiskAssessment"):
+        for resource in found[kind]:
+            assert resource["subject"] == {"reference": "Patient/p-42"}, kind
+    anonymous = resources(to_fhir_bundle(engine.assess(DVT)))
+    assert all("subject" not in o for o in anonymous["Observation"])
+    assert anonymous["RiskAssessment"][0]["subject"]["identifier"]["value"] == "example-2"  # the case stands in
+
+
+def screen_of(bundle: dict[str, Any]) -> dict[str, Any]:
+    [screen] = [o for o in resources(bundle)["Observation"] if o["code"]["coding"][0]["code"] == "red-flag-screen"]
+    return screen
+
+
+def test_the_red_flag_screen_is_an_observation_with_each_answer_or_not_asked(engine: Engine) -> None:
+    case = {"findings": {**DVT["findings"], "chest_pain": False, "fever": True}}
+    assessment = engine.assess(case)
+    screen = screen_of(to_fhir_bundle(assessment))
+    answers = {c["code"]["coding"][0]["code"]: c for c in screen["component"]}
+    assert list(answers) == [q.id for q in assessment.red_flag_screen.questions]
+    assert answers["chest_pain"]["valueBoolean"] is False  # a recorded no stays a no
+    assert answers["fever"]["valueBoolean"] is True
+    assert answers["swelling_unilateral"]["valueBoolean"] is True
+    unrecorded = answers["coughing_blood"]
+    assert "valueBoolean" not in unrecorded and unrecorded["dataAbsentReason"]["coding"][0]["code"] == "not-asked"
+    assert screen["status"] == "preliminary" and not assessment.red_flag_screen.complete
+    question = next(q for q in assessment.red_flag_screen.questions if q.id == "chest_pain").question
+    assert answers["chest_pain"]["code"]["coding"][0]["display"] == question
+
+
+def test_a_fully_answered_screen_is_final(engine: Engine) -> None:
+    first = engine.assess(AFTER_LAYOFF)
+    answered = {**AFTER_LAYOFF["findings"], **dict.fromkeys(first.red_flag_screen.unanswered, False)}
+    bundle = to_fhir_bundle(engine.assess({"findings": answered}))
+    validate(bundle)
+    screen = screen_of(bundle)
+    assert screen["status"] == "final"
+    assert all("valueBoolean" in c for c in screen["component"])

@@ -15,13 +15,21 @@ The Bundle (type ``collection``) holds:
 - per score (such as the Wells score) an **Observation** with the value and the points
   each finding added, and a **RiskAssessment** based on it with the interpretation and a
   note naming the score's items nobody recorded;
+- an **Observation** of the red-flag screen (code ``urn:calfrules:screen|red-flag-screen``,
+  category survey), when a screen group applied: one component per screening question
+  (code ``urn:calfrules:finding|<id>``, the question as display) with the recorded answer
+  as ``valueBoolean``, or ``dataAbsentReason`` not-asked when nobody recorded it (never a
+  no). Status ``final`` when every question is answered, ``preliminary`` while some are not;
 - an **OperationOutcome** saying why, when the assessment is incomplete (the
   GuidanceResponse then has status ``failure``, yet still carries the fail-safe level
   and advice);
-- a **Provenance** naming the engine, every ruleset with its version and content hash,
-  and every plugin with its version and status.
+- a **Provenance** whose ``target`` is every other resource in the Bundle, naming the
+  engine, every ruleset with its version and content hash, and every plugin with its
+  version and status.
 
-References between them use ``urn:uuid:`` full URLs, as FHIR asks inside a Bundle.
+References between them use ``urn:uuid:`` full URLs, as FHIR asks inside a Bundle. With
+``patient_id`` (the patient the request names, as ``fhir_input`` reads it), every resource
+that has a subject refers to ``Patient/<id>``; without it the RiskAssessment names the case.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ from calfrules.rules.numbers import format_number
 Resource = dict[str, Any]
 SYSTEM = "urn:calfrules"
 # RequestGroup.priority codes (http://hl7.org/fhir/request-priority) for our levels
+# resources whose subject is the patient, when the request names one
+_HAS_SUBJECT = frozenset({"GuidanceResponse", "RequestGroup", "Observation", "RiskAssessment"})
 _PRIORITY = {
     Level.EMERGENCY: "stat",
     Level.URGENT: "urgent",
@@ -48,16 +58,23 @@ _PRIORITY = {
 }
 
 
-def to_fhir_bundle(assessment: Assessment | Mapping[str, Any], *, now: datetime | None = None) -> Resource:
+DATA_ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+
+
+def to_fhir_bundle(
+    assessment: Assessment | Mapping[str, Any], *, now: datetime | None = None, patient_id: str | None = None
+) -> Resource:
     """The assessment (or its ``to_dict()``) as a FHIR R4 Bundle of type collection."""
     data = assessment.to_dict() if isinstance(assessment, Assessment) else dict(assessment)
-    builder = _Builder(data, (now or datetime.now(UTC)).astimezone(UTC))
+    builder = _Builder(data, (now or datetime.now(UTC)).astimezone(UTC), patient_id)
     return builder.bundle()
 
 
 class _Builder:
-    def __init__(self, data: Mapping[str, Any], now: datetime) -> None:
+    def __init__(self, data: Mapping[str, Any], now: datetime, patient_id: str | None = None) -> None:
         self.data = data
+        self.patient = {"reference": f"Patient/{patient_id}"} if patient_id else None
         self.when = now.isoformat(timespec="seconds").replace("+00:00", "Z")
         self.entries: list[Resource] = []
         # numbered as in the text rendering: [1] is the same source in every output
@@ -65,16 +82,22 @@ class _Builder:
 
     def add(self, resource: Resource) -> str:
         full_url = f"urn:uuid:{uuid.uuid4()}"
+        if self.patient is not None and resource["resourceType"] in _HAS_SUBJECT:
+            resource["subject"] = self.patient
         self.entries.append({"fullUrl": full_url, "resource": resource})
         return full_url
 
     def bundle(self) -> Resource:
         request_group = self.add(self.request_group())
-        risk_refs = [self.add_score(score) for score in self.data["scores"]]
+        for score in self.data["scores"]:
+            self.add_score(score)
+        screen = self.screen_observation()
+        if screen is not None:
+            self.add(screen)
         outcome = self.add(self.operation_outcome()) if not self.data["complete"] else None
-        guidance = self.add(self.guidance_response(request_group, outcome))
-        targets = [guidance, request_group, *risk_refs]
-        self.add(self.provenance(targets))
+        self.add(self.guidance_response(request_group, outcome))
+        # the Provenance covers everything it produced: every resource but itself
+        self.add(self.provenance([entry["fullUrl"] for entry in self.entries]))
         return {
             "resourceType": "Bundle",
             "id": str(uuid.uuid4()),
@@ -195,6 +218,42 @@ class _Builder:
                 }
             ]
         return self.add(risk)
+
+    def screen_observation(self) -> Resource | None:
+        """The red-flag screen as asked: each question with its recorded answer, or not asked."""
+        screen = self.data.get("red_flag_screen") or {}
+        questions = screen.get("questions") or ()
+        if not questions:
+            return None
+        recorded = self.data.get("findings") or {}
+        components = []
+        for question in questions:
+            component: Resource = {"code": _concept("finding", question["id"], question["question"])}
+            answer = recorded.get(question["id"])
+            if isinstance(answer, bool):
+                component["valueBoolean"] = answer
+            else:
+                component["dataAbsentReason"] = {
+                    "coding": [{"system": DATA_ABSENT, "code": "not-asked", "display": "Not Asked"}],
+                    "text": "not recorded",
+                }
+            components.append(component)
+        groups = ", ".join(screen.get("groups") or ()) or "none"
+        unanswered = len(screen.get("unanswered") or ())
+        return {
+            "resourceType": "Observation",
+            "status": "final" if screen.get("complete", True) else "preliminary",
+            "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}],
+            "code": _concept("screen", "red-flag-screen", "Red-flag screen"),
+            "effectiveDateTime": self.when,
+            "note": [
+                {
+                    "text": f"Screen groups: {groups}. {len(questions) - unanswered} of {len(questions)} questions "
+                    f"answered; policy {screen.get('policy', 'prompt')}."
+                }
+            ],
+            "component": components,
+        }
 
     def operation_outcome(self) -> Resource:
         reasons = self.data["incomplete_reasons"] or ["the assessment is incomplete"]

@@ -6,7 +6,9 @@ import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Annotated, Literal, Union
+
+from msgspec import Meta
 
 from calfrules.rules.errors import CaseError
 from calfrules.rules.numbers import format_number
@@ -19,8 +21,41 @@ FINDING_TYPES: tuple[str, ...] = ("bool", "number", "choice")
 # Numbers are kept to 6 decimal places: both evaluators then see exactly the same value.
 DECIMALS = 6
 FINDING_KINDS: tuple[str, ...] = ("symptom", "sign", "history", "risk_factor", "measurement", "context")
+# Every finding answers to this code system with its id as the code (computed, never written).
+FINDING_SYSTEM = "urn:calfrules:finding"
+# A code system is a URI (http://loinc.org, http://snomed.info/sct, urn:...); a code has no spaces.
+# "invalid" is shapes.INVALID (shapes imports this module, so it cannot be imported here).
+CodeSystem = Annotated[
+    str,
+    Meta(
+        pattern=r"^[a-z][a-z0-9+.-]*:\S+$",
+        extra={"invalid": "code system {value} must be a URI such as http://loinc.org"},
+    ),
+]
+CodeValue = Annotated[
+    str, Meta(pattern=r"^\S(.*\S)?$", extra={"invalid": "code {value} must not be empty or start or end with a space"})
+]
 # Kinds that need an explanation: a yes that no condition accounts for is not ignored.
 NEEDS_EXPLANATION: frozenset[str] = frozenset({"symptom", "sign"})
+
+
+@dataclass(frozen=True)
+class Coding:
+    """A code from a published code system (LOINC, SNOMED CT) that means this finding."""
+
+    system: CodeSystem
+    code: CodeValue
+    display: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        data = {"system": self.system, "code": self.code}
+        if self.display is not None:
+            data["display"] = self.display
+        return data
+
+    def key(self) -> str:
+        """``system|code``, as FHIR search writes a token."""
+        return f"{self.system}|{self.code}"
 
 
 @dataclass(frozen=True)
@@ -37,6 +72,12 @@ class Finding:
     maximum: float | None = None
     choices: tuple[str, ...] = ()
     group: str = "general"
+    # codes that mean exactly this finding; urn:calfrules:finding|<id> is always added by codings()
+    codes: tuple[Coding, ...] = ()
+
+    def codings(self) -> tuple[Coding, ...]:
+        """Every code this finding answers to: its own id first, then its published codes."""
+        return (Coding(FINDING_SYSTEM, self.id, self.label), *self.codes)
 
     def check(self, value: object) -> Value:
         """Return the value in canonical form, or raise CaseError saying what to fix."""
@@ -95,6 +136,8 @@ class Finding:
             data["maximum"] = self.maximum
         if self.choices:
             data["choices"] = list(self.choices)
+        if self.codes:
+            data["codes"] = [coding.to_dict() for coding in self.codes]
         return data
 
 
@@ -123,6 +166,13 @@ class Vocabulary:
                 "already defined; use the existing id or choose a new one"
             )
         if known is None:
+            for coding in finding.codes:  # one code, one meaning: a code read from an EHR must not be ambiguous
+                for other in self.findings.values():
+                    if (coding.system, coding.code) in {(c.system, c.code) for c in other.codes}:
+                        raise ValueError(
+                            f"finding {finding.id!r} from {origin} has code {coding.key()}, which finding "
+                            f"{other.id!r} ({self.origin[other.id]}) already has; a code can mean only one finding"
+                        )
             self.findings[finding.id] = finding
             self.origin[finding.id] = origin
 
@@ -137,6 +187,14 @@ class Vocabulary:
 
     def __len__(self) -> int:
         return len(self.findings)
+
+    def by_code(self) -> dict[tuple[str, str], Finding]:
+        """(system, code) -> the finding it means, for every finding's codings."""
+        found: dict[tuple[str, str], Finding] = {}
+        for finding in self.findings.values():
+            for coding in finding.codings():
+                found.setdefault((coding.system, coding.code), finding)
+        return found
 
     def suggest(self, unknown: str, extra: Iterable[str] = ()) -> list[str]:
         return suggest(unknown, [*self.findings, *extra])
