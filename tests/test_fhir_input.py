@@ -7,6 +7,7 @@ wrote) and serialised with ``as_json()``, as an EHR's client would send them.
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from fhirclient.models.bundle import Bundle, BundleEntry, BundleEntrySearch
 from fhirclient.models.codeableconcept import CodeableConcept
 from fhirclient.models.coding import Coding as FhirCoding
 from fhirclient.models.condition import Condition
+from fhirclient.models.fhirdate import FHIRDate
 from fhirclient.models.fhirdatetime import FHIRDateTime
 from fhirclient.models.fhirreference import FHIRReference
 from fhirclient.models.observation import Observation, ObservationComponent
@@ -348,4 +350,48 @@ def test_a_malformed_resource_gets_one_clear_line(vocabulary: Vocabulary, resour
     with pytest.raises(FhirInputError) as caught:
         findings_from_resources([resource], vocabulary)
     assert message in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def patient(gender: str | None = None, born: str | None = None) -> dict[str, Any]:
+    resource = Patient()
+    resource.id = "p1"
+    resource.gender = gender
+    if born is not None:
+        resource.birthDate = FHIRDate(born)
+    return dict(resource.as_json())
+
+
+@pytest.mark.parametrize(
+    ("gender", "born", "today", "expected"),
+    [
+        ("female", "1970-06-15", date(2026, 6, 14), {"sex": "female", "age": 55.0}),
+        ("male", "1970-06-15", date(2026, 6, 15), {"sex": "male", "age": 56.0}),
+        ("other", None, date(2026, 1, 1), {}),  # administrative gender other: sex not recorded
+        ("unknown", "1976", date(2026, 12, 31), {"age": 50.0}),  # every day of 1976 gives 50
+        (None, "1976", date(2026, 6, 1), {}),  # 49 or 50: not recorded rather than guessed
+        (None, "1976-02", date(2026, 3, 1), {"age": 50.0}),
+    ],
+)
+def test_a_patient_gives_sex_and_age_only_where_they_are_certain(
+    vocabulary: Vocabulary, gender: str | None, born: str | None, today: date, expected: dict[str, Any]
+) -> None:
+    found = findings_from_resources([patient(gender, born)], vocabulary, today=today)
+    assert found.findings == expected
+    assert found.patient_id == "p1"
+
+
+def test_a_recorded_age_or_sex_stands_against_the_patient_resource(vocabulary: Vocabulary) -> None:
+    age = observation(LOINC, "30525-0", valueQuantity=quantity(49, "a"))
+    found = findings_from_resources(
+        [patient("female", "1960-01-01"), age.as_json()], vocabulary, today=date(2026, 1, 2)
+    )
+    assert found.findings == {"sex": "female", "age": 49.0}
+
+
+@pytest.mark.parametrize("born", ["1976-13", "76", "2030-01-01", "yesterday"])
+def test_a_bad_birth_date_gets_one_clear_line(vocabulary: Vocabulary, born: str) -> None:
+    resource = {"resourceType": "Patient", "id": "p1", "birthDate": born}
+    with pytest.raises(FhirInputError, match=r"Patient/p1: Patient\.birthDate") as caught:
+        findings_from_resources([resource], vocabulary, today=date(2026, 1, 1))
     assert "\n" not in str(caught.value)

@@ -14,8 +14,9 @@ listed in ``unknown``, never guessed. What a resource says:
   (``condition_status``). Provisional, differential and unconfirmed conditions count: a
   suspected red flag is looked at, not dropped.
 - QuestionnaireResponse: answers by linkId (the finding id), as ``questionnaire.py`` reads them.
-- Patient: its id; every subject reference must name the same patient. Its birthDate and
-  gender are not read: age and sex come from Observations or the Questionnaire.
+- Patient: its id (every subject reference must name the same patient), and age from
+  birthDate and sex from gender where no Observation or answer records them
+  (``fhir_patient.py``).
 - Other resource types say nothing about the findings and are passed over.
 
 A finding nobody recorded stays absent (not recorded), never false. When two resources
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from calfrules.formats.code_map import ACTIVE_STATUSES, CodeMap, CodeMapEntry
@@ -40,6 +41,7 @@ from calfrules.formats.fhir_codes import (
     coding_text,
     quantity_value,
 )
+from calfrules.formats.fhir_patient import patient_findings
 from calfrules.formats.questionnaire import questionnaire, response_answers
 from calfrules.rules.vocabulary import Finding, Value, Vocabulary, shown
 
@@ -71,16 +73,26 @@ class _Reading:
 
 
 def findings_from_resources(
-    resources: Iterable[Mapping[str, Any]], vocabulary: Vocabulary, code_map: CodeMap | None = None
+    resources: Iterable[Mapping[str, Any]],
+    vocabulary: Vocabulary,
+    code_map: CodeMap | None = None,
+    *,
+    today: date | None = None,
 ) -> FhirFindings:
-    """The findings these resources record; FhirInputError (one line) for anything malformed."""
+    """The findings these resources record; FhirInputError (one line) for anything malformed.
+
+    ``today`` is the day ages are counted to from a Patient's birthDate (default: today, UTC).
+    """
     if code_map is not None:
         code_map.check(vocabulary)
-    reader = _Reader(vocabulary, code_map)
+    reader = _Reader(vocabulary, code_map, today or datetime.now(UTC).date())
     if isinstance(resources, Mapping):  # one resource (or Bundle) given bare
         resources = [resources]
     for n, resource in enumerate(resources):
         reader.read(resource, f"resource {n + 1}")
+    for finding, value in reader.from_patient.items():
+        if finding in vocabulary and finding not in reader.readings:  # a recorded age or sex stands
+            reader.readings[finding] = _Reading(value, "Patient", None)
     return FhirFindings(
         {finding: reading.value for finding, reading in reader.readings.items()},
         tuple(dict.fromkeys(reader.unknown)),
@@ -116,8 +128,10 @@ def subject_patient_id(resource: Mapping[str, Any]) -> str | None:
 
 
 class _Reader:
-    def __init__(self, vocabulary: Vocabulary, code_map: CodeMap | None) -> None:
+    def __init__(self, vocabulary: Vocabulary, code_map: CodeMap | None, today: date) -> None:
         self.vocabulary = vocabulary
+        self.today = today
+        self.from_patient: dict[str, Value] = {}
         self.code_map = code_map
         self.by_code = vocabulary.by_code()
         self.readings: dict[str, _Reading] = {}
@@ -134,6 +148,7 @@ class _Reader:
             self.bundle(resource, where)
         elif kind == "Patient":
             self.patient(_text(resource.get("id")), where)
+            self.from_patient.update(patient_findings(resource, self.today, where))
         elif kind == "Observation":
             self.observation(resource, where)
         elif kind == "Condition":
