@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -303,34 +304,23 @@ def test_the_summary_stays_under_140_characters_with_a_long_label(engine: Engine
     assert len(text) == SUMMARY_MAX and text.endswith("…") and text.startswith("INCOMPLETE")
 
 
-def test_the_case_may_come_from_prefetch(client: TestClient) -> None:
-    request = {
-        "hook": "patient-view",
-        "hookInstance": "h2",
-        "context": {"patientId": "1"},
-        "prefetch": {"calfrulesCase": DVT},
-    }
-    [card] = client.post(CDS, json=request).json()["cards"]
-    assert card["extension"]["calfrules-level"] == "urgent"
-
-
 @pytest.mark.parametrize(
     ("request_body", "status", "words"),
     [
-        ({"hook": "patient-view", "hookInstance": "h", "context": {}}, 422, "no case: put the findings"),
-        (hook_request(PE["findings"], prefetch={"calfrulesCase": SORE}), 422, "not both"),
-        (hook_request({"calf_pian": True}), 422, "did you mean calf_pain"),
-        ({"hookInstance": "h", "context": {"findings": {"calf_pain": True}}}, 422, "the body: missing 'hook'"),
         (
-            {"hook": "patient-view", "hookInstance": 5, "context": {"findings": {"calf_pain": True}}},
+            {"hook": "patient-view", "hookInstance": str(uuid.uuid4()), "context": {"patientId": "1"}},
+            412,
+            "prefetch.patient is missing and the request has no fhirServer",
+        ),
+        (hook_request(PE["findings"], prefetch={"calfrulesCase": SORE}), 400, "not a key this service declares"),
+        (hook_request({"calf_pian": True}), 422, "did you mean calf_pain"),
+        ({"hookInstance": str(uuid.uuid4()), "context": {"patientId": "1"}}, 422, "the body: missing 'hook'"),
+        (
+            {"hook": "patient-view", "hookInstance": 5, "context": {"patientId": "1"}},
             422,
             "the body: 'hookInstance' must be text, not a whole number (5)",
         ),
-        (
-            {"hook": "patient-view", "hookInstance": "h", "context": {}, "prefetch": {"calfrulesCase": 3}},
-            422,
-            "must be a case object",
-        ),
+        (hook_request({"calf_pain": True}, hook="order-sign"), 400, "answers the patient-view hook, not 'order-sign'"),
     ],
 )
 def test_a_bad_hook_request_says_what_to_fix(
@@ -353,7 +343,7 @@ def test_feedback_is_recorded_in_the_audit_trail(client: TestClient, store: Audi
                 "card": card["uuid"],
                 "outcome": "overridden",
                 "outcomeTimestamp": "2026-11-26T01:00:00Z",
-                "overrideReason": {"reason": {"code": "not-relevant"}, "userComment": "ultrasound already booked"},
+                "overrideReason": {"reason": {"code": "already-arranged"}, "userComment": "ultrasound already booked"},
                 "clinician": "dr-a",
             }
         ]
@@ -364,7 +354,7 @@ def test_feedback_is_recorded_in_the_audit_trail(client: TestClient, store: Audi
     assert record is not None
     [entry] = record.feedback
     assert (entry.outcome, entry.comment, entry.clinician) == ("overridden", "ultrasound already booked", "dr-a")
-    assert entry.extra["overrideReason"] == {"code": "not-relevant"}
+    assert entry.extra["overrideReason"] == {"code": "already-arranged"}
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,9 @@ def client(engine: Engine, store: AuditStore) -> Iterator[TestClient]:
 
 
 def _hook(findings: dict[str, Any]) -> bytes:
-    return json.dumps({"hook": "patient-view", "hookInstance": "h-1", "context": {"findings": findings}}).encode()
+    context = {"patientId": "1", "findings": findings}
+    hook_instance = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
+    return json.dumps({"hook": "patient-view", "hookInstance": hook_instance, "context": context}).encode()
 
 
 REQUESTS: list[tuple[str, str, dict[str, str], bytes]] = [
@@ -90,7 +92,9 @@ def test_the_fast_path_answers_as_the_full_stack(
     else:  # a card's uuid is its audit record's id, different for each request
         [fast_card], [full_card] = fast.json()["cards"], full.json()["cards"]
         assert fast_card["uuid"] == fast.headers[AUDIT_HEADER]
-        assert {**fast_card, "uuid": ""} == {**full_card, "uuid": ""}
+        for card in (fast_card, full_card):  # the link names the card's own record
+            assert card["links"][0]["url"].endswith(f"/assessments/{card['uuid']}")
+        assert {**fast_card, "uuid": "", "links": []} == {**full_card, "uuid": "", "links": []}
 
 
 def test_the_fast_path_refuses_before_reading_and_records_only_answers(client: TestClient, store: AuditStore) -> None:

@@ -41,6 +41,12 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
     help="Read the bearer token from this file's first line.",
 )
 @click.option(
+    "--cds-issuers",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file of the EHRs trusted to sign CDS Hooks requests (see examples/cds-issuers.toml); "
+    "/cds-services then needs their signed JWT, and --token covers the other endpoints.",
+)
+@click.option(
     "--audit",
     "audit_url",
     metavar="URL",
@@ -66,6 +72,19 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
     metavar="NAME",
     help="A Host header value to answer, e.g. cds.example.org or *.example.org (repeatable); others get 400. "
     "Default on a loopback address: 127.0.0.1, localhost, ::1; elsewhere required unless '*'.",
+)
+@click.option(
+    "--code-map",
+    type=click.Path(exists=True, dir_okay=False),
+    help="TOML file mapping the EHR's own codes to finding ids (see examples/code-map.toml), for CDS Hooks FHIR data.",
+)
+@click.option(
+    "--fhir-server",
+    "fhir_servers",
+    multiple=True,
+    metavar="URL",
+    help="A FHIR server base URL that CDS Hooks calls may have the service read missing prefetch from "
+    "(their fhirServer; repeatable). None: a call missing prefetch gets 412.",
 )
 @click.option("--no-audit", is_flag=True, help="Keep no audit trail (CDS Hooks feedback then cannot be recorded).")
 @click.option(
@@ -113,10 +132,13 @@ def serve_cmd(
     port: int,
     token: str | None,
     token_file: str | None,
+    cds_issuers: str | None,
     audit_url: str | None,
     audit_url_file: str | None,
     cors_origins: tuple[str, ...],
     allowed_hosts: tuple[str, ...],
+    code_map: str | None,
+    fhir_servers: tuple[str, ...],
     no_audit: bool,
     max_body: int,
     timeout: float,
@@ -143,7 +165,7 @@ def serve_cmd(
         import uvicorn
 
         from calfrules.service import create_app
-        from calfrules.service.server import CONFIG_ATTRIBUTE, HTTP_PROTOCOL, SETTINGS_ENV
+        from calfrules.service.server import CONFIG_ATTRIBUTE, HTTP_PROTOCOL, SETTINGS_ENV, settle_heap
     except ImportError as exc:
         raise CalfrulesError(
             f"the service needs FastAPI and uvicorn ({exc.name} is missing): pip install 'calfrules[serve]'"
@@ -151,6 +173,16 @@ def serve_cmd(
     token = _secret(ctx, "token", token, token_file, f"${TOKEN_ENV}")
     if token is not None and not token.strip():
         raise CalfrulesError(f"the token is empty: give --token-file FILE or set ${TOKEN_ENV}")
+    if cds_issuers is not None:
+        from calfrules.service.issuers import load_issuers
+
+        cds_issuers = os.path.abspath(cds_issuers)  # the workers read it too
+        trusted = load_issuers(cds_issuers)  # a mistake is one line here, not a 401 per request
+    if code_map is not None:
+        from calfrules.formats.code_map import load_code_map
+
+        code_map = os.path.abspath(code_map)  # the workers read it too
+        load_code_map(code_map)  # a mistake is one line here, not a 500 per request
     audit_url = _secret(ctx, "audit_url", audit_url, audit_url_file, "$CALFRULES_AUDIT")
     if no_audit and audit_url:
         raise CalfrulesError("--audit and --no-audit contradict each other: give one")
@@ -173,9 +205,14 @@ def serve_cmd(
         "body_timeout_s": body_timeout,
         "cors_origins": list(cors_origins),
         "allowed_hosts": [] if "*" in hosts else hosts,
+        "cds_issuers": cds_issuers,
+        "code_map": code_map,
+        "fhir_servers": list(fhir_servers),
     }
     where = f"audit trail {store.url}" if store is not None else "NO audit trail"
     auth = "bearer token required" if token else "no authentication"
+    if cds_issuers is not None:
+        auth = f"CDS Hooks: JWT from {len(trusted.issuers)} trusted issuer(s); other endpoints: {auth}"
     each = f"; {workers} workers" if workers > 1 else ""
     click.echo(f"calfrules: serving on http://{host}:{port} ({auth}; {where}{each})", err=True)
     if host not in LOOPBACK and not token:
@@ -203,6 +240,7 @@ def serve_cmd(
         config = uvicorn.Config("calfrules.service.server:worker_app", factory=True, workers=workers, **options)
     else:
         app = create_app(engine, audit=store, **app_settings)
+        settle_heap()
         config = uvicorn.Config(app, **options)
     setattr(config, CONFIG_ATTRIBUTE, header_timeout)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; exit through

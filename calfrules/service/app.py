@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -28,30 +29,41 @@ from calfrules._version import __version__
 from calfrules.audit.records import AnsweredAssessment
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine, load_engine
+from calfrules.formats.code_map import CodeMap, load_code_map
 from calfrules.rules.errors import CalfrulesError
-from calfrules.service.audit_port import AuditPort, audit_health
+from calfrules.service.audit_port import AuditPort, UnrecordedCards, audit_health, record_answer
 from calfrules.service.bodies import (
     CdsDiscovery,
-    CdsFeedback,
-    CdsFeedbackRequest,
-    CdsRequest,
     CdsResponse,
-    FeedbackResult,
 )
+from calfrules.service.card_routes import base_url, install_card_routes
 from calfrules.service.cards import card_for
 from calfrules.service.fastpath import FastPath, Headers
+from calfrules.service.fhir_fetch import PREFETCH, FhirFetcher, fhir_findings, prefetched_resources, server_of
+from calfrules.service.issuers import TrustedIssuers, load_issuers
+from calfrules.service.jwt_auth import JwtVerifier
 from calfrules.service.limits import HostCheck, JsonCors, RateLimitedLog, RequestGate
 from calfrules.service.openapi import openapi, request_body, responses
-from calfrules.service.requests import SERVICE_ID, ServiceError, case_from_hook, known_service, parse_json
-from calfrules.service.schemas import ServiceSchemas, checked
+from calfrules.service.requests import (
+    HOOK,
+    SERVICE_ID,
+    ServiceError,
+    assess_case_of,
+    beyond_demographics,
+    hook_call,
+    known_service,
+    merged_findings,
+    parse_json,
+)
+from calfrules.service.schemas import ServiceSchemas
 
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_BODY_TIMEOUT_S = 10.0
-HOOK = "patient-view"
 AUDIT_HEADER = "X-Calfrules-Audit-Id"
 AUDIT_FAILED_HEADER = "X-Calfrules-Audit-Failed"
 POST_ERRORS = (400, 401, 408, 413, 415, 422, 503)
+HOOK_ERRORS = (*POST_ERRORS, 404, 412)
 REQUEST_THREADS = 40  # as anyio's default: requests waiting on a group commit each hold a thread
 log = logging.getLogger("calfrules.service")
 T = TypeVar("T")
@@ -67,6 +79,10 @@ def create_app(
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S,
     cors_origins: Sequence[str] = (),
     allowed_hosts: Sequence[str] = (),
+    public_url: str | None = None,
+    code_map: CodeMap | str | os.PathLike[str] | None = None,
+    fhir_servers: Sequence[str] = (),
+    cds_issuers: TrustedIssuers | str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the service.
 
@@ -83,14 +99,26 @@ def create_app(
       running in an EHR's web page); none by default.
     - ``allowed_hosts``: the Host header values it answers (``*.example.org`` allowed);
       empty: any (``calfrules serve`` always sets some on loopback).
+    - ``public_url``: the service's URL as EHRs reach it (https://cds.example.org), for the
+      cards' ``source.url`` and ``links``; default: http:// and the request's Host header.
+    - ``cds_issuers``: the EHRs trusted to sign CDS Hooks requests (a TOML file or
+      ``issuers.load_issuers``'s result); the /cds-services endpoints then need their signed
+      JWT (``jwt_auth``) instead of ``token``.
+    - ``code_map``: the clinic's map from its EHR's codes to finding ids (a CodeMap, or the
+      path of its TOML file), for the FHIR data of CDS Hooks calls.
+    - ``fhir_servers``: the FHIR server base URLs a CDS Hooks call may have the service read
+      missing prefetch from (``fhirServer``); none: it reads from none (412 instead).
     """
     owned = engine is None
     the_engine = engine if engine is not None else load_engine()
     for problem in the_engine.problems:
         log.warning("calfrules: %s", problem)
     schemas = ServiceSchemas(the_engine.vocabulary)
+    clinic_codes = code_map if isinstance(code_map, CodeMap) or code_map is None else load_code_map(str(code_map))
+    fetcher = FhirFetcher(fhir_servers)
     source_label = f"calfrules {__version__}"
     failures = RateLimitedLog(log)
+    unrecorded = UnrecordedCards()  # cards answered while their audit write failed: feedback on them is 409
     threads: list[ThreadPoolExecutor] = []  # started on first use; each lifespan's end stops it
 
     def pool() -> ThreadPoolExecutor:
@@ -138,19 +166,26 @@ def create_app(
             ) from None
 
     def assess_and_record(
-        case: Mapping[str, Any], request_id: str, given_up: threading.Event
+        case: Mapping[str, Any], request_id: str, given_up: threading.Event, record_id: str | None = None
     ) -> tuple[Assessment, bytes, str | None]:
-        """The assessment, its JSON, and the audit record's id (None: not recorded, see the log)."""
+        """The assessment, its JSON, and the audit record's id (None: not recorded, see the log).
+
+        ``record_id``: the id to record under (a card's uuid, chosen first); default a new one.
+        """
         assessment = the_engine.assess(case)  # CaseError (422) for a bad case
-        encoded = msgspec.json.encode(assessment)  # the same JSON as to_dict(), many times faster
+        encoded = assessment.to_json()  # the same JSON as to_dict(), many times faster
         if audit is None or given_up.is_set():  # an abandoned answer is never given, so not recorded
             return assessment, encoded, None
+        chosen = record_id or str(uuid.uuid4())
         try:
             # recorded as the very bytes answered: no second encoding, no to_dict()
             answered = AnsweredAssessment(assessment, encoded)
-            rid = audit.record(case=case, assessment=answered, channel="service", request_id=request_id)
+            rid = record_answer(
+                audit, record_id=chosen, case=case, assessment=answered, channel="service", request_id=request_id
+            )
             return assessment, encoded, rid
         except Exception as exc:
+            unrecorded.add(chosen)
             # The clinical answer is never withheld because the trail failed: it goes out
             # flagged (X-Calfrules-Audit-Failed), and the failure is logged, rate-limited.
             failures.error(
@@ -176,7 +211,8 @@ def create_app(
 
     @app.post(
         "/assess",
-        summary="Assess one case; answers the assessment (as `calfrules assess --json`)",
+        summary="Assess one case (or a FHIR QuestionnaireResponse answering calfrules' Questionnaire); "
+        "answers the assessment (as `calfrules assess --json`)",
         responses=responses(200, "Assessment", errors=POST_ERRORS, token=token),
         openapi_extra=request_body("Case"),
     )
@@ -192,7 +228,8 @@ def create_app(
         request_id = (headers.get(b"x-request-id", b"").decode("latin-1") or str(uuid.uuid4()))[:200]
 
         def work(given_up: threading.Event) -> tuple[bytes, str | None]:
-            _, encoded, audit_id = assess_and_record(parse_json(raw), request_id, given_up)
+            case = assess_case_of(parse_json(raw), the_engine.vocabulary)
+            _, encoded, audit_id = assess_and_record(case, request_id, given_up)
             return encoded, audit_id
 
         encoded, audit_id = await in_thread(work)
@@ -213,10 +250,16 @@ def create_app(
                     "title": "Calf and lower-leg pain in runners",
                     "description": (
                         "Triage level, conditions to consider and advice with sources for calf or lower-leg "
-                        "pain in a runner. Send the findings in context.findings (finding id -> value, as "
-                        "`calfrules vocab` lists them), or a whole case in prefetch.calfrulesCase."
+                        "pain in a runner, from this visit's Observations and QuestionnaireResponses and the "
+                        "patient's Conditions (LOINC, SNOMED CT, urn:calfrules:finding codes, or the clinic's "
+                        "code map). Extension: context.findings (finding id -> value, as `calfrules vocab` lists them)."
                     ),
-                    "usageRequirements": "The findings recorded for this visit; see `calfrules schema case`.",
+                    "prefetch": dict(PREFETCH),
+                    "usageRequirements": (
+                        "patient-view with context.encounterId: the observations are this visit's. Every key is "
+                        "read (null: no data); one left out is read from fhirServer if the service was started "
+                        "with --fhir-server for it, else the answer is 412."
+                    ),
                 }
             ]
         }
@@ -224,12 +267,13 @@ def create_app(
     @app.post(
         "/cds-services/{service_id}",
         summary="CDS Hooks service call: one card for the case",
-        responses=responses(200, "CdsResponse", errors=(*POST_ERRORS, 404), token=token),
+        responses=responses(200, "CdsResponse", errors=HOOK_ERRORS, token=token),
         openapi_extra=request_body("CdsRequest"),
     )
     async def cds_call(service_id: str, request: Request) -> Response:
         known_service(service_id)
-        encoded, headers = await answer_hook(await request.body(), {})
+        host = request.headers.get("host", "").encode("latin-1")  # for the card's links, as the fast path has it
+        encoded, headers = await answer_hook(await request.body(), {b"host": host})
         return Response(encoded, media_type="application/json", headers=headers)
 
     async def answer_hook(raw: bytes, headers: Headers) -> tuple[bytes, dict[str, str]]:
@@ -237,61 +281,44 @@ def create_app(
 
         def work(given_up: threading.Event) -> tuple[bytes, str | None]:
             body = parse_json(raw)
-            case = case_from_hook(body)
-            the_engine.parse_case(case)  # the engine's messages are the most helpful: check the case first
-            hook_request = checked(body, CdsRequest)
-            request_id = (hook_request["hookInstance"] or str(uuid.uuid4()))[:200]  # the trail keeps 200 characters
-            assessment, _, audit_id = assess_and_record(case, request_id, given_up)
-            card = card_for(assessment, uuid=audit_id or str(uuid.uuid4()), source_label=source_label)
+            call = hook_call(body)
+            server = server_of(body)
+            resources = [] if call.findings_only else prefetched_resources(call.prefetch, call.context, server, fetcher)
+            fhir = fhir_findings(resources, the_engine.vocabulary, clinic_codes)
+            call.check_patient(fhir.patient_id)
+            findings = merged_findings(call.extension_findings, fhir.findings, the_engine.vocabulary)
+            if not beyond_demographics(findings, the_engine.vocabulary):  # nothing to advise on: no card (the spec)
+                return msgspec.json.encode({"cards": []}), None
+            case = call.case(findings)
+            the_engine.parse_case(case)  # a bad finding in context.findings: 422 before anything is recorded
+            card_uuid = str(uuid.uuid4())  # the audit record's id: chosen before the write, kept by a retry
+            assessment, _, audit_id = assess_and_record(case, call.hook_instance, given_up, card_uuid)
+            card = card_for(
+                assessment,
+                uuid=audit_id or card_uuid,
+                source_label=source_label,
+                base_url=base_url(public_url, headers),
+                recorded=audit_id is not None,  # no link to a record that was not written
+                patient_id=call.context["patientId"],
+                unknown_codes=fhir.unknown,
+            )
             cards: CdsResponse = {"cards": [card]}
             return msgspec.json.encode(cards), audit_id
 
         encoded, audit_id = await in_thread(work)
         return encoded, _audit_headers(audit, audit_id)
 
-    @app.post(
-        "/cds-services/{service_id}/feedback",
-        summary="CDS Hooks feedback on a card; recorded in the audit trail",
-        responses=responses(200, "FeedbackResult", errors=(*POST_ERRORS, 404), token=token),
-        openapi_extra=request_body("CdsFeedbackRequest"),
-        response_model=None,
-    )
-    async def cds_feedback(service_id: str, request: Request) -> FeedbackResult:
-        known_service(service_id)
-        raw = await request.body()
+    install_card_routes(
+        app, engine=the_engine, audit=audit, unrecorded=unrecorded, in_thread=in_thread, token=token
+    )  # GET /rulesets, /rulesets/{id}, /assessments/{uuid}; POST .../feedback
 
-        def record_all(given_up: threading.Event) -> int:
-            body = parse_json(raw)
-            checked(
-                body, CdsFeedbackRequest
-            )  # then the body as sent is recorded, keys the description does not name too
-            items: list[CdsFeedback] = body["feedback"]
-            if audit is None:
-                raise ServiceError(404, "this service keeps no audit trail, so it knows no card to record feedback on")
-            unknown = [item["card"] for item in items if audit.get(item["card"]) is None]
-            if unknown:
-                raise ServiceError(404, f"unknown card(s): {', '.join(u[:60] for u in unknown[:5])}")
-            for item in items:
-                override = item.get("overrideReason") or {}
-                audit.add_feedback(  # one bad item leaves the earlier ones recorded: each is its own fact
-                    item["card"],
-                    outcome=item["outcome"],
-                    comment=override.get("userComment"),
-                    clinician=item.get("clinician"),
-                    extra={
-                        "service": service_id,
-                        "outcomeTimestamp": item["outcomeTimestamp"],
-                        "overrideReason": override.get("reason"),
-                        "acceptedSuggestions": item.get("acceptedSuggestions", []),
-                    },
-                )
-            return len(items)
-
-        return {"recorded": await in_thread(record_all)}
-
+    trusted = load_issuers(cds_issuers) if isinstance(cds_issuers, str | os.PathLike) else cds_issuers
+    cds_auth = JwtVerifier(trusted) if trusted is not None else None  # one replay cache for both gates
     app.openapi = lambda: openapi(app, schemas, secured=token is not None)  # type: ignore[method-assign]
     # added innermost first: a request meets the Host check, then CORS, then the gate
-    app.add_middleware(RequestGate, token=token, max_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
+    app.add_middleware(
+        RequestGate, token=token, max_bytes=max_body_bytes, body_timeout_s=body_timeout_s, cds_auth=cds_auth
+    )
     if cors_origins:
         app.add_middleware(
             JsonCors,
@@ -306,6 +333,7 @@ def create_app(
         FastPath,
         handlers={"/assess": answer_assess, f"/cds-services/{SERVICE_ID}": answer_hook},
         token=token,
+        cds_auth=cds_auth,
         max_bytes=max_body_bytes,
         body_timeout_s=body_timeout_s,
         allowed_hosts=list(allowed_hosts),

@@ -1,16 +1,20 @@
-"""An assessment as a CDS Hooks card: indicator from the level, a short summary, a markdown detail."""
+"""An assessment as a CDS Hooks card: indicator from the level, a short summary, a markdown detail,
+the decisive ruleset's documentation, a link to the recorded assessment, suggestions where an
+action fits (``suggestions.py``) and coded override reasons."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from calfrules.engine.assessment import Assessment
 from calfrules.formats.references import number_references
 from calfrules.formats.text import describe_facts, screen_lines
 from calfrules.rules.levels import Level
 from calfrules.service.bodies import SUMMARY_MAX, Card, Indicator
+from calfrules.service.suggestions import OVERRIDE_REASONS, WELLS_SCORE, offer_for, suggestions
 
-__all__ = ["INDICATOR", "SUMMARY_MAX", "card_for", "detail", "summary"]
+__all__ = ["INDICATOR", "SUMMARY_MAX", "card_for", "deciding_ruleset", "detail", "summary"]
+MAX_UNKNOWN_CODES = 20  # listed in the detail; more are counted
 
 INDICATOR: dict[Level, Indicator] = {
     Level.EMERGENCY: "critical",
@@ -20,19 +24,74 @@ INDICATOR: dict[Level, Indicator] = {
 }
 
 
-def card_for(assessment: Assessment, *, uuid: str, source_label: str) -> Card:
-    return {
+def card_for(
+    assessment: Assessment,
+    *,
+    uuid: str,
+    source_label: str,
+    base_url: str | None = None,
+    patient_id: str | None = None,
+    recorded: bool = True,
+    unknown_codes: Sequence[str] = (),
+) -> Card:
+    """The card for ``assessment``; ``uuid`` is its audit record's id.
+
+    ``base_url`` (the service's own URL) adds ``source.url`` (GET /rulesets/{id} of the
+    ruleset that decided the level) and, when ``recorded``, a link to GET
+    /assessments/{uuid}. ``patient_id`` lets an order name its subject. ``unknown_codes``
+    (FHIR codes nothing mapped to a finding) are listed in the detail, never guessed.
+    """
+    a = assessment
+    card: Card = {
         "uuid": uuid,
-        "summary": summary(assessment),
-        "detail": detail(assessment),
-        "indicator": INDICATOR[assessment.level],
+        "summary": summary(a),
+        "detail": detail(a) + _unknown_codes_section(unknown_codes),
+        "indicator": INDICATOR[a.level],
         "source": {"label": source_label},
+        "overrideReasons": list(OVERRIDE_REASONS),
         "extension": {
-            "calfrules-level": assessment.level.value,
-            "calfrules-complete": assessment.complete,
-            "calfrules-screen-complete": assessment.red_flag_screen.complete,
+            "calfrules-level": a.level.value,
+            "calfrules-complete": a.complete,
+            "calfrules-screen-complete": a.red_flag_screen.complete,
         },
     }
+    if base_url:
+        root = base_url.rstrip("/")
+        ruleset = deciding_ruleset(a)
+        card["source"]["url"] = f"{root}/rulesets/{ruleset}" if ruleset else f"{root}/rulesets"
+        if recorded:
+            card["links"] = [
+                {"label": "Full assessment (JSON)", "url": f"{root}/assessments/{uuid}", "type": "absolute"}
+            ]
+    wells = next((s.value for s in a.scores if s.id == WELLS_SCORE), None)
+    offer = offer_for(a.level.value, [flag.id for flag in a.red_flags], wells)
+    if offer.kinds:
+        card["suggestions"] = suggestions(offer, uuid, patient_id)
+        card["selectionBehavior"] = offer.selection
+    return card
+
+
+def deciding_ruleset(assessment: Assessment) -> str | None:
+    """The ruleset of the first rule that raised the case to its level (else of the first
+    condition's rule): where a clinician reads why."""
+    for step in assessment.trace:
+        if step.escalated == assessment.level:
+            return step.rule.ruleset
+    for condition in assessment.conditions:
+        for reason in condition.because[:1]:
+            return reason.rule.ruleset
+    return None
+
+
+def _unknown_codes_section(codes: Sequence[str]) -> str:
+    if not codes:
+        return ""
+    shown = ", ".join(f"`{_md(code)}`" for code in codes[:MAX_UNKNOWN_CODES])
+    more = f" and {len(codes) - MAX_UNKNOWN_CODES} more" if len(codes) > MAX_UNKNOWN_CODES else ""
+    return (
+        f"\n\n### Codes not used\nNot used: {shown}{more}. No finding is mapped to these codes, so they did "
+        "not count towards this advice; map them with a code map, or record the findings directly."
+    )
 
 
 def summary(assessment: Assessment) -> str:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from calfrules.rules.errors import CalfrulesError
+from calfrules.service.jwt_auth import JwtVerifier
 from calfrules.service.limits import HostCheck, RequestGate, send_error
 from calfrules.service.requests import ServiceError
 
@@ -37,6 +38,7 @@ class FastPath:
         *,
         handlers: Mapping[str, Handler],
         token: str | None,
+        cds_auth: JwtVerifier | None = None,
         max_bytes: int,
         body_timeout_s: float,
         allowed_hosts: Sequence[str],
@@ -44,7 +46,7 @@ class FastPath:
     ) -> None:
         self.app = app
         self.handlers = dict(handlers)
-        self.gate = RequestGate(app, token=token, max_bytes=max_bytes, body_timeout_s=body_timeout_s)
+        self.gate = RequestGate(app, token=token, max_bytes=max_bytes, body_timeout_s=body_timeout_s, cds_auth=cds_auth)
         self.host_check = HostCheck(app, allowed_hosts) if allowed_hosts else None
         self.cors = cors
 

@@ -2,10 +2,11 @@
 
 - ``HostCheck``: the Host header must name this service (``--allowed-host``), which stops
   DNS rebinding (a web page whose own name now points at 127.0.0.1).
-- ``RequestGate``: the bearer token, then a JSON content type for a body, then the size
-  limit and a deadline for the whole body, in that order: a request without the token is
-  refused before any of its body is read, and a cross-site ``text/plain`` form post is
-  refused (415) before it can be assessed or recorded.
+- ``RequestGate``: the bearer token (on the CDS Hooks endpoints, when trusted issuers are
+  configured, the EHR's signed JWT instead: ``jwt_auth``), then a JSON content type for a
+  body, then the size limit and a deadline for the whole body, in that order: a request
+  without the token is refused before any of its body is read, and a cross-site
+  ``text/plain`` form post is refused (415) before it can be assessed or recorded.
 - ``JsonCors``: Starlette's CORS, with its refusals in the service's JSON error shape.
 
 Every refusal here is ``{"error": "..."}``, like the app's own errors.
@@ -26,6 +27,8 @@ from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from calfrules.service.jwt_auth import AuthRefused, JwtVerifier, is_cds_path
 
 PUBLIC_PATHS = frozenset({"/health"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -90,12 +93,22 @@ class RequestGate:
 
     The body (at most ``max_bytes``) is read whole here, within ``body_timeout_s``, and
     handed to the app from memory: a client that trickles its body is answered 408 and
-    its connection closed.
+    its connection closed. With ``cds_auth``, the CDS Hooks endpoints take the EHR's signed
+    JWT and not the static token (which stays for POST /assess and the OpenAPI description).
     """
 
-    def __init__(self, app: ASGIApp, *, token: str | None, max_bytes: int, body_timeout_s: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_bytes: int,
+        body_timeout_s: float,
+        cds_auth: JwtVerifier | None = None,
+    ) -> None:
         self.app = app
         self.token = token.encode() if token else None
+        self.cds_auth = cds_auth
         self.max_bytes = max_bytes
         self.body_timeout_s = body_timeout_s
 
@@ -104,7 +117,7 @@ class RequestGate:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in BODY_METHODS:
-            refusal = self._refusal(scope)
+            refusal = await self._unauthorised(scope) or self._refusal(scope)
             if refusal is not None:
                 await send_error(send, *refusal)
                 return
@@ -126,7 +139,7 @@ class RequestGate:
 
     async def admit(self, scope: Scope, receive: Receive, send: Send) -> bytes | None:
         """The whole body of a request that passes every check; None once a refusal is answered."""
-        refusal = self._refusal(scope)
+        refusal = await self._unauthorised(scope) or self._refusal(scope)
         if refusal is not None:
             await send_error(send, *refusal)
             return None
@@ -140,13 +153,25 @@ class RequestGate:
             await send_error(send, 413, self._too_large(), {"Connection": "close"})
         return None
 
-    def _refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
-        if self.token is not None and scope["path"] not in PUBLIC_PATHS:
+    async def _unauthorised(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
+        """Why the caller is not let in (401, or 503 when an issuer's keys cannot be fetched), or None."""
+        if scope["path"] in PUBLIC_PATHS:
+            return None
+        if self.cds_auth is not None and is_cds_path(scope["path"]):
+            try:  # in a thread: it may fetch the issuer's JWKS
+                await asyncio.to_thread(self.cds_auth.verify, _header(scope, b"authorization"), scope["path"])
+            except AuthRefused as refused:
+                return refused.status, refused.message, refused.headers
+            return None
+        if self.token is not None:
             given = _header(scope, b"authorization") or b""
             scheme, _, credentials = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self.token):
                 message = "missing or wrong bearer token: send 'Authorization: Bearer <token>'"
                 return 401, message, {"WWW-Authenticate": "Bearer"}
+        return None
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, dict[str, str]] | None:
         if scope["method"] in BODY_METHODS:
             content_type = (_header(scope, b"content-type") or b"").decode("latin-1")
             media = content_type.split(";", 1)[0].strip().lower()

@@ -11,8 +11,10 @@ from calfrules.service.schemas import ServiceSchemas, component_ref
 _STATUS_TEXT = {
     400: "the body is not JSON",
     401: "missing or wrong bearer token",
-    404: "unknown service or card",
+    404: "unknown service, card, ruleset or assessment (or no audit trail kept)",
     408: "the request body did not arrive in time",
+    409: "the card was answered while the audit trail could not record it: there is no record",
+    412: "CDS Hooks: FHIR data the service needs is neither in the prefetch nor readable from fhirServer",
     413: "request body too large",
     415: "the body is not sent as JSON (Content-Type: application/json)",
     422: "the request is JSON but not a valid request (the message says what to fix)",
