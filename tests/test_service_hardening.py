@@ -309,6 +309,8 @@ def test_serve_with_two_workers_answers_and_records_every_request(tmp_path: Path
         (["--host", "0.0.0.0"], "needs --allowed-host NAME"),
         (["--token", "a", "--token-file", "TOKEN_FILE"], "--token and --token-file contradict each other"),
         (["--token-file", "EMPTY_FILE"], "empty; --token-file needs the value on its first line"),
+        (["--public-url", "ftp://cds.example.org"], "give the service's base URL"),
+        (["--code-map", "BAD_MAP"], "no_such_finding"),
     ],
 )
 def test_serve_refuses_unsafe_or_contradictory_settings_in_one_line(
@@ -316,9 +318,11 @@ def test_serve_refuses_unsafe_or_contradictory_settings_in_one_line(
 ) -> None:
     (tmp_path / "token").write_text("s3cret\n")
     (tmp_path / "empty").write_text("\n")
-    args = [
-        {"TOKEN_FILE": str(tmp_path / "token"), "EMPTY_FILE": str(tmp_path / "empty")}.get(arg, arg) for arg in args
-    ]
+    (tmp_path / "map.toml").write_text(
+        '[[map]]\nsystem = "http://ehr.example.org"\ncode = "x1"\nfinding = "no_such_finding"\n'
+    )
+    files = {"TOKEN_FILE": tmp_path / "token", "EMPTY_FILE": tmp_path / "empty", "BAD_MAP": tmp_path / "map.toml"}
+    args = [str(files[arg]) if arg in files else arg for arg in args]
     result = subprocess.run(
         [sys.executable, "-m", "calfrules", "serve", "--no-audit", *args],
         capture_output=True,

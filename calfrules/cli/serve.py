@@ -86,6 +86,12 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
     help="A FHIR server base URL that CDS Hooks calls may have the service read missing prefetch from "
     "(their fhirServer; repeatable). None: a call missing prefetch gets 412.",
 )
+@click.option(
+    "--public-url",
+    metavar="URL",
+    help="The service's URL as EHRs reach it (https://cds.example.org), for the cards' source and links "
+    "(default: the --cds-issuers file's base_url, else http:// and the request's Host).",
+)
 @click.option("--no-audit", is_flag=True, help="Keep no audit trail (CDS Hooks feedback then cannot be recorded).")
 @click.option(
     "--max-body", default=1_000_000, show_default=True, type=click.IntRange(1), help="Largest request body, bytes."
@@ -139,6 +145,7 @@ def serve_cmd(
     allowed_hosts: tuple[str, ...],
     code_map: str | None,
     fhir_servers: tuple[str, ...],
+    public_url: str | None,
     no_audit: bool,
     max_body: int,
     timeout: float,
@@ -182,7 +189,9 @@ def serve_cmd(
         from calfrules.formats.code_map import load_code_map
 
         code_map = os.path.abspath(code_map)  # the workers read it too
-        load_code_map(code_map)  # a mistake is one line here, not a 500 per request
+        load_code_map(code_map)  # a mistake is one line here, not a 500 per request (ids: checked below)
+    if public_url is not None:
+        public_url = _public_url(public_url)
     audit_url = _secret(ctx, "audit_url", audit_url, audit_url_file, "$CALFRULES_AUDIT")
     if no_audit and audit_url:
         raise CalfrulesError("--audit and --no-audit contradict each other: give one")
@@ -193,6 +202,8 @@ def serve_cmd(
             "or --allowed-host '*' to answer any Host header"
         )
     engine = load_cli_engine(ctx, screen=screen)
+    if code_map is not None:
+        load_code_map(code_map, engine.vocabulary)  # every finding it names must be one the engine knows
     store = None
     if not no_audit:
         from calfrules.audit import open_audit
@@ -208,6 +219,7 @@ def serve_cmd(
         "cds_issuers": cds_issuers,
         "code_map": code_map,
         "fhir_servers": list(fhir_servers),
+        "public_url": public_url,
     }
     where = f"audit trail {store.url}" if store is not None else "NO audit trail"
     auth = "bearer token required" if token else "no authentication"
@@ -266,6 +278,18 @@ def _run(uvicorn: Any, config: Any) -> None:
     server.run()
     if not server.started:
         raise CalfrulesError(f"could not serve on {config.host}:{config.port} (uvicorn's message is above)")
+
+
+def _public_url(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise CalfrulesError(f"--public-url {url!r}: give the service's base URL, such as https://cds.example.org")
+    return url.rstrip("/")
 
 
 def hosts_for(host: str, given: tuple[str, ...]) -> list[str]:

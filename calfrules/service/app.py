@@ -100,7 +100,8 @@ def create_app(
     - ``allowed_hosts``: the Host header values it answers (``*.example.org`` allowed);
       empty: any (``calfrules serve`` always sets some on loopback).
     - ``public_url``: the service's URL as EHRs reach it (https://cds.example.org), for the
-      cards' ``source.url`` and ``links``; default: http:// and the request's Host header.
+      cards' ``source.url`` and ``links``; default: the issuers file's ``base_url`` when
+      ``cds_issuers`` is given, else http:// and the request's Host header.
     - ``cds_issuers``: the EHRs trusted to sign CDS Hooks requests (a TOML file or
       ``issuers.load_issuers``'s result); the /cds-services endpoints then need their signed
       JWT (``jwt_auth``) instead of ``token``.
@@ -114,7 +115,14 @@ def create_app(
     for problem in the_engine.problems:
         log.warning("calfrules: %s", problem)
     schemas = ServiceSchemas(the_engine.vocabulary)
-    clinic_codes = code_map if isinstance(code_map, CodeMap) or code_map is None else load_code_map(str(code_map))
+    clinic_codes = (
+        code_map
+        if isinstance(code_map, CodeMap) or code_map is None
+        else load_code_map(str(code_map), the_engine.vocabulary)  # a wrong finding id fails here, not per call
+    )
+    trusted = load_issuers(cds_issuers) if isinstance(cds_issuers, str | os.PathLike) else cds_issuers
+    if public_url is None and trusted is not None:
+        public_url = trusted.base_url  # the URL the EHR signs its tokens for
     fetcher = FhirFetcher(fhir_servers)
     source_label = f"calfrules {__version__}"
     failures = RateLimitedLog(log)
@@ -312,9 +320,8 @@ def create_app(
         app, engine=the_engine, audit=audit, unrecorded=unrecorded, in_thread=in_thread, token=token
     )  # GET /rulesets, /rulesets/{id}, /assessments/{uuid}; POST .../feedback
 
-    trusted = load_issuers(cds_issuers) if isinstance(cds_issuers, str | os.PathLike) else cds_issuers
     cds_auth = JwtVerifier(trusted) if trusted is not None else None  # one replay cache for both gates
-    app.openapi = lambda: openapi(app, schemas, secured=token is not None)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app, schemas, secured=token is not None or trusted is not None)  # type: ignore[method-assign]
     # added innermost first: a request meets the Host check, then CORS, then the gate
     app.add_middleware(
         RequestGate, token=token, max_bytes=max_body_bytes, body_timeout_s=body_timeout_s, cds_auth=cds_auth
