@@ -45,3 +45,10 @@ def atomic_text_file(path: str | os.PathLike[str], *, error: type[CalfrulesError
 def atomic_write_text(path: str | os.PathLike[str], text: str, *, error: type[CalfrulesError] = CalfrulesError) -> None:
     with atomic_text_file(path, error=error) as handle:
         handle.write(text)
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike[str], data: bytes, *, error: type[CalfrulesError] = CalfrulesError
+) -> None:
+    with atomic_text_file(path, error=error) as handle:
+        handle.buffer.write(data)  # the text layer above it holds nothing: this is the whole file

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 
 def test_engine_and_cli_never_import_textual() -> None:
@@ -13,3 +15,36 @@ def test_engine_and_cli_never_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# What no start-up needs: each is imported by the command or feature that uses it.
+HEAVY = ("lark", "rich", "fastapi", "starlette", "uvicorn", "hypothesis", "textual", "jsonschema", "clips", "tomlkit")
+HEAVY_OWN = ("calfrules.service", "calfrules.tooling", "calfrules.tui", "calfrules.audit", "calfrules.formats.fhir")
+
+
+def _imported_after(code: str, cache: Path) -> list[str]:
+    probe = f"import sys; {code}; print('\\n'.join(sys.modules))"
+    env = {**{k: v for k, v in os.environ.items() if k != "CALFRULES_NO_CACHE"}, "CALFRULES_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env).stdout
+    return out.split()
+
+
+def _heavy(modules: list[str]) -> list[str]:
+    return [m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY_OWN)]
+
+
+def test_a_start_up_with_a_warm_cache_imports_nothing_heavy_not_even_the_parser(tmp_path: Path) -> None:
+    load = "from calfrules import load_engine; e = load_engine(); e.assess({'findings': {'calf_pain': True}})"
+    _imported_after(load, tmp_path)  # fills the ruleset cache
+    assert _heavy(_imported_after(load, tmp_path)) == []  # lark too: every condition came parsed from the cache
+
+
+def test_importing_the_cli_imports_nothing_heavy(tmp_path: Path) -> None:
+    modules = _imported_after("import calfrules.cli", tmp_path)
+    assert _heavy(modules) == []
+    assert "calfrules.formats.text" not in modules  # only a command that prints text needs it
+
+
+def test_a_cold_cache_still_parses_the_conditions(tmp_path: Path) -> None:
+    modules = _imported_after("from calfrules import load_engine; load_engine(isolation='none')", tmp_path)
+    assert "lark" in modules  # nothing cached yet: every ruleset was read and checked

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from calfrules.cli._common import EXIT_BAD_INPUT, SCREEN_OPTION, load_cli_engine, named_rulesets, print_json
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
-from calfrules.formats.text import Detail
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.vocabulary import Vocabulary
+
+if TYPE_CHECKING:  # the text renderer is imported only when text is printed
+    from calfrules.formats.text import Detail
 
 FORMATS = ("text", "json", "fhir")
 
@@ -51,7 +55,8 @@ def assess_cmd(
 ) -> None:
     """Assess one case file (JSON or TOML; - reads standard input), or a batch.
 
-    A case looks like {"id": "optional", "findings": {"calf_pain": true, "pain_score": 4}}.
+    A case looks like {"id": "optional", "findings": {"calf_pain": true, "pain_score": 4}},
+    or is a FHIR QuestionnaireResponse answering `calfrules export --fhir-questionnaire`.
     Exit status 2 with a one-line error for bad input.
 
     \b
@@ -79,11 +84,18 @@ def assess_cmd(
 
     data = read_case_source(case)
     engine = load_cli_engine(ctx, screen=screen)
+    patient_id = None
+    if isinstance(data, dict) and "resourceType" in data:  # a FHIR QuestionnaireResponse answering ours
+        from calfrules.formats.fhir_input import case_from_questionnaire_response, subject_patient_id
+
+        patient_id = subject_patient_id(data)
+        data = case_from_questionnaire_response(data, engine.vocabulary)
     if audit or audit_db:
         from calfrules.cli.audit import attach_audit
 
         attach_audit(ctx, engine, audit_db)
-    print_assessment(engine.assess(data), chosen or "text", engine.vocabulary, detail)  # type: ignore[arg-type]
+    assessment = engine.assess(data)  # type: ignore[arg-type]
+    print_assessment(assessment, chosen or "text", engine.vocabulary, detail, patient_id=patient_id)
 
 
 def chosen_format(as_json: bool, output_format: str | None) -> str | None:
@@ -104,12 +116,17 @@ def text_detail(brief: bool, full: bool, output_format: str | None) -> Detail:
 
 
 def print_assessment(
-    assessment: Assessment, output_format: str, vocabulary: Vocabulary | None = None, detail: Detail = "default"
+    assessment: Assessment,
+    output_format: str,
+    vocabulary: Vocabulary | None = None,
+    detail: Detail = "default",
+    *,
+    patient_id: str | None = None,
 ) -> None:
     if output_format == "fhir":
         from calfrules.formats.fhir import to_fhir_bundle
 
-        print_json(to_fhir_bundle(assessment))
+        print_json(to_fhir_bundle(assessment, patient_id=patient_id))
         return
     if output_format == "json":
         print_json(assessment.to_dict())

@@ -13,8 +13,9 @@ from pathlib import Path
 import tomli
 
 from calfrules.files import atomic_write_text
+from calfrules.knowledge import ruleset_cache, ruleset_write
 from calfrules.knowledge.ruleset_read import ruleset_from_data
-from calfrules.knowledge.ruleset_write import content_hash, dumps, ruleset_to_data, save
+from calfrules.knowledge.ruleset_write import dumps, ruleset_to_data, save
 from calfrules.rules.errors import RulesetError
 from calfrules.rules.model import Ruleset
 
@@ -31,7 +32,13 @@ __all__ = [
 ]
 
 
+def content_hash(ruleset: Ruleset) -> str:
+    """``sha256:...`` of the ruleset's content; known without work for one read from the cache."""
+    return ruleset_cache.known_hash(ruleset) or ruleset_write.content_hash(ruleset)
+
+
 def loads(text: str, source: str = "<string>") -> Ruleset:
+    """Read a ruleset from TOML text (never cached: only files and resources are)."""
     try:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as exc:
@@ -46,15 +53,25 @@ def loads(text: str, source: str = "<string>") -> Ruleset:
 def load(path: str | os.PathLike[str]) -> Ruleset:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise RulesetError(f"cannot read: {exc.strerror or exc}", source=str(path)) from None
-    except UnicodeDecodeError:
-        raise RulesetError("is not UTF-8 text", source=str(path)) from None
-    return loads(text, str(path))
+    return _cached(data, str(path))
 
 
 def load_resource(package: str, name: str) -> Ruleset:
     """Load a ruleset shipped inside a Python package (how plugins ship theirs)."""
-    text = resources.files(package).joinpath(name).read_text(encoding="utf-8")
-    return loads(text, f"{package}/{name}")
+    data = resources.files(package).joinpath(name).read_bytes()
+    return _cached(data, f"{package}/{name}")
+
+
+def _cached(data: bytes, source: str) -> Ruleset:
+    def build() -> Ruleset:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RulesetError("is not UTF-8 text", source=source) from None
+        # newlines as reading in text mode gives them (universal newlines)
+        return loads(text.replace("\r\n", "\n").replace("\r", "\n"), source)
+
+    return ruleset_cache.cached_ruleset(data, source, build)

@@ -33,13 +33,14 @@ from calfrules.rules.model import (
     ScreenGroup,
 )
 from calfrules.rules.shapes import TOML_WORDS, ShapeError, convert, sentence, unknown_fields_text, value_words
-from calfrules.rules.vocabulary import Finding
+from calfrules.rules.vocabulary import Coding, Finding
 
 # How each table is named in a message; {id} is its id, {parent} the id of the table holding it.
 _NAMES: dict[type, str] = {
     Ruleset: "ruleset",
     Reference: "reference",
     Finding: "finding {id}",
+    Coding: "finding {parent} code",
     ConditionInfo: "condition {id}",
     Rule: "rule",
     Recommendation: "recommendation",

@@ -24,13 +24,15 @@ import functools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Union
+from typing import TYPE_CHECKING, Union
 
-from lark import Lark, Token, Transformer, UnexpectedCharacters, UnexpectedInput, UnexpectedToken
-
+from calfrules.rules.condition_messages import describe_char, describe_token
 from calfrules.rules.errors import ConditionError
 from calfrules.rules.numbers import format_number
 from calfrules.rules.private_cache import private_cache_file
+
+if TYPE_CHECKING:  # lark is imported on the first parse that misses the cache (~20 ms of start-up)
+    from lark import Lark, Token, Transformer
 
 Scalar = Union[float, str]
 
@@ -132,49 +134,6 @@ class Or:
 Expr = Union[Truthy, Compare, Answer, Not, And, Or]
 
 
-class _ToAst(Transformer[Token, Expr]):
-    def truthy(self, items: list[Token]) -> Expr:
-        (name,) = items
-        return Truthy(str(name), _col(name))
-
-    def compare(self, items: list[object]) -> Expr:
-        name, op, value = items
-        assert isinstance(name, Token) and isinstance(op, Token)
-        return Compare(str(name), str(op), value, _col(name))  # type: ignore[arg-type]
-
-    def member(self, items: list[object]) -> Expr:
-        name = items[0]
-        assert isinstance(name, Token)
-        options = tuple(Compare(str(name), "==", v, _col(name)) for v in items[1:])  # type: ignore[arg-type]
-        return options[0] if len(options) == 1 else Or(options)
-
-    def answer(self, items: list[Token]) -> Expr:
-        name, answer = items
-        if str(answer) == "yes":
-            return Truthy(str(name), _col(name))
-        return Answer(str(name), str(answer), _col(name))
-
-    def answer_not(self, items: list[Token]) -> Expr:
-        atom = self.answer(items)
-        return Not(atom, _first_column(atom))
-
-    def negate(self, items: list[Expr]) -> Expr:
-        (operand,) = items
-        return Not(operand, _first_column(operand))
-
-    def and_expr(self, items: list[Expr]) -> Expr:
-        return And(tuple(items))
-
-    def or_expr(self, items: list[Expr]) -> Expr:
-        return Or(tuple(items))
-
-    def number(self, items: list[Token]) -> float:
-        return round(float(items[0]), 6)  # as findings are (vocabulary.DECIMALS)
-
-    def string(self, items: list[Token]) -> str:
-        return str(items[0])[1:-1]
-
-
 def _col(token: Token) -> int:
     return int(token.column or 1)
 
@@ -186,18 +145,96 @@ def _first_column(expr: Expr) -> int:
 
 
 @functools.cache
+def _to_ast() -> Transformer[Token, Expr]:
+    """The lark tree to our AST; built on first use so importing this module does not import lark."""
+    from lark import Token, Transformer
+
+    class _ToAst(Transformer[Token, Expr]):
+        def truthy(self, items: list[Token]) -> Expr:
+            (name,) = items
+            return Truthy(str(name), _col(name))
+
+        def compare(self, items: list[object]) -> Expr:
+            name, op, value = items
+            assert isinstance(name, Token) and isinstance(op, Token)
+            return Compare(str(name), str(op), value, _col(name))  # type: ignore[arg-type]
+
+        def member(self, items: list[object]) -> Expr:
+            name = items[0]
+            assert isinstance(name, Token)
+            options = tuple(Compare(str(name), "==", v, _col(name)) for v in items[1:])  # type: ignore[arg-type]
+            return options[0] if len(options) == 1 else Or(options)
+
+        def answer(self, items: list[Token]) -> Expr:
+            name, answer = items
+            if str(answer) == "yes":
+                return Truthy(str(name), _col(name))
+            return Answer(str(name), str(answer), _col(name))
+
+        def answer_not(self, items: list[Token]) -> Expr:
+            atom = self.answer(items)
+            return Not(atom, _first_column(atom))
+
+        def negate(self, items: list[Expr]) -> Expr:
+            (operand,) = items
+            return Not(operand, _first_column(operand))
+
+        def and_expr(self, items: list[Expr]) -> Expr:
+            return And(tuple(items))
+
+        def or_expr(self, items: list[Expr]) -> Expr:
+            return Or(tuple(items))
+
+        def number(self, items: list[Token]) -> float:
+            return round(float(items[0]), 6)  # as findings are (vocabulary.DECIMALS)
+
+        def string(self, items: list[Token]) -> str:
+            return str(items[0])[1:-1]
+
+    return _ToAst()
+
+
+@functools.cache
 def _parser() -> Lark:
     # Building the LALR tables takes ~20 ms of every start-up; lark can keep them in a file it
     # checks against the grammar's hash and lark's version. Only in a private folder of ours:
     # lark's default place is the shared temp folder, where another user could plant one.
+    from lark import Lark
+
     return Lark(
         _GRAMMAR, parser="lalr", maybe_placeholders=False, cache=private_cache_file("condition-grammar.lark") or False
     )
 
 
-@functools.lru_cache(maxsize=4096)
+# Every condition parsed is kept (a pack's are parsed to validate it, then again to compile it):
+# an LRU thrashed past its size, so 6,500 rules compiled 5x slower. Past the budget (in characters
+# of text: a parse takes about 10 bytes per character, so at most ~80 MB, 80,000 typical
+# conditions) new texts are parsed each time but nothing is evicted: the cost never jumps.
+_PARSED: dict[str, Expr] = {}
+PARSED_BUDGET = 8_000_000
+_parsed_chars = 0
+
+
 def parse(text: str) -> Expr:
     """Parse a condition; raises ConditionError with the column of the problem."""
+    expr = _PARSED.get(text) if isinstance(text, str) else None
+    if expr is None:
+        expr = _parse(text)
+        remember(text, expr)
+    return expr
+
+
+def remember(text: str, expr: Expr) -> None:
+    """Keep a parse (``parse(text)`` gave ``expr``, here or in an earlier process: the ruleset cache)."""
+    global _parsed_chars
+    if text not in _PARSED and _parsed_chars + len(text) <= PARSED_BUDGET:
+        _PARSED[text] = expr
+        _parsed_chars += len(text)
+
+
+def _parse(text: str) -> Expr:
+    from lark import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
+
     if not isinstance(text, str) or not text.strip():
         raise ConditionError("the condition is empty; write for example: calf_pain and swelling")
     if len(text) > MAX_CONDITION_LENGTH:
@@ -207,17 +244,17 @@ def parse(text: str) -> Expr:
     try:
         tree = _parser().parse(text)
     except UnexpectedCharacters as exc:
-        raise ConditionError(_describe_char(text, exc), column=exc.column, text=text) from None
+        raise ConditionError(describe_char(text, exc), column=exc.column, text=text) from None
     except UnexpectedToken as exc:
         column = len(text.rstrip()) + 1 if exc.token.type == "$END" else exc.column
-        raise ConditionError(_describe_token(exc), column=column, text=text) from None
+        raise ConditionError(describe_token(exc), column=column, text=text) from None
     except UnexpectedInput as exc:  # end of input and other cases
         column = len(text) + 1
         raise ConditionError("the condition ends too early", column=column, text=text) from exc
     except RecursionError:
         raise ConditionError(_TOO_DEEP, text=text) from None
     try:
-        expr = _ToAst().transform(tree)
+        expr = _to_ast().transform(tree)
     except RecursionError:
         raise ConditionError(_TOO_DEEP, text=text) from None
     if _depth(expr) > MAX_TREE_DEPTH:
@@ -256,52 +293,6 @@ def _max_paren_depth(text: str) -> int:
         elif char == ")":
             depth -= 1
     return deepest
-
-
-def _describe_char(text: str, exc: UnexpectedCharacters) -> str:
-    pos = exc.pos_in_stream or 0
-    char = text[pos] if 0 <= pos < len(text) else "?"
-    if char.isupper():
-        return f"unexpected {char!r}: ids are lower case (letters, digits and _)"
-    if char == "=":
-        return "unexpected '=': compare with == (two equals signs)"
-    if char in "&|!":
-        return f"unexpected {char!r}: write and, or, not"
-    return f"unexpected character {char!r}"
-
-
-def _describe_token(exc: UnexpectedToken) -> str:
-    token = exc.token
-    if token.type == "$END":
-        return "the condition ends too early: something is missing at the end"
-    shown = str(token)
-    expected = sorted(_friendly(e) for e in exc.expected)
-    hint = f"; expected {', '.join(dict.fromkeys(expected))}" if expected else ""
-    return f"unexpected {shown!r}{hint}"
-
-
-_FRIENDLY = {
-    "NAME": "a finding id",
-    "CMP": "a comparison (>=, <=, ==, !=, >, <)",
-    "_AND": "and",
-    "_OR": "or",
-    "_NOT": "not",
-    "_IN": "in",
-    "_IS": "is",
-    "ANSWER": "yes, no or recorded",
-    "LPAR": "(",
-    "RPAR": ")",
-    "LSQB": "[",
-    "RSQB": "]",
-    "COMMA": ",",
-    "SIGNED_NUMBER": "a number",
-    "ESCAPED_STRING": "a quoted value",
-    "SINGLE_STRING": "a quoted value",
-}
-
-
-def _friendly(terminal: str) -> str:
-    return _FRIENDLY.get(terminal, terminal.lower())
 
 
 def atoms(expr: Expr) -> Iterator[tuple[Atom, bool]]:
