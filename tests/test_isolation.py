@@ -8,6 +8,7 @@ server's listening socket, client connections and audit database descriptors.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import socket
 import sqlite3
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from calfrules import Level, load_engine
+from calfrules import CaseError, Level, load_engine
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
 
@@ -204,3 +205,74 @@ def test_a_single_caller_keeps_one_child() -> None:
         assert len(engine._runner._slots) == 1  # type: ignore[union-attr]
     finally:
         engine.close()
+
+
+def test_a_batch_is_answered_as_each_case_alone_would_be() -> None:
+    """Batch work and replay send many cases per round trip; each answer is the one `assess` gives."""
+    cases = [
+        CASE,
+        {"findings": {"calf_pain": True, "swelling": True}},
+        {"findings": {"no_such_finding": True}},
+        {"findings": {"calf_pain": False, "pain_score": 3}},
+    ]
+    engine = load_engine(rulesets=[RULES], allow=[])
+    try:
+        alone = [engine.assess(case) for case in cases if case["findings"].get("no_such_finding") is None]
+        together = engine.assess_many(cases * 40)  # more than one round trip's worth
+        assert isinstance(together[2], CaseError) and "no_such_finding" in str(together[2])
+        answered = [a for a in together[:4] if isinstance(a, Assessment)]
+        assert [a.to_dict() for a in answered] == [a.to_dict() for a in alone]
+        assert [a.to_dict() for a in together[4:8] if isinstance(a, Assessment)] == [a.to_dict() for a in alone]
+        assert len(engine._runner._slots) == 1 and engine._runner.restarts == 0  # type: ignore[union-attr]
+    finally:
+        engine.close()
+
+
+def test_a_case_that_hangs_in_a_batch_fails_safe_alone() -> None:
+    """The hung case is cut off at the time limit; the cases after it go to a fresh child."""
+    from calfrules import Deriver, Score, hookimpl
+
+    class SleepsOnFever:
+        calfrules_plugin_name = "sleeps_on_fever"
+
+        @hookimpl
+        def calfrules_register_derivers(self, register):  # type: ignore[no-untyped-def]
+            def compute(findings: dict[str, object]) -> Score:
+                if findings.get("fever"):
+                    time.sleep(60)
+                return Score(0)
+
+            register(Deriver(id="sleepy_score", label="Sleepy", inputs=("fever",), compute=compute))
+
+    engine = load_engine(plugins=[SleepsOnFever()], rulesets=[RULES], allow=[], timeout=3.0)
+    try:
+        hung = {"findings": {"calf_pain": True, "fever": True}}
+        answers = engine.assess_many([CASE, hung, CASE, CASE])
+        assert all(isinstance(a, Assessment) for a in answers)
+        first, failed, *after = answers
+        assert isinstance(first, Assessment) and first.complete and first.level == Level.SELF_CARE
+        assert isinstance(failed, Assessment) and not failed.complete and failed.level >= Level.URGENT
+        assert "did not answer within" in failed.incomplete_reasons[0]
+        assert all(isinstance(a, Assessment) and a.complete and a.level == Level.SELF_CARE for a in after)
+        assert engine._runner.restarts == 1  # type: ignore[union-attr]
+    finally:
+        engine.close()
+
+
+def test_what_the_child_sends_does_not_grow_with_the_rules_loaded() -> None:
+    """Rule indices and alternative numbers cross the pipe, not Firing objects rebuilt in the parent."""
+    unused = "\n".join(
+        f'[[rules]]\nid = "u{i}"\nwhen = "swelling and pain_score >= {i % 10}"\nderive = ["u{i}"]\nrationale = "x"\n'
+        for i in range(400)
+    )
+    small = load_engine(rulesets=[RULES], allow=[], isolation="none")
+    large = load_engine(rulesets=[ruleset(PAIN_RULE + unused)], allow=[], isolation="none")
+    try:
+        findings = CASE["findings"]
+        answers = [pickle.dumps(e._pipeline.run_compact(findings)) for e in (small, large)]
+        assert b"Firing" not in answers[0] and len(answers[0]) == len(answers[1])
+        rebuilt = large._pipeline.expand(large._pipeline.run_compact(findings), findings)
+        assert [(f.rule_index, f.matched) for f in rebuilt.firings] == [(0, {"calf_pain": True})]
+    finally:
+        small.close()
+        large.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from calfrules.audit.records import AuditRecord
@@ -16,6 +17,7 @@ from calfrules.rules.errors import CalfrulesError
 
 if TYPE_CHECKING:
     from calfrules.audit.store import AuditStore
+    from calfrules.engine.assessment import Assessment
     from calfrules.engine.engine import Engine
 
 Progress = Callable[[int, int], None]
@@ -77,33 +79,46 @@ class ReplayReport:
         }
 
 
+REPLAY_CHUNK = 64  # records re-assessed per engine call: many cases per round trip to the engine child
+
+
 def replay(engine: Engine, store: AuditStore, *, progress: Progress | None = None) -> ReplayReport:
     """Re-assess every recorded case, oldest first; ``progress(done, total)`` after each one."""
     total = store.count()
     changes: list[ReplayChange] = []
     done = 0
-    for record in store.iter_records():
-        change = compare(engine, record)
-        if change is not None:
-            changes.append(change)
-        done += 1
-        if progress is not None:
-            progress(done, max(total, done))
+    records = iter(store.iter_records())
+    while chunk := list(islice(records, REPLAY_CHUNK)):
+        # never record the replay itself: it is a what-if, not an assessment given to anyone
+        answers = engine.assess_many([record.case for record in chunk], record=False)
+        for record, answer in zip(chunk, answers, strict=True):
+            change = _change(record, answer)
+            if change is not None:
+                changes.append(change)
+            done += 1
+            if progress is not None:
+                progress(done, max(total, done))
     return ReplayReport(replayed=done, changes=tuple(changes))
 
 
 def compare(engine: Engine, record: AuditRecord) -> ReplayChange | None:
     """What re-assessing this record's case would change, or None when nothing would."""
+    return _change(record, engine.assess_many([record.case], record=False)[0])
+
+
+def _change(record: AuditRecord, answer: Assessment | Exception) -> ReplayChange | None:
     old = record.assessment
     old_conditions = _ids(old.get("conditions"))
     old_recommendations = _ids(old.get("recommendations"))
     case_id = old.get("case_id")
-    try:
-        # never record the replay itself: it is a what-if, not an assessment given to anyone
-        new = engine.assess(record.case, record=False).to_dict()
-    except CalfrulesError as exc:
+    if isinstance(answer, CalfrulesError):
         # a case the current vocabulary refuses is a change too: it could not be assessed now
-        return ReplayChange(record.id, record.time, case_id, record.level, None, record.complete, None, error=str(exc))
+        return ReplayChange(
+            record.id, record.time, case_id, record.level, None, record.complete, None, error=str(answer)
+        )
+    if isinstance(answer, Exception):
+        raise answer
+    new = answer.to_dict()
     new_conditions = _ids(new.get("conditions"))
     new_recommendations = _ids(new.get("recommendations"))
     if (

@@ -128,24 +128,47 @@ def _init_worker(rulesets: Sequence[str], screen: str = "prompt", text_detail: D
     _text_detail = text_detail
 
 
-def _assess_one(item: Item) -> tuple[str, str | None]:
-    """One case's output (a JSON line, or a text block) and its error ("FILE:N: ...") if it failed; never raises."""
+def _assess_chunk(items: list[Item]) -> list[tuple[str, str | None]]:
+    """Each case's output (a JSON line, or a text block) and its error ("FILE:N: ...") if it failed,
+    in order; never raises. The readable cases go to the engine in one call, so its child process
+    gets many cases per round trip."""
+    read: list[object] = []
+    errors: list[str | None] = []
+    for item in items:
+        error = item.error
+        if error is None:
+            try:
+                read.append(item.data())
+            except CalfrulesError as exc:
+                error = str(exc).removeprefix(f"{item.source}: ")  # the output names the source already
+            except Exception as exc:
+                error = f"internal error: {type(exc).__name__}: {exc}"
+        errors.append(error)
+    try:
+        answers = iter(_engine.assess_many(read))
+    except Exception as exc:  # an engine bug before any case was assessed: report it on these lines
+        answers = iter([exc] * len(read))
+    return [_output(item, next(answers) if error is None else error) for item, error in zip(items, errors, strict=True)]
+
+
+def _output(item: Item, answer: Any) -> tuple[str, str | None]:
     head: dict[str, Any] = {"source": item.source, "line": item.line}
-    error = item.error
-    if error is None:
+    if isinstance(answer, str):
+        error = answer
+    elif isinstance(answer, CalfrulesError):
+        error = str(answer).removeprefix(f"{item.source}: ")  # the output names the source already
+    elif isinstance(answer, Exception):  # an engine bug must not end the batch: report it on this line
+        error = f"internal error: {type(answer).__name__}: {answer}"
+    else:
         try:
-            assessment = _engine.assess(item.data())
-        except CalfrulesError as exc:
-            error = str(exc).removeprefix(f"{item.source}: ")  # the output names the source already
-        except Exception as exc:  # an engine bug must not end the batch: report it on this line
-            error = f"internal error: {type(exc).__name__}: {exc}"
-        else:
             if _text_detail is not None:
                 from calfrules.formats.text import render_text
 
-                text = render_text(assessment, _engine.vocabulary, detail=_text_detail)
+                text = render_text(answer, _engine.vocabulary, detail=_text_detail)
                 return f"== {item.where()} ==\n{text}\n", None
-            return json.dumps({**head, "ok": True, "assessment": assessment.to_dict()}, ensure_ascii=False), None
+            return json.dumps({**head, "ok": True, "assessment": answer.to_dict()}, ensure_ascii=False), None
+        except Exception as exc:  # an engine bug must not end the batch: report it on this line
+            error = f"internal error: {type(exc).__name__}: {exc}"
     one_line = " ".join(error.split("\n"))
     if _text_detail is not None:
         return f"== {item.where()} ==\nerror: {one_line}\n", f"{item.where()}: {one_line}"
@@ -185,7 +208,8 @@ def run_batch(
             _init_worker(rulesets, screen)
         _text_detail = text_detail
         try:
-            _write(map(_assess_one, items), out, summary, on_error, progress)
+            chunks = map(_assess_chunk, _chunks(items, CHUNK))
+            _write((line for chunk in chunks for line in chunk), out, summary, on_error, progress)
         finally:
             if engine is None:
                 _engine.close()
@@ -202,10 +226,6 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
-
-
-def _assess_chunk(items: list[Item]) -> list[tuple[str, str | None]]:
-    return [_assess_one(item) for item in items]
 
 
 def _in_workers(

@@ -26,23 +26,27 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import marshal
 import multiprocessing
 import os
+import pickle
 import queue
+import select
 import signal
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
 from multiprocessing.connection import Connection
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.vocabulary import Value
 
 DEFAULT_TIMEOUT_S = 5.0
+BATCH = 64  # cases per round trip in batch work: a crash costs at most a re-send of these
 T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
@@ -184,17 +188,36 @@ def _die_with_parent(parent_pid: int) -> None:
 
 
 def _serve(conn: Connection, pipeline: Pipeline) -> None:
+    """Answer each batch of cases with one message per case, in order, as each is done.
+
+    An answer is plain values (rule indices, alternative numbers, score tuples): the
+    parent rebuilds the firings from its own copy of the program, so what crosses the
+    pipe does not grow with the rules' size."""
     while True:
         try:
-            request = conn.recv()
+            batch = _decode(conn.recv_bytes())
         except EOFError:  # the parent closed the pipe or ended
             return
-        if request is None:
+        if batch is None:
             return
-        try:
-            conn.send(("ok", pipeline.run(request)))
-        except Exception as exc:  # reported to the parent, which fails safe
-            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        for findings in batch:  # type: ignore[attr-defined]
+            try:
+                answer = _encode(("ok", pipeline.run_compact(findings)))
+            except Exception as exc:  # reported to the parent, which fails safe
+                answer = _encode(("error", f"{type(exc).__name__}: {exc}"))
+            conn.send_bytes(answer)
+
+
+def _encode(value: Any) -> bytes:
+    """marshal (quick) for plain values; pickle for anything else a plugin's score may hold."""
+    try:
+        return b"m" + marshal.dumps(value)
+    except ValueError:
+        return b"p" + pickle.dumps(value)
+
+
+def _decode(data: bytes) -> object:
+    return marshal.loads(data[1:]) if data[:1] == b"m" else pickle.loads(data[1:])
 
 
 # --- the parent's side --------------------------------------------------------------
@@ -212,11 +235,14 @@ class _Slot:
     def __init__(self) -> None:
         self.child: _Child | None = None
         self.conn: Connection | None = None
+        self.poller = select.poll()  # registered once per child: cheaper than Connection.poll
 
     def ensure(self, pipeline: Pipeline) -> Connection:
         if self.conn is None or self.child is None or not self.child.is_alive():
             self.stop()
             self.child, self.conn = _on_launcher(lambda: _start_child(pipeline))
+            self.poller = select.poll()
+            self.poller.register(self.conn.fileno(), select.POLLIN)
         return self.conn
 
     def stop(self) -> None:
@@ -276,20 +302,52 @@ class IsolatedRunner:
             self._release(slot)
 
     def run(self, findings: Mapping[str, Value]) -> RunOutput:
+        result = self.run_many([findings])[0]
+        if isinstance(result, EngineFault):
+            raise result
+        return result
+
+    def run_many(self, cases: Sequence[Mapping[str, Value]]) -> list[RunOutput | EngineFault]:
+        """Several cases on one child, up to ``BATCH`` per round trip. Each case keeps its own
+        time limit; one that hangs or kills the child gets an EngineFault (the engine fails safe
+        for that case), and the cases after it go to a fresh child."""
         slot = self._acquire()
         try:
-            return self._run_on(slot, findings)
+            results: list[RunOutput | EngineFault] = []
+            for start in range(0, len(cases), BATCH):
+                results.extend(self._run_on(slot, cases[start : start + BATCH]))
+            return results
         finally:
             self._release(slot)
 
-    def _run_on(self, slot: _Slot, findings: Mapping[str, Value]) -> RunOutput:
+    def _run_on(self, slot: _Slot, cases: Sequence[Mapping[str, Value]]) -> list[RunOutput | EngineFault]:
+        answers: list[tuple[str, object] | EngineFault] = []
+        while len(answers) < len(cases):
+            try:
+                self._exchange(slot, cases[len(answers) :], answers)
+            except EngineFault as fault:  # on the first case not answered
+                answers.append(fault)
+        return [
+            answer
+            if isinstance(answer, EngineFault)
+            else self.pipeline.expand(answer[1], findings)  # type: ignore[arg-type]
+            if answer[0] == "ok"
+            else EngineFault(str(answer[1]))
+            for answer, findings in zip(answers, cases, strict=True)
+        ]
+
+    def _exchange(
+        self, slot: _Slot, cases: Sequence[Mapping[str, Value]], answers: list[tuple[str, object] | EngineFault]
+    ) -> None:
+        """Send the cases in one message; collect one answer each, within the time limit each."""
         conn = slot.ensure(self.pipeline)
         try:
-            conn.send(dict(findings))
-            if not conn.poll(self.timeout):
-                self._restart(slot)
-                raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
-            status, payload = conn.recv()
+            conn.send_bytes(_encode([dict(findings) for findings in cases]))
+            for _ in cases:
+                if not slot.poller.poll(self.timeout * 1000):  # readable, or hung up: recv tells which
+                    self._restart(slot)
+                    raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
+                answers.append(_decode(conn.recv_bytes()))  # type: ignore[arg-type]
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             child = slot.child
             if child is not None:
@@ -297,10 +355,6 @@ class IsolatedRunner:
             code = child.exitcode if child is not None else None
             self._restart(slot)
             raise EngineFault(f"the rule engine process died (exit code {code}) and was restarted") from None
-        if status != "ok":
-            raise EngineFault(str(payload))
-        output: RunOutput = payload
-        return output
 
     def _restart(self, slot: _Slot) -> None:
         with self._free:

@@ -8,16 +8,21 @@ the same time limit.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from calfrules.engine.assessment import ScoreResult
 from calfrules.engine.durable.driver import DurableRunner
 from calfrules.knowledge.derivers import Deriver
 from calfrules.rules.errors import EngineFault
-from calfrules.rules.firing import Firing
+from calfrules.rules.firing import Fired, Firing
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value
+
+# a ScoreResult as plain values: (id, label, value, components, interpretation, plugin, unrecorded)
+ScoreTuple = tuple[str, str, float, dict[str, float], str, str, tuple[str, ...]]
+# what crosses the pipe from the engine child for one case: scores, problems, what fired
+CompactOutput = tuple[list[ScoreTuple], list[str], list[Fired]]
 
 
 @dataclass
@@ -43,6 +48,27 @@ class Pipeline:
         except EngineFault as exc:
             out.problems.append(f"the rule engine failed ({exc}); only the red-flag floor was applied")
         return out
+
+    def run_many(self, cases: Sequence[Mapping[str, Value]]) -> list[RunOutput | EngineFault]:
+        return [self.run(findings) for findings in cases]
+
+    def run_compact(self, findings: Mapping[str, Value]) -> CompactOutput:
+        """``run`` as plain values, cheap to send whatever the number of rules (see ``expand``)."""
+        out, known = self.scores(findings)
+        fired: list[Fired] = []
+        try:
+            fired = self.durable.run_fired(known)
+        except EngineFault as exc:
+            out.problems.append(f"the rule engine failed ({exc}); only the red-flag floor was applied")
+        scores = [(s.id, s.label, s.value, s.components, s.interpretation, s.plugin, s.unrecorded) for s in out.scores]
+        return scores, out.problems, fired
+
+    def expand(self, compact: CompactOutput, findings: Mapping[str, Value]) -> RunOutput:
+        """The RunOutput ``run_compact`` stands for: firings rebuilt from the program, here."""
+        scores, problems, fired = compact
+        results = [ScoreResult(*score) for score in scores]
+        known = {**findings, **{score.id: score.value for score in results}} if results else findings
+        return RunOutput(results, list(problems), self.durable.firings(fired, known))
 
     def scores(self, findings: Mapping[str, Value]) -> tuple[RunOutput, dict[str, Value]]:
         """Plugin scores for a case, and the findings with the scores added."""

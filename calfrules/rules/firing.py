@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 from calfrules.rules.vocabulary import Value
 
+# one rule that fired, compactly: its index and the alternatives (branch numbers) that matched
+Fired = tuple[int, tuple[int, ...]]
+
 
 @dataclass
 class Firing:

@@ -24,6 +24,7 @@ The form avoids every hazard measured in durable_rules 2.0.28
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,10 @@ class DurablePlan:
     complements: dict[str, Atom]
     # positive ``x is no`` / ``x is recorded`` atoms (evaluated before the run): answer name -> its atom
     answers: dict[str, Answer]
+    # (rule index, branch) -> the names it tests positively, and its complement names
+    needs: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]] = field(default_factory=dict)
+    # (rule index, branch) -> the one name it tests that the fewest alternatives test (None: only 'not's)
+    anchors: dict[tuple[int, int], str | None] = field(default_factory=dict)
 
 
 def build_plan(program: Program) -> DurablePlan:
@@ -74,8 +79,27 @@ def build_plan(program: Program) -> DurablePlan:
     complements = {complement_name(atom): atom for atom, positive in literals if not positive}
     answers = {answer_name(atom): atom for atom, positive in literals if positive and isinstance(atom, Answer)}
     keys = fact_keys(rules)
-    shards, stages, durable_names = shard(rules, keys)
-    return DurablePlan(shards, stages, durable_names, keys, complements, answers)
+    needs = {
+        (rule.index, number): (
+            frozenset(literal_name(atom, True) for atom, positive in branch if positive),
+            frozenset(literal_name(atom, False) for atom, positive in branch if not positive),
+        )
+        for rule in rules
+        for number, branch in enumerate(rule.branches)
+    }
+    shards, stages, durable_names = shard(rules, keys, needs)
+    return DurablePlan(shards, stages, durable_names, keys, complements, answers, needs, anchor_names(needs))
+
+
+def anchor_names(
+    needs: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]],
+) -> dict[tuple[int, int], str | None]:
+    """Each alternative's rarest positive name: it cannot match unless that name is known."""
+    frequency = Counter(name for positives, _ in needs.values() for name in positives)
+    return {
+        key: min(positives, key=lambda name: (frequency[name], name)) if positives else None
+        for key, (positives, _) in needs.items()
+    }
 
 
 def complement_name(atom: Atom) -> str:
@@ -125,7 +149,7 @@ def _required_names(rule: CompiledRule) -> set[str]:
 
 
 def shard(
-    rules: list[CompiledRule], keys: dict[str, str]
+    rules: list[CompiledRule], keys: dict[str, str], needs: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]]
 ) -> tuple[list[Shard], list[ShardStage], dict[str, tuple[int, int]]]:
     tested = [[atom.name for branch in rule.branches for atom, _ in branch] for rule in rules]
     shards: list[Shard] = []
@@ -137,15 +161,15 @@ def shard(
         shards.append(Shard())
         for rule in (rules[index] for index in stage.rules):
             for branch_index, branch in enumerate(rule.branches):
-                names = _branch_names(branch)
+                positives, negatives = needs[(rule.index, branch_index)]
+                names = positives | negatives
                 shard = shards[-1]
-                if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | set(names)) > MAX_KEYS_PER_SHARD:
+                if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | names) > MAX_KEYS_PER_SHARD:
                     shard = Shard()
                     shards.append(shard)
                 name = f"r{rule.index}b{branch_index}"
                 shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
                 shard.names.update(names)
-                positives = {literal_name(atom, True) for atom, positive in branch if positive}
                 shard.triggers.update(positives)
                 shard.unconditional = shard.unconditional or not positives
                 durable_names[name] = (rule.index, branch_index)
