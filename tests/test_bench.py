@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
 from calfrules import Engine
 from calfrules.tooling import bench
 
+RATIO = r"\d+(\.\d+)?"
 LINE = re.compile(
     r"calfrules-bench: cases=200 p50_us=\d+ p99_us=\d+ cases_per_s=\d+ startup_ms=\d+ "
-    r"vs_reference=\d+(\.\d+)? vs_clips=\d+(\.\d+)?"
+    rf"vs_reference={RATIO} vs_clips={RATIO} rules_vs_clips={RATIO} isolated_over_inprocess={RATIO} "
+    rf"to_dict_us={RATIO} cold_assess_ms=skipped"
 )
 
 
@@ -27,6 +31,40 @@ def test_json_carries_every_figure_and_clips_agreed(capsys: pytest.CaptureFixtur
     bench.main(["--cases", "50", "--no-extras", "--json"])
     figures = json.loads(capsys.readouterr().out)
     assert figures["cases"] == 50 and figures["clips_mismatches"] == 0 and figures["isolation"] == "none"
+    assert set(bench.LINE_KEYS) <= set(figures) and figures["clock"] == "cpu"
+    assert figures["isolated_clock"] in ("cpu", "wall")
+
+
+def test_the_systems_take_turns_block_by_block_in_a_rotating_order() -> None:
+    calls: list[tuple[str, int]] = []
+
+    def step(name: str) -> bench.Step:
+        return bench.timed(name, lambda i: calls.append((name, i)))
+
+    times = bench.interleaved([step("a"), step("b"), step("c")], cases=5, warm_up=1, block=2)
+    assert {name: len(found) for name, found in times.items()} == {"a": 5, "b": 5, "c": 5}
+    assert calls[:3] == [("a", 0), ("b", 0), ("c", 0)]  # the warm-up, untimed
+    blocks = [("a", "b", "c", [0, 1]), ("b", "c", "a", [2, 3]), ("c", "a", "b", [4])]
+    assert calls[3:] == [(name, i) for *order, cases in blocks for name in order for i in cases]
+
+
+def test_the_isolated_clock_counts_a_running_child_process_cpu() -> None:
+    clock = bench.ChildClock()
+    if clock.kind != "cpu":
+        pytest.skip("per-process CPU clocks are read on Linux only")
+    busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint('done', flush=True)"
+    start = clock.now()
+    subprocess.run([sys.executable, "-c", busy], check=True, capture_output=True)
+    assert clock.now() - start < 200_000_000  # a child already waited for is not read (it is gone)
+    child = subprocess.Popen(
+        [sys.executable, "-c", busy + "\nimport sys; sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"done\n"
+        before_it_ends = clock.now()
+    finally:
+        child.communicate(b"")
+    assert before_it_ends - start >= 300_000_000  # its 0.3 s of CPU, read while it still runs
 
 
 def test_generated_cases_are_seeded_valid_and_varied(engine: Engine) -> None:

@@ -129,7 +129,7 @@ def print_assessment(
         print_json(to_fhir_bundle(assessment, patient_id=patient_id))
         return
     if output_format == "json":
-        print_json(assessment.to_dict())
+        click.echo(assessment.to_json(indent=2))  # the same text as print_json(to_dict()), faster
         return
     from rich.console import Console
 

@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 from calfrules.engine.assessment import RecommendationResult, WithheldRecommendation
 from calfrules.rules.levels import Level
-from calfrules.rules.model import RuleRef, Source
+from calfrules.rules.model import RECOMMENDATION_KINDS, Recommendation, RuleRef, Source
+
+_KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
+_RANK = {id(level): level.rank for level in Level}  # by identity: hashing a Level runs Python code
 
 SERVES_ANY_LEVEL: frozenset[str] = frozenset({"stop", "education"})
 LEVEL_ADVICE_RULE = RuleRef(rule="level_advice", ruleset="core", plugin=None)
@@ -46,6 +49,44 @@ class Candidate:
     level: Level  # the rule's escalation (seek-care advice without one books within days)
     red_flag: bool  # the rule concludes or derives a red-flag finding of its own level
 
+    def order(self) -> tuple[int, int, str]:
+        """Most important first: by kind, then priority, then id."""
+        return (_KIND_ORDER.get(self.advice.kind, 99), self.advice.priority, self.advice.id)
+
+
+def candidate(
+    recommendation: Recommendation, sources: tuple[Source, ...], rule: RuleRef, level: Level, red_flag: bool
+) -> Candidate:
+    """A rule's advice as an assessment shows it (made once per engine: the dose text is worked out here)."""
+    result = RecommendationResult(
+        id=recommendation.id,
+        text=recommendation.text,
+        kind=recommendation.kind,
+        priority=recommendation.priority,
+        dose={k: list(v) if isinstance(v, tuple) else v for k, v in recommendation.dose},
+        dose_text=recommendation.dose_text(),
+        rule=rule,
+        sources=sources,
+        return_if=recommendation.return_if,
+    )
+    return Candidate(result, recommendation.avoid_with, level, red_flag)
+
+
+def _own_copy(advice: RecommendationResult) -> RecommendationResult:
+    """The advice with a dose dict of its own: what one assessment holds is never shared with another."""
+    dose = {k: list(v) if isinstance(v, list) else v for k, v in advice.dose.items()}
+    return RecommendationResult(
+        advice.id,
+        advice.text,
+        advice.kind,
+        advice.priority,
+        dose,
+        advice.dose_text,
+        advice.rule,
+        advice.sources,
+        advice.return_if,
+    )
+
 
 def select(
     candidates: Iterable[Candidate], present: Mapping[str, str], level: Level
@@ -57,7 +98,7 @@ def select(
         reason = _reason_to_withhold(candidate, present, level)
         advice = candidate.advice
         if reason is None:
-            shown.append(advice)
+            shown.append(_own_copy(advice))
         else:
             withheld.append(WithheldRecommendation(advice.id, advice.text, advice.rule, reason))
     return shown, withheld
@@ -67,16 +108,16 @@ def _reason_to_withhold(candidate: Candidate, present: Mapping[str, str], level:
     clash = [present[name] for name in candidate.avoid_with if name in present]
     if clash:
         return f"not advised with {', '.join(dict.fromkeys(clash))}"
-    if level < Level.URGENT:
+    if _RANK[id(level)] < _RANK[id(Level.URGENT)]:
         return None
     kind = candidate.advice.kind
     if kind in SERVES_ANY_LEVEL:
         return None
     if kind == "seek_care":
-        if candidate.level >= level:
+        if _RANK[id(candidate.level)] >= _RANK[id(level)]:
             return None
         return f"replaced by the {level.label.lower()} advice: this advice is for {candidate.level.label.lower()}"
-    if candidate.red_flag and candidate.level >= Level.URGENT:
+    if candidate.red_flag and _RANK[id(candidate.level)] >= _RANK[id(Level.URGENT)]:
         return None
     return f"held back until the {level.label.lower()} problem has been assessed"
 
@@ -94,7 +135,7 @@ def level_advice(
     if level == Level.SELF_CARE:
         return None
     shown_ids = {rec.id for rec in shown if rec.kind == "seek_care"}
-    if any(c.advice.id in shown_ids and c.level >= level for c in candidates):
+    if any(c.advice.id in shown_ids and _RANK[id(c.level)] >= _RANK[id(level)] for c in candidates):
         return None
     return RecommendationResult(
         id=f"level_advice_{level.value}",

@@ -3,11 +3,14 @@
 Here the level is decided: the rules' escalations, the red-flag floor (applied in plain
 Python whatever the rule engine did), the screen policy, the fail-safe for incomplete runs
 and unexplained symptoms, and which advice is withheld at the level reached.
+
+What does not depend on the case is worked out once per program (``outcome_plan.plan_for``);
+a case only fills in what it matched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,20 +20,26 @@ from calfrules.engine.assessment import (
     ConditionResult,
     LevelReason,
     Reason,
-    RecommendationResult,
     RedFlag,
     ScoreResult,
     TraceStep,
 )
-from calfrules.engine.screening import ScreenPolicy, evaluate_screen
+from calfrules.engine.outcome_plan import Plan, RulePlan, plan_for
+from calfrules.engine.screening import ScreenPolicy
+from calfrules.rules.condition import Expr
 from calfrules.rules.evaluate import Prover, evaluate
 from calfrules.rules.firing import Firing
 from calfrules.rules.levels import Level
-from calfrules.rules.model import RECOMMENDATION_KINDS, Source
-from calfrules.rules.program import CompiledRule, Program
-from calfrules.rules.vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
+from calfrules.rules.model import ConditionInfo, Source
+from calfrules.rules.program import CompiledFloorEntry, Program
+from calfrules.rules.vocabulary import Value, Vocabulary
 
-_KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
+# a level's rank by its member's identity (members are singletons): hashing a Level runs Python code
+_RANK = {id(level): level.rank for level in Level}
+
+
+def _rank(level: Level) -> int:
+    return _RANK[id(level)]
 
 
 @dataclass
@@ -51,59 +60,53 @@ class RunInput:
 
 
 def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment:
-    fired = [(program.rules[f.rule_index], f) for f in run.firings]
-    level_reasons: list[LevelReason] = []
+    return assess(plan_for(program, vocabulary), run)
 
-    shown_by_step = [evidence(firing.matched, run.findings) for _, firing in fired]  # once per firing
-    conditions = _conditions(fired, shown_by_step, program)
+
+def assess(plan: Plan, run: RunInput) -> Assessment:
+    """The assessment of one run: the level, its reasons, the explanation and the advice."""
+    findings = run.findings
+    fired = [(plan.rules[f.rule_index], f) for f in run.firings]
+    shown_by_step = [plan.evidence(firing.matched, findings) for _, firing in fired]  # once per firing
+    level_reasons = [rule.level_reason for rule, _ in fired if rule.level_reason is not None]
     trace = tuple(
         TraceStep(
-            step=n,
-            rule=rule.ref,
-            matched=shown,
-            concluded=rule.rule.conclude,
-            derived=rule.rule.derive,
-            escalated=rule.rule.escalate,
-            unrecorded=unrecorded,
+            n,
+            rule.compiled.ref,
+            shown,
+            rule.compiled.rule.conclude,
+            rule.compiled.rule.derive,
+            rule.compiled.rule.escalate,
+            unrecorded,
         )
         for n, ((rule, _), (shown, unrecorded)) in enumerate(zip(fired, shown_by_step, strict=True), start=1)
     )
-    for rule, _ in fired:
-        if rule.rule.escalate is not None:
-            level_reasons.append(
-                LevelReason(rule.rule.escalate, rule.rule.rationale, f"rule {rule.rule.id} ({rule.ruleset.id})")
-            )
+    conditions = _conditions(plan.conditions, fired, shown_by_step)
 
-    red_flags, floor_names = _apply_floor(program, run, fired)
+    red_flags, floor_names = _apply_floor(plan, run, fired)
     for flag in red_flags:
         level_reasons.append(LevelReason(flag.level, f"red flag: {flag.label}", f"floor {flag.id} ({flag.origin})"))
+    flagged = {flag.id for flag in red_flags}
     concluded_levels = _condition_levels(fired)
     for concluded in conditions:
-        if concluded.red_flag and not any(f.id == concluded.id for f in red_flags):
+        if concluded.red_flag and concluded.id not in flagged:
             flag_level = concluded_levels.get(concluded.id, Level.SEE_CLINICIAN)
             red_flags.append(RedFlag(concluded.id, concluded.label, flag_level, {}, concluded.description, "condition"))
             level_reasons.append(
                 LevelReason(flag_level, f"red-flag condition: {concluded.label}", f"condition {concluded.id}")
             )
 
-    explained = _explained_names(program, fired)
-    unexplained = tuple(
-        name
-        for name, value in sorted(run.findings.items())
-        if value is True and vocabulary[name].kind in NEEDS_EXPLANATION and name not in explained
-    )
+    unexplained = _unexplained(plan, fired, findings)
     if unexplained:
-        labels = ", ".join(vocabulary[name].label.lower() for name in unexplained)
+        labels = ", ".join(plan.plain_names[name] for name in unexplained)
         level_reasons.append(
             LevelReason(
-                Level.SEE_CLINICIAN,
-                f"no condition here explains: {labels}; a clinician should look",
-                "uncertainty",
+                Level.SEE_CLINICIAN, f"no condition here explains: {labels}; a clinician should look", "uncertainty"
             )
         )
     for problem in run.incomplete:
         level_reasons.append(LevelReason(Level.URGENT, f"assessment incomplete: {problem}", "fail-safe"))
-    screen = evaluate_screen(program.screen, run.findings, run.screen_policy)
+    screen = plan.screen.evaluate(findings, run.screen_policy)
     if run.screen_policy == "require" and not screen.complete:
         level_reasons.append(
             LevelReason(
@@ -114,13 +117,17 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
             )
         )
 
-    used = _used_names(fired) | floor_names | _score_inputs(run)
-    unused = tuple(sorted(name for name in run.findings if name not in used))
-    level = Level.highest(reason.level for reason in level_reasons)
-    candidates = _recommendations(program, fired)
-    present = _present(program, vocabulary, fired, red_flags, run.findings)
+    used = floor_names | _score_inputs(run)
+    for shown, unrecorded in shown_by_step:  # what the firings tested, recorded or not
+        used.update(shown, unrecorded)
+    unused = tuple(sorted(name for name in findings if name not in used))
+    level = max((reason.level for reason in level_reasons), key=_rank, default=Level.SELF_CARE)
+    candidates = _candidates(fired)
+    present = _present(plan, fired, red_flags, findings)
     recommendations, withheld = advice.select(candidates, present, level)
-    own = advice.level_advice(level, recommendations, candidates, lambda: _level_sources(program, fired, red_flags))
+    own = advice.level_advice(
+        level, recommendations, candidates, lambda: _level_sources(plan.level_source, fired, red_flags)
+    )
     if own is not None:
         recommendations.insert(0, own)
     return Assessment(
@@ -128,13 +135,13 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
         complete=not run.incomplete,
         conditions=tuple(conditions),
         recommendations=tuple(recommendations),
-        red_flags=tuple(sorted(red_flags, key=lambda f: (-f.level.rank, f.id))),
-        level_reasons=tuple(sorted(level_reasons, key=lambda r: -r.level.rank)),
+        red_flags=tuple(sorted(red_flags, key=lambda f: (-_rank(f.level), f.id))),
+        level_reasons=tuple(sorted(level_reasons, key=lambda r: -_rank(r.level))),
         trace=trace,
         scores=tuple(run.scores),
         unused_findings=unused,
         unexplained_findings=unexplained,
-        findings=dict(run.findings),
+        findings=dict(findings),
         provenance=run.provenance,
         incomplete_reasons=tuple(run.incomplete),
         case_id=run.case_id,
@@ -144,159 +151,145 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
     )
 
 
-def evidence(matched: Mapping[str, Value], findings: Mapping[str, Value]) -> tuple[dict[str, Value], tuple[str, ...]]:
-    """What a firing rests on, as recorded: a ``not x`` shows x's recorded value (a no is
-    ``false``), or, when nobody recorded x, goes to the second list instead of counting as a no."""
-    shown: dict[str, Value] = {}
-    unrecorded: list[str] = []
-    for label, value in matched.items():
-        if not label.startswith("not "):
-            shown[label] = value
-            continue
-        name = label[4:].split(" ")[0]
-        if name in findings:
-            shown[name] = findings[name]
-        else:
-            unrecorded.append(name)
-    return shown, tuple(dict.fromkeys(unrecorded))
+Fired = list[tuple[RulePlan, Firing]]
 
 
-def _condition_levels(fired: list[tuple[CompiledRule, Firing]]) -> dict[str, Level]:
+def _condition_levels(fired: Fired) -> dict[str, Level]:
     """Each concluded condition's level: the highest escalation of the rules that concluded it."""
     levels: dict[str, Level] = {}
-    for rule, _ in fired:
-        if rule.rule.conclude and rule.rule.escalate is not None:
-            levels[rule.rule.conclude] = max(levels.get(rule.rule.conclude, Level.SELF_CARE), rule.rule.escalate)
+    for spec in (rule.compiled.rule for rule, _ in fired):
+        if spec.conclude and spec.escalate is not None:
+            levels[spec.conclude] = max(levels.get(spec.conclude, Level.SELF_CARE), spec.escalate, key=_rank)
     return levels
 
 
-def _present(
-    program: Program,
-    vocabulary: Vocabulary,
-    fired: list[tuple[CompiledRule, Firing]],
-    red_flags: list[RedFlag],
-    findings: Mapping[str, Value],
-) -> dict[str, str]:
+def _present(plan: Plan, fired: Fired, red_flags: list[RedFlag], findings: Mapping[str, Value]) -> dict[str, str]:
     """Everything advice may be contraindicated by, with its plain name."""
-    present: dict[str, str] = {}
-    for name, value in findings.items():
-        if value is True:
-            present[name] = vocabulary[name].label.lower()
+    plain_names = plan.plain_names
+    present = {name: plain_names[name] for name, value in findings.items() if value is True}
     for rule, _ in fired:
-        for name in rule.outputs:
-            info = program.conditions.get(name)
-            present[name] = info.label.lower() if info else name.replace("_", " ")
+        present.update(rule.plain_outputs)
     for flag in red_flags:
         present[flag.id] = flag.label.lower()
     return present
 
 
-def _level_sources(
-    program: Program, fired: list[tuple[CompiledRule, Firing]], red_flags: list[RedFlag]
-) -> tuple[Source, ...]:
+def _level_sources(level_source: Source | None, fired: Fired, red_flags: list[RedFlag]) -> tuple[Source, ...]:
     """What the engine's own seek-care line cites: what raised the level, else the urgency levels."""
     found: dict[str, Source] = {}
-    top = max([flag.level for flag in red_flags] + [r.rule.escalate for r, _ in fired if r.rule.escalate], default=None)
+    raised = [flag.level for flag in red_flags] + [
+        r.compiled.rule.escalate for r, _ in fired if r.compiled.rule.escalate
+    ]
+    top = max(raised, key=_rank, default=None)
     for flag in red_flags:
         if flag.level == top:
             found.update((s.id, s) for s in flag.sources)
     for rule, _ in fired:
-        if rule.rule.escalate is not None and rule.rule.escalate == top:
-            found.update((s.id, s) for s in rule.sources)
-    if program.level_source is not None:
-        found.setdefault(program.level_source.id, program.level_source)
+        if rule.compiled.rule.escalate is not None and rule.compiled.rule.escalate == top:
+            found.update((s.id, s) for s in rule.compiled.sources)
+    if level_source is not None:
+        found.setdefault(level_source.id, level_source)
     return tuple(found.values())
 
 
 def _conditions(
-    fired: list[tuple[CompiledRule, Firing]],
-    shown_by_step: list[tuple[dict[str, Value], tuple[str, ...]]],
-    program: Program,
+    infos: Mapping[str, ConditionInfo], fired: Fired, shown_by_step: list[tuple[dict[str, Value], tuple[str, ...]]]
 ) -> list[ConditionResult]:
     reasons: dict[str, list[Reason]] = {}
     for (rule, _), (shown, unrecorded) in zip(fired, shown_by_step, strict=True):
-        if rule.rule.conclude:
-            reasons.setdefault(rule.rule.conclude, []).append(
-                Reason(rule.ref, shown, rule.rule.rationale, rule.sources, unrecorded)
+        compiled = rule.compiled
+        if compiled.rule.conclude:
+            reasons.setdefault(compiled.rule.conclude, []).append(
+                Reason(compiled.ref, shown, compiled.rule.rationale, compiled.sources, unrecorded)
             )
     results = []
     for condition_id, because in reasons.items():
-        info = program.conditions[condition_id]
+        info = infos[condition_id]
         results.append(ConditionResult(condition_id, info.label, info.red_flag, tuple(because), info.description))
     return sorted(results, key=lambda c: (not c.red_flag, c.id))
 
 
-def _recommendations(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> list[advice.Candidate]:
+def _candidates(fired: Fired) -> list[advice.Candidate]:
+    """The fired rules' advice, each once (the first rule to give it), most important first."""
     seen: dict[str, advice.Candidate] = {}
     for rule, _ in fired:
-        red_flag = any(program.conditions[c].red_flag for c in rule.outputs if c in program.conditions) or bool(
-            rule.rule.derive and rule.rule.escalate and rule.rule.escalate >= Level.URGENT
-        )
-        for rec, rec_sources in zip(rule.recommendations, rule.recommendation_sources, strict=True):
-            if rec.id in seen:
-                continue
-            seen[rec.id] = advice.Candidate(
-                RecommendationResult(
-                    id=rec.id,
-                    text=rec.text,
-                    kind=rec.kind,
-                    priority=rec.priority,
-                    dose={k: list(v) if isinstance(v, tuple) else v for k, v in rec.dose},
-                    dose_text=rec.dose_text(),
-                    rule=rule.ref,
-                    sources=rec_sources,
-                    return_if=rec.return_if,
-                ),
-                rec.avoid_with,
-                rule.rule.escalate or Level.SEE_CLINICIAN,
-                red_flag,
-            )
-    return sorted(seen.values(), key=lambda c: (_KIND_ORDER.get(c.advice.kind, 99), c.advice.priority, c.advice.id))
+        for candidate in rule.candidates:
+            seen.setdefault(candidate.advice.id, candidate)
+    return sorted(seen.values(), key=advice.Candidate.order)
 
 
-def _apply_floor(
-    program: Program, run: RunInput, fired: list[tuple[CompiledRule, Firing]]
-) -> tuple[list[RedFlag], set[str]]:
-    """Plain-Python floor: the rules' own conclusions count, and so do those proved backwards from the findings."""
-    concluded: dict[str, Value] = {name: True for rule, _ in fired for name in rule.outputs}
-    prover = Prover(program.producers, run.known)
+def _apply_floor(plan: Plan, run: RunInput, fired: Fired) -> tuple[list[RedFlag], set[str]]:
+    """Plain-Python floor: the rules' own conclusions count, and so do those proved backwards from the findings.
 
-    def lookup(name: str) -> Value | None:
-        if name in run.known:
-            return run.known[name]
-        if name in concluded:
-            return True
-        return prover.lookup(name)
-
+    Only the entries that can hold are evaluated: those with a known input, and those that
+    hold for an empty case."""
+    known = run.known
+    checked = set(plan.always_checked_floor)
+    for name in known:
+        checked.update(plan.floor_by_input.get(name, ()))
     flags: list[RedFlag] = []
     names: set[str] = set()
-    for compiled in program.floor:
-        if not compiled.holds_when_nothing_is_known and compiled.inputs.isdisjoint(run.known):
-            continue  # none of its inputs is known: it cannot hold
-        find = run.known.get if compiled.direct else lookup
+    chained: _Chained | None = None
+    for index in sorted(checked):
+        if any(names.isdisjoint(known) for names in plan.floor_needs[index]):
+            continue  # a part of it tests only what the case does not know: it cannot hold
+        compiled = plan.floor[index]
+        find: Callable[[str], Value | None]
+        if compiled.direct:
+            find = known.get
+        else:
+            chained = chained or _Chained(plan.producers, known, fired)
+            find = chained.lookup
         if evaluate(compiled.expr, find):
-            entry = compiled.entry
-            # only what holds is evidence: a recorded no or a number below its threshold is not
-            matched = {
-                atom.name: value
-                for atom in compiled.positive_atoms
-                if (value := find(atom.name)) is not None and evaluate(atom, find)
-            }
-            names.update(matched)
-            flags.append(
-                RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)
-            )
+            flags.append(_red_flag(compiled, find, names))
     return flags, names
 
 
-def _explained_names(program: Program, fired: list[tuple[CompiledRule, Firing]]) -> set[str]:
+def _red_flag(compiled: CompiledFloorEntry, find: Callable[[str], Value | None], names: set[str]) -> RedFlag:
+    entry = compiled.entry
+    # only what holds is evidence: a recorded no or a number below its threshold is not
+    matched = {
+        atom.name: value
+        for atom in compiled.positive_atoms
+        if (value := find(atom.name)) is not None and evaluate(atom, find)
+    }
+    names.update(matched)
+    return RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)
+
+
+class _Chained:
+    """What the floor knows beyond the case: the rules' conclusions, and names proved backwards."""
+
+    def __init__(self, producers: Mapping[str, list[Expr]], known: Mapping[str, Value], fired: Fired) -> None:
+        self.known = known
+        self.concluded = {name for rule, _ in fired for name in rule.outputs}
+        self.prover = Prover(producers, known)
+
+    def lookup(self, name: str) -> Value | None:
+        if name in self.known:
+            return self.known[name]
+        if name in self.concluded:
+            return True
+        return self.prover.lookup(name)
+
+
+def _unexplained(plan: Plan, fired: Fired, findings: Mapping[str, Value]) -> tuple[str, ...]:
+    """Symptoms and signs recorded yes that no concluded condition rests on."""
+    suspects = [name for name, value in findings.items() if value is True and name in plan.needs_explanation]
+    if not suspects:
+        return ()
+    explained = _explained_names(fired)
+    return tuple(sorted(name for name in suspects if name not in explained))
+
+
+def _explained_names(fired: Fired) -> set[str]:
     """Findings that feed, directly or through derived facts, a concluded condition."""
     producers: dict[str, list[Firing]] = {}
     for rule, firing in fired:
         for name in rule.outputs:
             producers.setdefault(name, []).append(firing)
     explained: set[str] = set()
-    stack = [firing for rule, firing in fired if rule.rule.conclude]
+    stack = [firing for rule, firing in fired if rule.compiled.rule.conclude]
     visited: set[int] = set()
     while stack:
         firing = stack.pop()
@@ -305,16 +298,8 @@ def _explained_names(program: Program, fired: list[tuple[CompiledRule, Firing]])
         visited.add(firing.rule_index)
         for name in firing.matched:
             explained.add(name)
-            stack.extend(producers.get(name, []))
+            stack.extend(producers.get(name, ()))
     return explained
-
-
-def _used_names(fired: list[tuple[CompiledRule, Firing]]) -> set[str]:
-    used = set()
-    for _, firing in fired:
-        for name in firing.matched:
-            used.add(name[4:].split(" ")[0] if name.startswith("not ") else name)
-    return used
 
 
 def _score_inputs(run: RunInput) -> set[str]:

@@ -23,18 +23,44 @@ def evaluate_screen(
     policy: ScreenPolicy,
 ) -> RedFlagScreen:
     """Which groups apply to the case, their questions, and which are still unanswered."""
-    applied = tuple(g for g in groups if not g.group.default and evaluate(g.expr, findings.get))
-    if not applied:
-        applied = tuple(g for g in groups if g.group.default)
-    questions = _questions(applied)
-    unanswered = tuple(q.id for q in questions if q.id not in findings)
-    return RedFlagScreen(
-        complete=not unanswered,
-        unanswered=unanswered,
-        questions=questions,
-        groups=tuple(g.group.id for g in applied),
-        policy=policy,
-    )
+    return ScreenPlan(groups).evaluate(findings, policy)
+
+
+class ScreenPlan:
+    """The screen groups of a program, with the questions of each set of groups worked out once."""
+
+    def __init__(
+        self, groups: tuple[CompiledScreenGroup, ...], needs: tuple[tuple[frozenset[str], ...], ...] = ()
+    ) -> None:
+        self.groups = groups
+        # for each group, sets of findings of which the case must have one each for its `when` to hold
+        self.needs = needs or tuple(() for _ in groups)
+        self.conditional = tuple(i for i, g in enumerate(groups) if not g.group.default)
+        self.default = tuple(i for i, g in enumerate(groups) if g.group.default)
+        # the applied groups' positions -> their ids, and their questions in order, each once
+        self._asked: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[ScreenQuestion, ...]]] = {}
+
+    def evaluate(self, findings: Mapping[str, Value], policy: ScreenPolicy) -> RedFlagScreen:
+        groups = self.groups
+        applied = tuple(
+            i
+            for i in self.conditional
+            if not any(names.isdisjoint(findings) for names in self.needs[i]) and evaluate(groups[i].expr, findings.get)
+        )
+        applied = applied or self.default
+        asked = self._asked.get(applied)
+        if asked is None:
+            chosen = tuple(groups[i] for i in applied)
+            asked = self._asked[applied] = (tuple(g.group.id for g in chosen), _questions(chosen))
+        group_ids, questions = asked
+        unanswered = tuple(q.id for q in questions if q.id not in findings)
+        return RedFlagScreen(
+            complete=not unanswered,
+            unanswered=unanswered,
+            questions=questions,
+            groups=group_ids,
+            policy=policy,
+        )
 
 
 def _questions(applied: tuple[CompiledScreenGroup, ...]) -> tuple[ScreenQuestion, ...]:
