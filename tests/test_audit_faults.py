@@ -6,12 +6,14 @@ none goes into a deleted file, and no table-less database is ever created.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from fault_support import PostgresCluster, postgres_cluster, wait_until
 
 from calfrules.audit import AuditError, open_audit
 from calfrules.audit.postgres_store import PostgresAuditStore
+from calfrules.audit.records import new_record
 from calfrules.audit.sqlite_store import SqliteAuditStore
+from calfrules.audit.store import RecordInsert
 from calfrules.cli import cli
 from calfrules.service.audit_port import audit_health
 
@@ -154,6 +158,79 @@ def test_writes_queued_meanwhile_commit_together_and_a_refused_one_leaves_the_ot
     assert isinstance(results[5], AuditError) and "no audit record" in str(results[5])
     recorded = {r.case["id"] for r in store.iter_records()}
     assert recorded == {f"case-{n}" for n in range(21) if n != 5}
+    store.close()
+
+
+def test_a_batch_of_records_is_one_insert_and_a_duplicate_id_refuses_only_itself(
+    tmp_path: Path, output: dict[str, Any]
+) -> None:
+    """Records alone go in as one multi-row INSERT; a duplicate id makes it run record by record."""
+    store = open_audit(tmp_path / "audit.sqlite3")
+    assert isinstance(store, SqliteAuditStore)
+    taken = _record(store, output)
+
+    def insert(case_id: str, record_id: str | None = None) -> RecordInsert:
+        row = new_record(case={**STRAIN, "id": case_id}, assessment=output, channel="service", request_id=None)
+        return store._record_insert(replace(row, id=record_id or row.id))
+
+    statements: list[str] = []
+    store._connection().set_trace_callback(statements.append)  # this thread's, which _write_batch uses here
+    outcomes = store._write_batch([insert("a"), insert("b"), insert("c")])
+    assert [ok for ok, _ in outcomes] == [True, True, True]
+    assert [s.split(" (")[0] for s in statements if s.split()[0] in ("INSERT", "BEGIN", "COMMIT")] == [
+        "INSERT INTO audit_records"
+    ]
+    outcomes = store._write_batch([insert("d"), insert("dup", taken), insert("e")])
+    assert [ok for ok, _ in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1][1], AuditError) and "refused" in str(outcomes[1][1])
+    assert sorted(r.case["id"] for r in store.iter_records()) == sorted([STRAIN["id"], "a", "b", "c", "d", "e"])
+    store.close()
+
+
+def test_stores_sharing_a_file_take_turns_to_write_through_the_lock_file_beside_it(
+    tmp_path: Path, output: dict[str, Any]
+) -> None:
+    """Two stores on one file (as `serve --workers 2` has) write in turns: the flock is held during a write."""
+    path = tmp_path / "audit.sqlite3"
+    first, second = open_audit(path), open_audit(path)
+    assert isinstance(first, SqliteAuditStore) and isinstance(second, SqliteAuditStore)
+    _record(second, output)  # its first write makes the lock file, owner-only
+    assert (tmp_path / "audit.sqlite3-lock").stat().st_mode & 0o777 == 0o600
+    probe = os.open(tmp_path / "audit.sqlite3-lock", os.O_RDWR)
+    held: list[bool] = []
+    real_insert = first._record_insert
+
+    def insert_while_probing(row: Any) -> Any:
+        work = real_insert(row)
+
+        def probed(execute: Any) -> Any:
+            try:  # another process's turn is refused while this store writes
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(probe, fcntl.LOCK_UN)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+            return work(execute)
+
+        return probed
+
+    first._record_insert = insert_while_probing  # type: ignore[method-assign]
+    _record(first, output)
+    assert held == [True]
+    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and let go after it
+    os.close(probe)
+    assert first.count() == second.count() == 2
+    first.close()
+    second.close()
+
+
+def test_a_lock_file_that_cannot_be_made_costs_turn_taking_not_records(tmp_path: Path, output: dict[str, Any]) -> None:
+    path = tmp_path / "audit.sqlite3"
+    store = open_audit(path)
+    assert isinstance(store, SqliteAuditStore)
+    (tmp_path / "audit.sqlite3-lock").mkdir()  # in the way: the lock file cannot be opened
+    _record(store, output)
+    assert store.count() == 1 and audit_health(store)["status"] == "ok"
     store.close()
 
 

@@ -153,7 +153,13 @@ def since_moment(value: str | datetime, *, now: datetime | None = None) -> datet
 
 
 def new_record(
-    *, case: Any, assessment: Any, channel: str, request_id: str | None, moment: datetime | None = None
+    *,
+    case: Any,
+    assessment: Any,
+    channel: str,
+    request_id: str | None,
+    moment: datetime | None = None,
+    record_id: str | None = None,
 ) -> NewRecord:
     """Turn an assessment (an Assessment or its to_dict()) and its input case into columns."""
     if channel not in CHANNELS:
@@ -183,7 +189,7 @@ def new_record(
         for p in provenance.get("plugins") or []
     ]
     return NewRecord(
-        id=str(uuid.uuid4()),
+        id=record_id or str(uuid.uuid4()),
         time=moment or utc_now(),
         channel=channel,
         request_id=storable_text(request_id),

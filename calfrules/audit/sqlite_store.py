@@ -2,8 +2,9 @@
 
 Reads: each thread gets its own connection (SQLite connections are not meant to be
 shared between threads). Writes: one writer thread per store commits whatever has
-queued up in one transaction (group commit); stores in other processes on the same file
-wait for the write lock through busy_timeout. A record is whole or absent after a crash.
+queued up in one transaction (group commit; records alone as one multi-row INSERT);
+stores in other processes on the same file take turns through ``group_commit.WritersTurn``
+(and, failing that, wait through busy_timeout). A record is whole or absent after a crash.
 """
 
 from __future__ import annotations
@@ -16,11 +17,20 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from calfrules.audit.group_commit import GroupCommitWriter
+from calfrules.audit.group_commit import MAX_BATCH, GroupCommitWriter, WritersTurn
 from calfrules.audit.records import AuditError, iso
-from calfrules.audit.store import SCHEMA_VERSION, AuditStore, Execute, Rows, check_schema_version
+from calfrules.audit.store import (
+    RECORD_COLUMNS,
+    RECORD_VALUES,
+    SCHEMA_VERSION,
+    AuditStore,
+    Execute,
+    RecordInsert,
+    Rows,
+    check_schema_version,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("calfrules.audit")
@@ -83,6 +93,7 @@ class SqliteAuditStore(AuditStore):
         else:
             _check_existing_file(self.path)
         self._identity = _identity(self.path)
+        self._turn = WritersTurn(self.path.with_name(self.path.name + "-lock"))  # opened by the first write
         connection = self._connection()
         try:
             if create:
@@ -124,6 +135,7 @@ class SqliteAuditStore(AuditStore):
                 isolation_level=None,
                 check_same_thread=False,
                 timeout=BUSY_TIMEOUT_MS / 1000,
+                cached_statements=MAX_BATCH + 100,  # a multi-row INSERT per batch size, and the reads
             )
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode = WAL")
@@ -150,6 +162,7 @@ class SqliteAuditStore(AuditStore):
             with self._lock:
                 self._identity = now
                 self._generation += 1
+            self._turn.reopen()
             log.warning("calfrules: %s was replaced by another audit trail; recording there from now on", self.path)
             return
         raise AuditError(f"{self.path}: the audit file was replaced by one that is not this audit trail")
@@ -177,9 +190,13 @@ class SqliteAuditStore(AuditStore):
         try:
             self._check_file(take_up=True)
             connection = self._connection()
-            outcomes = _all_or_none(connection, works)
-            if outcomes is None:  # a write was refused: again, each in its own savepoint, so the others stand
-                outcomes = _savepoints(connection, works)
+            with self._turn():  # other processes writing this file wait here, not in SQLite's busy sleeps
+                if all(type(work) is RecordInsert for work in works):  # the usual batch: only records
+                    outcomes = _insert_records(connection, cast(Sequence[RecordInsert], works))
+                else:
+                    outcomes = _all_or_none(connection, works)
+                if outcomes is None:  # a write was refused: again, each in its own savepoint, so the others stand
+                    outcomes = _savepoints(connection, works)
             self._check_file(take_up=False)  # committed into the trail, not into a file deleted meanwhile
         except (AuditError, sqlite3.Error) as exc:
             error = exc if isinstance(exc, AuditError) else _write_error(exc, self.path)
@@ -220,6 +237,9 @@ class SqliteAuditStore(AuditStore):
             connections, self._connections = list(self._connections.values()), {}
         for connection in connections:
             connection.close()
+        turn = getattr(self, "_turn", None)
+        if turn is not None:
+            turn.close()
 
 
 def _executor(connection: sqlite3.Connection) -> Execute:
@@ -227,6 +247,25 @@ def _executor(connection: sqlite3.Connection) -> Execute:
         return [dict(row) for row in connection.execute(sql, tuple(params)).fetchall()]
 
     return execute
+
+
+def _insert_records(connection: sqlite3.Connection, records: Sequence[RecordInsert]) -> list[tuple[bool, Any]] | None:
+    """Every record in one multi-row INSERT, which commits on its own: one statement per batch.
+
+    Not BEGIN, an INSERT per record and COMMIT: Python's sqlite3 lets go of the GIL for
+    each statement, and the writer must then win it back from the request threads. None
+    (nothing written) if a record is refused (a duplicate id): the caller then runs the
+    batch with a savepoint per record.
+    """
+    rows = ", ".join([RECORD_VALUES] * len(records))
+    params = [value for record in records for value in record.params]
+    try:
+        connection.execute(f"INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES {rows}", params)
+    except sqlite3.IntegrityError as exc:
+        if len(records) == 1:
+            return [(False, AuditError(f"audit trail write refused ({exc})"))]
+        return None
+    return [(True, [])] * len(records)
 
 
 def _all_or_none(

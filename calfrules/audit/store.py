@@ -18,6 +18,7 @@ from calfrules.audit.records import (
     AuditError,
     AuditRecord,
     Feedback,
+    NewRecord,
     _dumps,
     feedback_from_row,
     new_record,
@@ -42,8 +43,24 @@ RECORD_COLUMNS = (
     "id, recorded_at, channel, request_id, level, complete, case_json, assessment_json, "
     "incomplete_reasons_json, fired_rules_json, rulesets_json, plugins_json"
 )
+RECORD_VALUES = f"({', '.join('?' * len(RECORD_COLUMNS.split(',')))})"  # one record's placeholders
+RECORD_INSERT = f"INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES {RECORD_VALUES}"
 FEEDBACK_COLUMNS = "record_id, recorded_at, outcome, comment, clinician, extra_json"
 LEVELS = tuple(level.value for level in sorted(Level, reverse=True))
+
+
+class RecordInsert:
+    """The write of one record: a unit of work, whose parameters a backend may also insert
+    together with other records' in one multi-row statement (SQLite's group commit does)."""
+
+    __slots__ = ("params",)
+    sql = RECORD_INSERT
+
+    def __init__(self, params: tuple[Any, ...]) -> None:
+        self.params = params
+
+    def __call__(self, execute: Execute) -> Rows:
+        return execute(self.sql, self.params)
 
 
 class AuditStore(ABC):
@@ -68,11 +85,29 @@ class AuditStore(ABC):
         """Close every connection this store opened."""
 
     # --- writing -----------------------------------------------------------------
-    def record(self, *, case: Any, assessment: Any, channel: str = "api", request_id: str | None = None) -> str:
-        """Record one assessment (an Assessment or its to_dict()) and its input case; returns the record id."""
+    def record(
+        self,
+        *,
+        case: Any,
+        assessment: Any,
+        channel: str = "api",
+        request_id: str | None = None,
+        record_id: str | None = None,
+    ) -> str:
+        """Record one assessment (an Assessment or its to_dict()) and its input case; returns the record id.
+
+        ``record_id``: the id to record it under (the service picks it before answering, so
+        a retried write keeps the id its card carries); default a new UUID.
+        """
         if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 200):
             raise AuditError("request_id must be text of at most 200 characters")
-        row = new_record(case=case, assessment=assessment, channel=channel, request_id=request_id)
+        if record_id is not None and not _plausible_id(record_id):
+            raise AuditError("record_id must be text of at most 100 characters, such as a UUID")
+        row = new_record(case=case, assessment=assessment, channel=channel, request_id=request_id, record_id=record_id)
+        self._run(self._record_insert(row), write=True)
+        return row.id
+
+    def _record_insert(self, row: NewRecord) -> RecordInsert:
         params = (
             row.id,
             self._time_param(row.time),
@@ -87,9 +122,7 @@ class AuditStore(ABC):
             row.rulesets_json,
             row.plugins_json,
         )
-        sql = f"INSERT INTO audit_records ({RECORD_COLUMNS}) VALUES ({', '.join('?' * len(params))})"
-        self._run(lambda execute: execute(sql, params), write=True)
-        return row.id
+        return RecordInsert(params)
 
     def add_feedback(
         self,

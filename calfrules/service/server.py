@@ -15,6 +15,7 @@ store from the settings the CLI put in ``$CALFRULES_SERVE_SETTINGS``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 from collections.abc import AsyncIterator
@@ -101,6 +102,16 @@ except ImportError:  # httptools not installed: the pure-Python h11
     HTTP_PROTOCOL = DeadlineH11
 
 
+def settle_heap() -> None:
+    """Keep what start-up built (engine, rulesets, FastAPI) out of garbage collection from now on.
+
+    A request leaves little cyclic garbage, yet every older-generation collection walked that
+    whole start-up heap again (about 2% of the server's CPU under load).
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def worker_app() -> FastAPI:
     """The app of one ``--workers`` process: its own engine and audit store, closed when it stops."""
     from calfrules.engine.engine import load_engine
@@ -118,6 +129,7 @@ def worker_app() -> FastAPI:
 
         store = open_audit(settings["audit_url"])
     app = create_app(engine, audit=store, **settings["app"])
+    settle_heap()
     inner = app.router.lifespan_context
 
     @asynccontextmanager
