@@ -43,7 +43,7 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
 @click.option(
     "--cds-issuers",
     type=click.Path(exists=True, dir_okay=False),
-    help="TOML file of the EHRs trusted to sign CDS Hooks requests (see examples/cds-issuers.toml); "
+    help="TOML file of the EHRs trusted to sign CDS Hooks requests (format: the README's \"Signed requests\"); "
     "/cds-services then needs their signed JWT, and --token covers the other endpoints.",
 )
 @click.option(
@@ -76,7 +76,8 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
 @click.option(
     "--code-map",
     type=click.Path(exists=True, dir_okay=False),
-    help="TOML file mapping the EHR's own codes to finding ids (see examples/code-map.toml), for CDS Hooks FHIR data.",
+    help="TOML file mapping the EHR's own codes to finding ids, for CDS Hooks FHIR data "
+    "(format: the README's FHIR input section).",
 )
 @click.option(
     "--fhir-server",

@@ -290,6 +290,8 @@ def create_app(
         def work(given_up: threading.Event) -> tuple[bytes, str | None]:
             body = parse_json(raw)
             call = hook_call(body)
+            if call.extension_findings is not None:  # a bad extension is a 422 before anything is fetched
+                the_engine.parse_case({"findings": call.extension_findings})
             server = server_of(body)
             resources = [] if call.findings_only else prefetched_resources(call.prefetch, call.context, server, fetcher)
             fhir = fhir_findings(resources, the_engine.vocabulary, clinic_codes)
