@@ -43,7 +43,7 @@ DEFAULT_BODY_TIMEOUT_S = 10.0
 @click.option(
     "--cds-issuers",
     type=click.Path(exists=True, dir_okay=False),
-    help="TOML file of the EHRs trusted to sign CDS Hooks requests (format: the README's \"Signed requests\"); "
+    help="TOML file of the EHRs trusted to sign CDS Hooks requests (format: the README's Signed requests section); "
     "/cds-services then needs their signed JWT, and --token covers the other endpoints.",
 )
 @click.option(
