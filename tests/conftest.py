@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -37,3 +39,23 @@ def engine() -> Iterator[Engine]:
     built = load_engine(allow=BUILTIN_PLUGINS)
     yield built
     built.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Any]:
+    """An SQLite audit trail in the test's folder (a module may define its own)."""
+    from calfrules.audit import open_audit
+
+    with open_audit(f"sqlite:///{tmp_path / 'audit.sqlite3'}") as opened:
+        yield opened
+
+
+@pytest.fixture
+def client(engine: Engine, store: Any) -> Iterator[Any]:
+    """The service on the built-in engine, recording into ``store``, no token (imports FastAPI only when used)."""
+    from fastapi.testclient import TestClient
+
+    from calfrules.service import create_app
+
+    with TestClient(create_app(engine, audit=store)) as test_client:
+        yield test_client

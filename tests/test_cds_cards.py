@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from fhirclient.models.servicerequest import ServiceRequest as ClientServiceRequest
+from service_support import hook_request
 
 from calfrules import Engine
-from calfrules.audit import AuditStore, open_audit
+from calfrules.audit import AuditStore
 from calfrules.service import create_app
 from calfrules.service.app import AUDIT_HEADER, SERVICE_ID
 from calfrules.service.cards import card_for
@@ -26,26 +25,6 @@ PE = {"calf_pain": True, "chest_pain": True, "swelling_unilateral": True}
 SORE = json.loads((EXAMPLES / "sore_calves_after_layoff.json").read_text())["findings"]
 CDS = f"/cds-services/{SERVICE_ID}"
 BASE = "http://testserver"
-
-
-def hook_request(findings: dict[str, Any], patient: str = "pat-1") -> dict[str, Any]:
-    return {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/1", "patientId": patient, "findings": findings},
-    }
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    with open_audit(f"sqlite:///{tmp_path / 'audit.sqlite3'}") as opened:
-        yield opened
-
-
-@pytest.fixture
-def client(engine: Engine, store: AuditStore) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, audit=store)) as test_client:
-        yield test_client
 
 
 def card_of(client: TestClient, findings: dict[str, Any], patient: str = "pat-1") -> dict[str, Any]:

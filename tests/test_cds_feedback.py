@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from service_support import hook_request
 
 from calfrules import Engine
-from calfrules.audit import AuditStore, open_audit
+from calfrules.audit import AuditStore
 from calfrules.service import create_app
 from calfrules.service.app import AUDIT_FAILED_HEADER, AUDIT_HEADER, SERVICE_ID
 from calfrules.service.suggestions import OVERRIDE_SYSTEM
@@ -23,26 +23,6 @@ PE = {"calf_pain": True, "chest_pain": True, "swelling_unilateral": True}
 CDS = f"/cds-services/{SERVICE_ID}"
 FEEDBACK = f"{CDS}/feedback"
 WHEN = "2026-11-26T09:30:00Z"
-
-
-def hook_request(findings: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "hook": "patient-view",
-        "hookInstance": str(uuid.uuid4()),
-        "context": {"userId": "Practitioner/1", "patientId": "pat-1", "findings": findings},
-    }
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    with open_audit(f"sqlite:///{tmp_path / 'audit.sqlite3'}") as opened:
-        yield opened
-
-
-@pytest.fixture
-def client(engine: Engine, store: AuditStore) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, audit=store)) as test_client:
-        yield test_client
 
 
 def card_of(client: TestClient, findings: dict[str, Any]) -> dict[str, Any]:

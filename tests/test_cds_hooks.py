@@ -7,7 +7,6 @@ wrote); the FHIR server is a real HTTP server on loopback (tests/fhir_stub.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from fhirclient.models.patient import Patient
 from fhirclient.models.questionnaireresponse import QuestionnaireResponse
 
 from calfrules import Engine
-from calfrules.audit import AuditStore, open_audit
+from calfrules.audit import AuditStore
 from calfrules.service import create_app
 from calfrules.service.app import SERVICE_ID
 from calfrules.service.fhir_fetch import PREFETCH, fill
@@ -94,18 +93,6 @@ def relative_urls() -> dict[str, str]:
 
 
 # --- fixtures -----------------------------------------------------------------------
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    with open_audit(f"sqlite:///{tmp_path / 'audit.sqlite3'}") as opened:
-        yield opened
-
-
-@pytest.fixture
-def client(engine: Engine, store: AuditStore) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, audit=store)) as test_client:
-        yield test_client
-
-
 def refused(client: TestClient, store: AuditStore, body: Any, status: int, words: str) -> None:
     """``body`` gets ``status`` with one line holding ``words``, and nothing is recorded."""
     before = store.count()

@@ -10,13 +10,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from service_support import hook_request
 
 from calfrules import Deriver, Engine, Level, Score, hookimpl, load_engine
 from calfrules.audit import AuditStore, open_audit
@@ -34,27 +34,7 @@ SORE = json.loads((EXAMPLES / "sore_calves_after_layoff.json").read_text())
 PE = {"findings": {"calf_pain": True, "chest_pain": True, "swelling_unilateral": True}}
 AFTER_LAYOFF = {"findings": {"calf_soreness_after_run": True, "returning_after_layoff": True}}
 CDS = f"/cds-services/{SERVICE_ID}"
-
-
-def hook_request(findings: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    return {
-        "hook": "patient-view",
-        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
-        "context": {"userId": "Practitioner/1", "patientId": "1", "findings": findings},
-        **extra,
-    }
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[AuditStore]:
-    with open_audit(f"sqlite:///{tmp_path / 'audit.sqlite3'}") as opened:
-        yield opened
-
-
-@pytest.fixture
-def client(engine: Engine, store: AuditStore) -> Iterator[TestClient]:
-    with TestClient(create_app(engine, audit=store)) as test_client:
-        yield test_client
+HOOK_INSTANCE = "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea"
 
 
 # --- POST /assess -------------------------------------------------------------------
@@ -177,14 +157,14 @@ def test_discovery_lists_the_service(client: TestClient) -> None:
 def test_a_card_carries_the_level_as_its_indicator(
     client: TestClient, store: AuditStore, case: dict[str, Any], indicator: str, level: str
 ) -> None:
-    response = client.post(CDS, json=hook_request(case["findings"]))
+    response = client.post(CDS, json=hook_request(case["findings"], instance=HOOK_INSTANCE))
     assert response.status_code == 200
     [card] = response.json()["cards"]
     assert card["indicator"] == indicator and card["extension"]["calfrules-level"] == level
     assert len(card["summary"]) < 140
     assert card["summary"].startswith(Level(level).label)
     record = store.get(card["uuid"])  # the card's uuid is its audit record
-    assert record is not None and record.level == level and record.request_id == hook_request({})["hookInstance"]
+    assert record is not None and record.level == level and record.request_id == HOOK_INSTANCE
 
 
 def test_see_clinician_is_a_warning(engine: Engine) -> None:
