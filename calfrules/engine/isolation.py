@@ -26,21 +26,18 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import marshal
-import multiprocessing
 import os
-import pickle
 import queue
-import select
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
-from multiprocessing.connection import Connection
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from calfrules.engine.child_channel import Channel, decode, encode
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.vocabulary import Value
@@ -130,15 +127,21 @@ class _Child:
         return self.exitcode
 
 
-def _start_child(pipeline: Pipeline) -> tuple[_Child, Connection]:
+def _start_child(pipeline: Pipeline) -> tuple[_Child, Channel]:
     """Fork a child serving ``pipeline`` (called on the launcher thread only)."""
-    parent_end, child_end = multiprocessing.Pipe()
+    parent_socket, child_socket = socket.socketpair()
+    parent_end, child_end = Channel(parent_socket.detach()), Channel(child_socket.detach())
     parent_pid = os.getpid()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        parent_end.close()
+        child_end.close()
+        raise
     if pid == 0:
         code = 1
         try:
-            _become_engine_child(child_end.fileno(), parent_pid)
+            _become_engine_child(child_end.fd, parent_pid)
             _serve(child_end, pipeline)
             code = 0
         finally:
@@ -187,7 +190,7 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(0)
 
 
-def _serve(conn: Connection, pipeline: Pipeline) -> None:
+def _serve(channel: Channel, pipeline: Pipeline) -> None:
     """Answer each batch of cases with one message per case, in order, as each is done.
 
     An answer is plain values (rule indices, alternative numbers, score tuples): the
@@ -195,29 +198,15 @@ def _serve(conn: Connection, pipeline: Pipeline) -> None:
     pipe does not grow with the rules' size."""
     while True:
         try:
-            batch = _decode(conn.recv_bytes())
-        except EOFError:  # the parent closed the pipe or ended
-            return
-        if batch is None:
+            batch = decode(channel.receive())
+        except EOFError:  # the parent closed its end or ended
             return
         for findings in batch:  # type: ignore[attr-defined]
             try:
-                answer = _encode(("ok", pipeline.run_compact(findings)))
+                answer = encode(("ok", pipeline.run_compact(findings)))
             except Exception as exc:  # reported to the parent, which fails safe
-                answer = _encode(("error", f"{type(exc).__name__}: {exc}"))
-            conn.send_bytes(answer)
-
-
-def _encode(value: Any) -> bytes:
-    """marshal (quick) for plain values; pickle for anything else a plugin's score may hold."""
-    try:
-        return b"m" + marshal.dumps(value)
-    except ValueError:
-        return b"p" + pickle.dumps(value)
-
-
-def _decode(data: bytes) -> object:
-    return marshal.loads(data[1:]) if data[:1] == b"m" else pickle.loads(data[1:])
+                answer = encode(("error", f"{type(exc).__name__}: {exc}"))
+            channel.send(answer)
 
 
 # --- the parent's side --------------------------------------------------------------
@@ -230,19 +219,16 @@ def default_pool_size() -> int:
 
 
 class _Slot:
-    """One engine child and its pipe; used by one request at a time."""
+    """One engine child and its channel; used by one request at a time."""
 
     def __init__(self) -> None:
         self.child: _Child | None = None
-        self.conn: Connection | None = None
-        self.poller = select.poll()  # registered once per child: cheaper than Connection.poll
+        self.conn: Channel | None = None
 
-    def ensure(self, pipeline: Pipeline) -> Connection:
+    def ensure(self, pipeline: Pipeline) -> Channel:
         if self.conn is None or self.child is None or not self.child.is_alive():
             self.stop()
             self.child, self.conn = _on_launcher(lambda: _start_child(pipeline))
-            self.poller = select.poll()
-            self.poller.register(self.conn.fileno(), select.POLLIN)
         return self.conn
 
     def stop(self) -> None:
@@ -342,12 +328,16 @@ class IsolatedRunner:
         """Send the cases in one message; collect one answer each, within the time limit each."""
         conn = slot.ensure(self.pipeline)
         try:
-            conn.send_bytes(_encode([dict(findings) for findings in cases]))
+            conn.send(encode([dict(findings) for findings in cases]))
             for _ in cases:
-                if not slot.poller.poll(self.timeout * 1000):  # readable, or hung up: recv tells which
+                try:
+                    answer = conn.receive(self.timeout)
+                except TimeoutError:
                     self._restart(slot)
-                    raise EngineFault(f"the rule engine did not answer within {self.timeout:g} s and was restarted")
-                answers.append(_decode(conn.recv_bytes()))  # type: ignore[arg-type]
+                    raise EngineFault(
+                        f"the rule engine did not answer within {self.timeout:g} s and was restarted"
+                    ) from None
+                answers.append(decode(answer))  # type: ignore[arg-type]
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError):
             child = slot.child
             if child is not None:

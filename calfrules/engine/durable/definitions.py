@@ -24,12 +24,13 @@ The form avoids every hazard measured in durable_rules 2.0.28
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from calfrules.engine.durable.stages import order_stages
-from calfrules.rules.condition import Answer, Atom, Compare, Literal, Truthy
+from calfrules.rules.condition import Answer, Atom, Compare
 from calfrules.rules.program import CompiledRule, Program
 
 # durable_rules walks matching alpha nodes with a stack of 64 (error 303 past it). Each
@@ -42,11 +43,21 @@ _OPS = {">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt", "!=": "$neq"}
 
 @dataclass
 class Shard:
-    definition: dict[str, Any] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)  # its durable rule names, in order
+    parts: list[str] = field(default_factory=list)  # each rule as JSON text: '"r3b0":{"all":[{"m":...}]}'
     names: set[str] = field(default_factory=set)  # what its rules test: the keys its stage fact carries
     # a rule here can fire only if one of these is known (or some alternative tests only 'not's)
     triggers: set[str] = field(default_factory=set)
     unconditional: bool = False
+
+    @property
+    def text(self) -> str:
+        """The durable_rules ruleset definition, as the JSON text ``create_ruleset`` reads."""
+        return "{" + ",".join(self.parts) + "}"
+
+    @property
+    def definition(self) -> dict[str, Any]:
+        return dict(json.loads(self.text))
 
 
 @dataclass(frozen=True)
@@ -75,19 +86,46 @@ class DurablePlan:
 
 def build_plan(program: Program) -> DurablePlan:
     rules = list(program.rules)
-    literals = [(atom, positive) for rule in rules for branch in rule.branches for atom, positive in branch]
-    complements = {complement_name(atom): atom for atom, positive in literals if not positive}
-    answers = {answer_name(atom): atom for atom, positive in literals if positive and isinstance(atom, Answer)}
-    keys = fact_keys(rules)
+    complements: dict[str, Atom] = {}
+    answers: dict[str, Answer] = {}
+    atom_keys: dict[Atom, str] = {}  # Atom.key() once per distinct atom (packs share many)
+    # per rule, per alternative: its literals as (atom key, positive, stage-fact name, atom), sorted
+    named: list[list[list[tuple[str, bool, str, Atom]]]] = []
+    for rule in rules:
+        alternatives = []
+        for branch in rule.branches:
+            literals = []
+            for atom, positive in branch:
+                key = atom_keys.get(atom)
+                if key is None:
+                    key = atom_keys[atom] = atom.key()
+                if not positive:
+                    name = "!" + key
+                    complements[name] = atom
+                elif isinstance(atom, Answer):
+                    name = "?" + key
+                    answers[name] = atom
+                else:
+                    name = atom.name
+                literals.append((key, positive, name, atom))
+            literals.sort(key=lambda literal: (literal[0], literal[1]))
+            alternatives.append(literals)
+        named.append(alternatives)
+    keys = {
+        name: f"x{i}"
+        for i, name in enumerate(
+            sorted({literal[2] for alternatives in named for lits in alternatives for literal in lits})
+        )
+    }
     needs = {
         (rule.index, number): (
-            frozenset(literal_name(atom, True) for atom, positive in branch if positive),
-            frozenset(literal_name(atom, False) for atom, positive in branch if not positive),
+            frozenset(name for _, positive, name, _ in literals if positive),
+            frozenset(name for _, positive, name, _ in literals if not positive),
         )
-        for rule in rules
-        for number, branch in enumerate(rule.branches)
+        for rule, alternatives in zip(rules, named, strict=True)
+        for number, literals in enumerate(alternatives)
     }
-    shards, stages, durable_names = shard(rules, keys, needs)
+    shards, stages, durable_names = shard(rules, keys, needs, named)
     return DurablePlan(shards, stages, durable_names, keys, complements, answers, needs, anchor_names(needs))
 
 
@@ -117,39 +155,55 @@ def literal_name(atom: Atom, positive: bool) -> str:
     return answer_name(atom) if isinstance(atom, Answer) else atom.name
 
 
-def _branch_names(branch: tuple[Literal, ...]) -> list[str]:
-    return sorted({literal_name(atom, positive) for atom, positive in branch})
-
-
-def fact_keys(rules: list[CompiledRule]) -> dict[str, str]:
-    names = sorted({name for rule in rules for branch in rule.branches for name in _branch_names(branch)})
-    return {name: f"x{i}" for i, name in enumerate(names)}
-
-
-def _pattern(branch: tuple[Literal, ...], keys: dict[str, str]) -> dict[str, Any]:
-    """All tests of one alternative on the one stage fact (ranges such as
-    ``x >= 30 and x <= 33`` are two tests on the same key)."""
-    tests: list[dict[str, Any]] = []
-    for atom, positive in sorted(branch, key=lambda literal: (literal[0].key(), literal[1])):
-        if not positive or isinstance(atom, Answer):
-            tests.append({keys[literal_name(atom, positive)]: True})
-        elif isinstance(atom, Truthy):
-            tests.append({keys[atom.name]: True})
+def _pattern_text(literals: list[tuple[str, bool, str, Atom]], keys: dict[str, str]) -> str:
+    """All tests of one alternative on the one stage fact, as JSON text (ranges such as
+    ``x >= 30 and x <= 33`` are two tests on the same key); literals sorted by atom key."""
+    tests: list[str] = []
+    for _, positive, name, atom in literals:
+        key = keys[name]
+        if not positive or not isinstance(atom, Compare):  # a 'not', an answer or a yes/no name
+            tests.append(f'{{"{key}":true}}')
+        elif atom.op == "==":
+            tests.append(f'{{"{key}":{to_json(atom.value)}}}')
         else:
-            assert isinstance(atom, Compare)
-            key = keys[atom.name]
-            tests.append({key: atom.value} if atom.op == "==" else {_OPS[atom.op]: {key: atom.value}})
-    return tests[0] if len(tests) == 1 else {"$and": tests}
+            tests.append(f'{{"{_OPS[atom.op]}":{{"{key}":{to_json(atom.value)}}}}}')
+    return tests[0] if len(tests) == 1 else '{"$and":[' + ",".join(tests) + "]}"
+
+
+def to_json(value: Any) -> str:
+    """JSON that durable_rules' parser reads: it rejects exponents (``1e-05``: error 204)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = repr(value)
+        return f"{value:.6f}" if ("e" in text or "E" in text) else text
+    if isinstance(value, (int, str)) or value is None:
+        return json.dumps(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(to_json(v) for v in value) + "]"
+    raise TypeError(f"cannot send {type(value).__name__} to durable_rules")
 
 
 def _required_names(rule: CompiledRule) -> set[str]:
     """Names the rule tests positively in every alternative: it cannot fire without them."""
-    per_branch = [{atom.name for atom, positive in branch if positive} for branch in rule.branches]
-    return set.intersection(*per_branch) if per_branch else set()
+    branches = rule.branches
+    if not branches:
+        return set()
+    required = {atom.name for atom, positive in branches[0] if positive}
+    for branch in branches[1:]:
+        if not required:
+            break
+        required.intersection_update([atom.name for atom, positive in branch if positive])
+    return required
 
 
 def shard(
-    rules: list[CompiledRule], keys: dict[str, str], needs: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]]
+    rules: list[CompiledRule],
+    keys: dict[str, str],
+    needs: dict[tuple[int, int], tuple[frozenset[str], frozenset[str]]],
+    named: list[list[list[tuple[str, bool, str, Atom]]]],
 ) -> tuple[list[Shard], list[ShardStage], dict[str, tuple[int, int]]]:
     tested = [[atom.name for branch in rule.branches for atom, _ in branch] for rule in rules]
     shards: list[Shard] = []
@@ -159,16 +213,21 @@ def shard(
     for stage in order_stages(tested, [rule.outputs for rule in rules], required):
         first = len(shards)
         shards.append(Shard())
-        for rule in (rules[index] for index in stage.rules):
-            for branch_index, branch in enumerate(rule.branches):
+        for position in stage.rules:
+            rule = rules[position]
+            for branch_index, literals in enumerate(named[position]):
                 positives, negatives = needs[(rule.index, branch_index)]
                 names = positives | negatives
                 shard = shards[-1]
-                if len(shard.definition) >= MAX_RULES_PER_SHARD or len(shard.names | names) > MAX_KEYS_PER_SHARD:
+                if (
+                    len(shard.rules) >= MAX_RULES_PER_SHARD
+                    or len(shard.names) + len(names - shard.names) > MAX_KEYS_PER_SHARD
+                ):
                     shard = Shard()
                     shards.append(shard)
                 name = f"r{rule.index}b{branch_index}"
-                shard.definition[name] = {"all": [{"m": _pattern(branch, keys)}]}
+                shard.rules.append(name)
+                shard.parts.append(f'"{name}":{{"all":[{{"m":{_pattern_text(literals, keys)}}}]}}')
                 shard.names.update(names)
                 shard.triggers.update(positives)
                 shard.unconditional = shard.unconditional or not positives

@@ -21,15 +21,15 @@ are rebuilt too).
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import threading
 from collections.abc import Mapping
-from typing import Any
 
 import durable_rules_engine as core
 
-from calfrules.engine.durable.definitions import DurablePlan, build_plan
+from calfrules.engine.durable.definitions import DurablePlan, build_plan, to_json
 from calfrules.engine.durable.tables import DriverTables, Need, RuleLabels, build_tables, rule_labels
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.evaluate import evaluate
@@ -43,22 +43,6 @@ _ruleset_counter = itertools.count(1)
 SESSION_ID = "calfrules"
 _TAIL = ',"sid":' + json.dumps(SESSION_ID)
 CHECK_EVERY = 1024  # runs between checks that the session holds no fact (each run retracts its own)
-
-
-def to_json(value: Any) -> str:
-    """JSON that durable_rules' parser reads: it rejects exponents (``1e-05``: error 204)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        text = repr(value)
-        return f"{value:.6f}" if ("e" in text or "E" in text) else text
-    if isinstance(value, (int, str)) or value is None:
-        return json.dumps(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(str(k))}:{to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(to_json(v) for v in value) + "]"
-    raise TypeError(f"cannot send {type(value).__name__} to durable_rules")
 
 
 def _encode(value: Value) -> str:
@@ -76,8 +60,14 @@ class DurableRunner:
 
     def __init__(self, program: Program) -> None:
         self.program = program
-        self.plan: DurablePlan = build_plan(program)
-        self.tables: DriverTables = build_tables(program, self.plan)
+        collecting = gc.isenabled()
+        gc.disable()  # building the plan makes many long-lived objects and no garbage: collecting only costs
+        try:
+            self.plan: DurablePlan = build_plan(program)
+            self.tables: DriverTables = build_tables(program, self.plan)
+        finally:
+            if collecting:
+                gc.enable()
         self._lock = threading.Lock()
         self._handles: list[int] | None = None
         self._asserted: list[tuple[int, str]] = []  # (handle, exact text) asserted and not yet retracted
@@ -91,7 +81,7 @@ class DurableRunner:
             try:
                 for shard in self.plan.shards:
                     name = f"calfrules_{next(_ruleset_counter)}"
-                    handles.append(core.create_ruleset(name, to_json(shard.definition)))
+                    handles.append(core.create_ruleset(name, shard.text))
             except core.error as exc:
                 self._delete(handles)
                 raise EngineFault(f"durable_rules refused the compiled rules: {exc}") from exc

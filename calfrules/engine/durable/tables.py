@@ -90,7 +90,7 @@ def _anchors(
 ) -> tuple[dict[str, tuple[tuple[int, tuple[Need, ...]], ...]], tuple[tuple[frozenset[str], ...], ...]]:
     shard_of = {}
     for index, shard in enumerate(plan.shards):
-        for durable_name in shard.definition:
+        for durable_name in shard.rules:
             shard_of[plan.durable_names[durable_name]] = index
     anchored: dict[str, dict[int, list[Need]]] = {}
     unanchored: list[list[frozenset[str]]] = [[] for _ in plan.shards]
