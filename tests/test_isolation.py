@@ -22,6 +22,7 @@ import pytest
 from calfrules import CaseError, Level, load_engine
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.engine import Engine
+from calfrules.engine.isolation import IsolatedRunner
 
 from helpers import PAIN_RULE, ruleset
 
@@ -203,6 +204,42 @@ def test_a_single_caller_keeps_one_child() -> None:
         for _ in range(5):
             assert engine.assess(CASE).complete
         assert len(engine._runner._slots) == 1  # type: ignore[union-attr]
+    finally:
+        engine.close()
+
+
+def test_a_freed_child_goes_to_the_caller_that_waited_longest() -> None:
+    """First come, first served: the thread that frees a child cannot take it back ahead of
+    callers already waiting (which, under load, kept some requests waiting for seconds)."""
+    engine = load_engine(rulesets=[RULES], allow=[])
+    runner = engine._runner
+    assert isinstance(runner, IsolatedRunner)
+    runner.size = 1
+    try:
+        held = runner._acquire()
+        got: list[tuple[str, object]] = []
+
+        def wait_in_line(name: str) -> None:
+            slot = runner._acquire()
+            got.append((name, slot))
+            runner._release(slot)
+
+        first = threading.Thread(target=wait_in_line, args=("first",))
+        first.start()
+        while len(runner._waiting) < 1:  # wait for the state, not for a clock
+            time.sleep(0.001)
+        second = threading.Thread(target=wait_in_line, args=("second",))
+        second.start()
+        while len(runner._waiting) < 2:
+            time.sleep(0.001)
+        runner._release(held)
+        mine = runner._acquire()  # the releasing thread queues behind both
+        first.join(10)
+        second.join(10)
+        assert [name for name, _ in got] == ["first", "second"]
+        assert all(slot is held for _, slot in got) and mine is held
+        runner._release(mine)
+        assert engine.assess(CASE).complete
     finally:
         engine.close()
 

@@ -32,6 +32,7 @@ import signal
 import socket
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import suppress
@@ -240,6 +241,16 @@ class _Slot:
         self.conn = None
 
 
+class _Turn:
+    """A caller's place in the queue for a child: the freed child is handed over in ``slot``."""
+
+    __slots__ = ("ready", "slot")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.slot: _Slot | None = None
+
+
 class IsolatedRunner:
     """Same interface as DurableRunner; the work happens in forked child processes.
 
@@ -257,6 +268,7 @@ class IsolatedRunner:
             raise ValueError(f"an engine needs at least one child process, not {self.size}")
         self._slots: list[_Slot] = []
         self._idle: list[_Slot] = []  # a stack: the child used last (warm) is used next
+        self._waiting: deque[_Turn] = deque()  # callers waiting for a child, first come first served
         self._free = threading.Condition()
         self.restarts = 0
 
@@ -267,18 +279,30 @@ class IsolatedRunner:
 
     def _acquire(self) -> _Slot:
         with self._free:
-            while not self._idle and len(self._slots) >= self.size:
-                self._free.wait()
-            if self._idle:
+            if self._idle:  # callers wait only while no child is idle
                 return self._idle.pop()
-            slot = _Slot()
-            self._slots.append(slot)
-            return slot
+            if len(self._slots) < self.size:
+                slot = _Slot()
+                self._slots.append(slot)
+                return slot
+            turn = _Turn()
+            self._waiting.append(turn)
+        turn.ready.wait()
+        assert turn.slot is not None
+        return turn.slot
 
     def _release(self, slot: _Slot) -> None:
+        # A freed child goes straight to the caller that has waited longest: were it put
+        # back for anyone to take, the thread that just freed it could take it again
+        # ahead of the others, and a waiting request could wait seconds (p99).
         with self._free:
+            if self._waiting:
+                turn = self._waiting.popleft()
+                turn.slot = slot
+                turn.ready.set()
+                return
             self._idle.append(slot)
-            self._free.notify()
+            self._free.notify_all()  # close() waits for every child to be idle
 
     def warm_up(self) -> None:
         slot = self._acquire()
