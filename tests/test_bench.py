@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from calfrules import Engine
-from calfrules.tooling import bench
+from calfrules.tooling import bench, bench_clock
 
 RATIO = r"\d+(\.\d+)?"
 LINE = re.compile(
@@ -53,18 +53,41 @@ def test_the_isolated_clock_counts_a_running_child_process_cpu() -> None:
     if clock.kind != "cpu":
         pytest.skip("per-process CPU clocks are read on Linux only")
     busy = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\nprint('done', flush=True)"
-    start = clock.now()
-    subprocess.run([sys.executable, "-c", busy], check=True, capture_output=True)
-    assert clock.now() - start < 200_000_000  # a child already waited for is not read (it is gone)
-    child = subprocess.Popen(
-        [sys.executable, "-c", busy + "\nimport sys; sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    waited_for = clock.timed(
+        "x", lambda i: subprocess.run([sys.executable, "-c", busy], check=True, capture_output=True)
     )
-    try:
+    assert waited_for(0)["x"] < 200_000_000  # a child already waited for is not read (it is gone)
+    children: list[subprocess.Popen[bytes]] = []
+
+    def start_a_busy_child(i: int) -> None:
+        child = subprocess.Popen(
+            [sys.executable, "-c", busy + "\nimport sys; sys.stdin.read()"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        children.append(child)
         assert child.stdout is not None and child.stdout.readline() == b"done\n"
-        before_it_ends = clock.now()
+
+    try:
+        born_during_the_run = clock.timed("x", start_a_busy_child)(0)["x"]
+        assert born_during_the_run >= 300_000_000  # its 0.3 s of CPU, read while it still runs
+        assert children[0].pid in clock.known  # read by pid from now on, with no further search
     finally:
-        child.communicate(b"")
-    assert before_it_ends - start >= 300_000_000  # its 0.3 s of CPU, read while it still runs
+        for child in children:
+            child.communicate(b"")
+
+
+def test_the_search_for_children_is_never_inside_a_timed_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[str] = []
+    monkeypatch.setattr(bench_clock, "_child_pids", lambda: events.append("search") or [])
+    clock = bench.ChildClock()
+    clock.kind = "cpu"  # the order of the steps is what is checked, on any platform
+    monkeypatch.setattr(clock, "now", lambda: events.append("read") or 0)
+    step = clock.timed("x", lambda i: events.append("run"))
+    events.clear()
+    step(0)
+    step(1)
+    assert events == ["read", "run", "read", "search"] * 2
 
 
 def test_generated_cases_are_seeded_valid_and_varied(engine: Engine) -> None:

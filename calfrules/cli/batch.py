@@ -17,7 +17,6 @@ depend on ``jobs``: every case is assessed exactly as ``calfrules assess FILE --
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import sys
 import time
@@ -236,6 +235,7 @@ def _in_workers(
     concurrent.futures rather than multiprocessing.Pool: its workers may start the engine's
     own isolation child, and a worker that dies raises BrokenProcessPool instead of hanging.
     """
+    import multiprocessing  # batch work only: a single `calfrules assess` does not need it
     from concurrent.futures import Future, ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 

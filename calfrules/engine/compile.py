@@ -32,13 +32,16 @@ def compile_registry(registry: Registry) -> Program:
     compiled: list[CompiledRule] = []
     for entry in registry.rulesets:
         ruleset = entry.ruleset
+        first = len(compiled)  # a ruleset with an error is left out whole: indices stay dense
         try:
-            rules = [_compile_rule(rule, ruleset, entry.plugin, names, registry) for rule in ruleset.rules]
+            rules = [
+                _compile_rule(first + n, rule, ruleset, entry.plugin, names, registry)
+                for n, rule in enumerate(ruleset.rules)
+            ]
         except RulesetError as exc:
             errors.append(exc)
             continue
-        for rule in rules:
-            compiled.append(replace(rule, index=len(compiled)))
+        compiled.extend(rules)
     floor = []
     for floor_entry in registry.floor:
         origin = registry.floor.origin[floor_entry.id]
@@ -124,7 +127,9 @@ def _producers(rules: list[CompiledRule]) -> dict[str, list[Expr]]:
     return producers
 
 
-def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: Names, registry: Registry) -> CompiledRule:
+def _compile_rule(
+    index: int, rule: Rule, ruleset: Ruleset, plugin: str | None, names: Names, registry: Registry
+) -> CompiledRule:
     where = ruleset.source or f"ruleset {ruleset.id}"
     expr = check_condition(rule.when, names, where, rule.id)
     try:
@@ -169,7 +174,7 @@ def _compile_rule(rule: Rule, ruleset: Ruleset, plugin: str | None, names: Names
                     rule=rule.id,
                 )
     return CompiledRule(
-        0,
+        index,
         rule,
         ruleset,
         plugin,

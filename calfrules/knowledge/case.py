@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any, Union
 
 import msgspec
-import tomli
 from msgspec import Meta
 
 from calfrules.rules.errors import CaseError
@@ -190,6 +189,8 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse_toml(text: str, name: str) -> object:
+    import tomli  # TOML cases only: not at start-up
+
     try:
         return tomli.loads(text)
     except tomli.TOMLDecodeError as exc:

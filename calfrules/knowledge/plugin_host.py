@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
-import tomli
 
 from calfrules._version import __version__
 from calfrules.knowledge import hookspecs
@@ -32,7 +30,15 @@ from calfrules.rules.vocabulary import suggest
 ENTRY_POINT_GROUP = "calfrules"
 ALLOW_ENV = "CALFRULES_PLUGINS"
 BLOCK_ENV = "CALFRULES_BLOCK_PLUGINS"
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """This module's logger; logging is imported only when something is logged (start-up)."""
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 LOADED = "loaded"
@@ -44,6 +50,8 @@ ACTIVE = (LOADED, WITH_PROBLEMS)
 
 @dataclass
 class PluginInfo:
+    """One plugin as `calfrules plugins` shows it: where it came from and how loading went."""
+
     name: str
     version: str | None
     module: str
@@ -124,11 +132,13 @@ class PluginHost:
         if exc is not None:
             info.traceback = "".join(traceback.format_exception(exc)).rstrip()
         self.problems.append(f"plugin {info.name}: {message}")
-        log.debug("plugin %s: %s", info.name, message, exc_info=exc)
+        _log().debug("plugin %s: %s", info.name, message, exc_info=exc)
 
 
 @dataclass
 class _Candidate:
+    """A plugin found but not yet loaded."""
+
     info: PluginInfo
     load: Callable[[], object]
     allow_applies: bool = True  # plugins handed over in code are kept whatever ``allow`` says
@@ -308,6 +318,8 @@ def declared_rulesets(info: PluginInfo, *, limit: int = 50) -> list[DeclaredRule
         spec = util.find_spec(top)  # finding a top-level package does not run its code
     except (ImportError, ValueError):
         return []
+    import tomli  # only a pack with no rulesets() hook needs it: not at start-up
+
     declared: list[DeclaredRuleset] = []
     for folder in (spec.submodule_search_locations or []) if spec else []:
         for path in sorted(Path(folder).rglob("*.toml"))[:limit]:

@@ -23,6 +23,8 @@ _PLUGIN_ORIGIN = re.compile(r"plugin (\S+)")
 
 @dataclass
 class RulesetEntry:
+    """A loaded ruleset, the plugin it came from and its content hash."""
+
     ruleset: Ruleset
     plugin: str | None  # None: loaded from a file the user named
     hash: str
@@ -31,6 +33,8 @@ class RulesetEntry:
 
 @dataclass
 class Registry:
+    """Everything the plugins contributed: vocabulary, rulesets, derivers, floor and screen."""
+
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     rulesets: list[RulesetEntry] = field(default_factory=list)
     derivers: dict[str, tuple[Deriver, str]] = field(default_factory=dict)

@@ -10,8 +10,6 @@ import os
 from importlib import resources
 from pathlib import Path
 
-import tomli
-
 from calfrules.files import atomic_write_text
 from calfrules.knowledge import ruleset_cache, ruleset_write
 from calfrules.knowledge.ruleset_read import ruleset_from_data
@@ -39,6 +37,8 @@ def content_hash(ruleset: Ruleset) -> str:
 
 def loads(text: str, source: str = "<string>") -> Ruleset:
     """Read a ruleset from TOML text (never cached: only files and resources are)."""
+    import tomli  # not at start-up: a warm cache reads no TOML
+
     try:
         data = tomli.loads(text)
     except tomli.TOMLDecodeError as exc:

@@ -26,6 +26,8 @@ from calfrules.rules.model import (
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """A checked rule with what every evaluator needs of it, worked out once."""
+
     index: int
     rule: Rule
     ruleset: Ruleset
@@ -45,6 +47,8 @@ class CompiledRule:
 
 @dataclass(frozen=True)
 class CompiledFloorEntry:
+    """A floor entry with its condition parsed and the inputs it depends on."""
+
     entry: FloorEntry
     origin: str
     expr: Expr
@@ -61,6 +65,8 @@ class CompiledFloorEntry:
 
 @dataclass(frozen=True)
 class CompiledScreenGroup:
+    """A screen group with its condition parsed and its questions resolved."""
+
     group: ScreenGroup
     expr: Expr
     questions: tuple[ScreenQuestion, ...] = ()  # its questions with their wording, resolved once

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -223,4 +222,6 @@ class Vocabulary:
 
 
 def suggest(unknown: str, known: Iterable[str], limit: int = 3) -> list[str]:
+    import difflib  # an error message's suggestions only: not at start-up
+
     return difflib.get_close_matches(unknown, list(known), n=limit, cutoff=0.6)

@@ -30,7 +30,8 @@ Figures are medians (p50) over the cases:
   test extra) both are ``unavailable``.
 - ``isolated_over_inprocess``: ``Engine.assess`` with ``isolation="process"`` (the default of
   ``load_engine``) / in-process; its CPU time is this process's plus the engine children's
-  (read from their CPU clocks on Linux; elsewhere wall-clock, said in ``--json``).
+  (each read by pid from its CPU clock on Linux; the search for new children is done after
+  each case's second reading, so it is never timed; elsewhere wall-clock, said in ``--json``).
 - ``to_dict_us``: ``Assessment.to_dict()`` of each in-process assessment.
 - ``startup_ms``: a fresh process importing calfrules and loading the engine (wall-clock,
   median of 3); ``cold_assess_ms``: a fresh ``calfrules assess CASE --json`` (wall-clock,
@@ -43,7 +44,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import random
 import resource
 import statistics
@@ -60,6 +60,7 @@ from calfrules.engine.pipeline import Pipeline
 from calfrules.knowledge.builtin import BUILTIN_PLUGINS
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.vocabulary import Finding, Value, Vocabulary
+from calfrules.tooling.bench_clock import ChildClock, Step
 
 Case = dict[str, Any]
 DEFAULT_SEED = 20261125
@@ -183,55 +184,6 @@ def clips_system(engine: Engine, findings: Sequence[Mapping[str, Value]]) -> tup
     return (lambda i: runner.run(known_values(derivers, findings[i]))), mismatches
 
 
-class ChildClock:
-    """CPU time of this process plus that of its children started after this clock (Linux).
-
-    An isolated engine does its work in child processes: their CPU counts as much as
-    ours. Each child's CPU clock is read directly (clock_getcpuclockid); where that cannot
-    be done the clock is wall-clock and ``kind`` says so.
-    """
-
-    def __init__(self) -> None:
-        self.before = set(_child_pids())
-        self.kind = "cpu" if self._readable() else "wall"
-
-    def _readable(self) -> bool:
-        try:
-            time.clock_gettime_ns(_cpu_clock(os.getpid()))
-        except (OSError, AttributeError, OverflowError):
-            return False
-        return Path("/proc/self/task").is_dir()
-
-    def now(self) -> int:
-        if self.kind == "wall":
-            return time.perf_counter_ns()
-        total = time.process_time_ns()
-        for pid in _child_pids():
-            if pid not in self.before:
-                try:
-                    total += time.clock_gettime_ns(_cpu_clock(pid))
-                except OSError:  # the child ended between the listing and the read
-                    pass
-        return total
-
-
-def _cpu_clock(pid: int) -> int:
-    return ((~pid) << 3) | 2  # Linux's MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-
-
-def _child_pids() -> list[int]:
-    pids: list[int] = []
-    for task in Path("/proc/self/task").glob("*/children"):
-        try:
-            pids.extend(int(pid) for pid in task.read_text().split())
-        except OSError:
-            pass
-    return pids
-
-
-Step = Callable[[int], dict[str, int]]  # runs case i; returns what it timed, in nanoseconds, by name
-
-
 def timed(name: str, run: Callable[[int], object], clock: Callable[[], int] = time.process_time_ns) -> Step:
     def step(i: int) -> dict[str, int]:
         start = clock()
@@ -281,7 +233,7 @@ def measure(cases_wanted: int, seed: int, *, extras: bool = True) -> dict[str, A
         assess_then_to_dict,
         timed("rules", lambda i: rules.run(findings[i])),
         timed("oracle", lambda i: engine.assess(cases[i], evaluator="oracle")),
-        timed("isolated", lambda i: isolated.assess(cases[i]), children.now),
+        children.timed("isolated", lambda i: isolated.assess(cases[i])),
     ]
     no_clips = clips_unavailable()
     mismatches = 0

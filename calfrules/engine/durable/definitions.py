@@ -43,6 +43,8 @@ _OPS = {">=": "$gte", "<=": "$lte", ">": "$gt", "<": "$lt", "!=": "$neq"}
 
 @dataclass
 class Shard:
+    """One durable_rules ruleset: some of the rules of a stage."""
+
     rules: list[str] = field(default_factory=list)  # its durable rule names, in order
     parts: list[str] = field(default_factory=list)  # each rule as JSON text: '"r3b0":{"all":[{"m":...}]}'
     names: set[str] = field(default_factory=set)  # what its rules test: the keys its stage fact carries
@@ -62,6 +64,8 @@ class Shard:
 
 @dataclass(frozen=True)
 class ShardStage:
+    """The shards of one stage."""
+
     shards: tuple[int, ...]
     cyclic: bool
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Stage:
+    """Rules that run together, in order."""
+
     rules: tuple[int, ...]  # rule indices, ascending
     cyclic: bool  # repeat until nothing new is derived
 

@@ -33,6 +33,8 @@ RuleLabels = tuple[tuple[tuple[str, str | None], ...], ...]
 
 @dataclass(frozen=True)
 class StageTable:
+    """A stage as the driver runs it."""
+
     shards: tuple[int, ...]
     cyclic: bool
     names: frozenset[str]  # every name its shards test: a new one means a cyclic stage runs again
@@ -40,6 +42,8 @@ class StageTable:
 
 @dataclass(frozen=True)
 class DriverTables:
+    """What the driver looks up per case, built once per engine."""
+
     prefixes: dict[str, str]  # name -> '"x12":' (the property key in every stage fact)
     true_parts: dict[str, str]  # name -> '"x12":true'
     shard_names: tuple[frozenset[str], ...]  # names each shard's fact carries
