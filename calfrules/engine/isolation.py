@@ -143,6 +143,10 @@ def _start_child(pipeline: Pipeline) -> tuple[_Child, Channel]:
         code = 1
         try:
             _become_engine_child(child_end.fd, parent_pid)
+            # build durable_rules' rulesets now, while the parent finishes its own work,
+            # not when the first case is waiting; a failure here comes back with that case
+            with suppress(Exception):
+                pipeline.warm_up()
             _serve(child_end, pipeline)
             code = 0
         finally:
