@@ -6,13 +6,21 @@ evaluating it; these tests check that such an entry could never have held.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import pickle
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine
-from calfrules.engine.outcome_plan import needs, plan_for
+from calfrules.engine import assessment
+from calfrules.engine.outcome_plan import compile_check, needs, plan_for
 from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
 from calfrules.rules.evaluate import evaluate
+from calfrules.rules.levels import Level
+from calfrules.rules.model import RuleRef
 from calfrules.rules.vocabulary import Value
 from calfrules.tooling import bench
 
@@ -73,3 +81,44 @@ def test_the_planned_floor_and_screen_match_evaluating_every_entry_and_group(eng
             g.group.id for g in by_hand or [g for g in engine.program.screen if g.group.default]
         )
     assert skipped > len(cases)  # the plan does skip work
+
+
+@given(trees(), st.dictionaries(st.sampled_from(NAMES), st.one_of(values, st.sampled_from([3, 7]))))
+def test_a_compiled_check_decides_as_evaluate(expr: Expr, known: dict[str, Value]) -> None:
+    assert compile_check(expr)(known.get) is evaluate(expr, known.get)
+
+
+def test_evidence_shows_a_recorded_no_and_lists_what_nobody_recorded(engine: Engine) -> None:
+    plan = plan_for(engine.program, engine.vocabulary)
+    matched: dict[str, Value] = {"calf_pain": True, "not fever": True, "not swelling": True, "not fever >= 38": True}
+    # nobody recorded fever or swelling: the usual case, worked out from the labels alone
+    assert plan.evidence(matched, {"calf_pain": True}) == ({"calf_pain": True}, ("fever", "swelling"))
+    # a recorded no shows as itself, in the place of its label
+    shown, unrecorded = plan.evidence(matched, {"calf_pain": True, "swelling": False})
+    assert list(shown.items()) == [("calf_pain", True), ("swelling", False)]
+    assert unrecorded == ("fever",)
+    assert plan.evidence({"not fever": True}, {"fever": False}) == ({"fever": False}, ())
+
+
+ASSESSMENT_CLASSES = [
+    cls
+    for cls in vars(assessment).values()
+    if isinstance(cls, type) and dataclasses.is_dataclass(cls) and cls.__module__ == assessment.__name__
+]
+
+
+def test_every_assessment_class_is_built_as_dataclasses_would() -> None:
+    assert assessment.Assessment in ASSESSMENT_CLASSES and assessment.TraceStep in ASSESSMENT_CLASSES
+    ref = RuleRef(rule="r", ruleset="s", plugin=None)
+    step = assessment.TraceStep(1, ref, {"a": True}, None, derived=(), escalated=Level.URGENT)
+    assert [f.name for f in dataclasses.fields(step)] == list(vars(step))  # every field, in order
+    assert step.unrecorded == () and step == assessment.TraceStep(1, ref, {"a": True}, None, (), Level.URGENT, ())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.step = 2  # type: ignore[misc]
+    assert dataclasses.replace(step, step=3).step == 3 and pickle.loads(pickle.dumps(step)) == step
+    with pytest.raises(TypeError):
+        assessment.LevelReason(Level.URGENT, "why")  # type: ignore[call-arg]
+    assert hash(assessment.LevelReason(Level.URGENT, "a", "b")) == hash(assessment.LevelReason(Level.URGENT, "a", "b"))
+    first, second = (assessment.Assessment(Level.SELF_CARE, True, *[()] * 8, {}, {}) for _ in range(2))
+    assert first.red_flag_screen == assessment.RedFlagScreen() and first.red_flag_screen is not second.red_flag_screen
+    assert "red_flag_screen: 'RedFlagScreen' = <factory>" in str(inspect.signature(assessment.Assessment))

@@ -48,10 +48,11 @@ class Candidate:
     avoid_with: tuple[str, ...]
     level: Level  # the rule's escalation (seek-care advice without one books within days)
     red_flag: bool  # the rule concludes or derives a red-flag finding of its own level
+    rank: tuple[int, int, str] = (99, 0, "")  # its place, most important first (see ``order``)
 
     def order(self) -> tuple[int, int, str]:
         """Most important first: by kind, then priority, then id."""
-        return (_KIND_ORDER.get(self.advice.kind, 99), self.advice.priority, self.advice.id)
+        return self.rank
 
 
 def candidate(
@@ -69,12 +70,13 @@ def candidate(
         sources=sources,
         return_if=recommendation.return_if,
     )
-    return Candidate(result, recommendation.avoid_with, level, red_flag)
+    rank = (_KIND_ORDER.get(result.kind, 99), result.priority, result.id)
+    return Candidate(result, recommendation.avoid_with, level, red_flag, rank)
 
 
 def _own_copy(advice: RecommendationResult) -> RecommendationResult:
     """The advice with a dose dict of its own: what one assessment holds is never shared with another."""
-    dose = {k: list(v) if isinstance(v, list) else v for k, v in advice.dose.items()}
+    dose = {k: list(v) if isinstance(v, list) else v for k, v in advice.dose.items()} if advice.dose else {}
     return RecommendationResult(
         advice.id,
         advice.text,
@@ -94,9 +96,11 @@ def select(
     """Split advice into shown and withheld; ``present`` maps what is present to its plain name."""
     shown: list[RecommendationResult] = []
     withheld: list[WithheldRecommendation] = []
+    below_urgent = _RANK[id(level)] < _RANK[id(Level.URGENT)]
     for candidate in candidates:
-        reason = _reason_to_withhold(candidate, present, level)
         advice = candidate.advice
+        # below urgent only a clash withholds: advice that avoids nothing is shown
+        reason = None if below_urgent and not candidate.avoid_with else _reason_to_withhold(candidate, present, level)
         if reason is None:
             shown.append(_own_copy(advice))
         else:
@@ -116,10 +120,19 @@ def _reason_to_withhold(candidate: Candidate, present: Mapping[str, str], level:
     if kind == "seek_care":
         if _RANK[id(candidate.level)] >= _RANK[id(level)]:
             return None
-        return f"replaced by the {level.label.lower()} advice: this advice is for {candidate.level.label.lower()}"
+        return _REPLACED[id(level), id(candidate.level)]
     if candidate.red_flag and _RANK[id(candidate.level)] >= _RANK[id(Level.URGENT)]:
         return None
-    return f"held back until the {level.label.lower()} problem has been assessed"
+    return _HELD_BACK[id(level)]
+
+
+# the reasons to withhold that depend on levels only, written once
+_REPLACED = {
+    (id(level), id(lower)): f"replaced by the {level.label.lower()} advice: this advice is for {lower.label.lower()}"
+    for level in Level
+    for lower in Level
+}
+_HELD_BACK = {id(level): f"held back until the {level.label.lower()} problem has been assessed" for level in Level}
 
 
 def level_advice(

@@ -8,8 +8,8 @@ their annotations (``formats/json_schema.py``).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NotRequired, TypedDict, Union
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar, Union
 
 import msgspec
 from msgspec import Meta
@@ -37,6 +37,28 @@ DoseAmount = Annotated[
     Meta(title="DoseValue", description="an amount, or a range [low, high]"),
 ]
 ScreenPolicyName = Literal["prompt", "require"]  # engine/screening.py's ScreenPolicy
+T = TypeVar("T")
+_FACTORY = type("_Factory", (), {"__repr__": lambda self: "<factory>"})()  # a default made per instance
+
+
+def _direct_init(cls: type[T]) -> type[T]:
+    """The frozen dataclass with an ``__init__`` of the same parameters that fills ``__dict__`` directly:
+    dataclasses' one calls ``object.__setattr__`` per field, most of the cost of building an assessment."""
+    scope: dict[str, Any] = {}
+    params, body = [], ["    d = self.__dict__"]
+    for f in fields(cls):  # type: ignore[arg-type]
+        has_default = f.default is not MISSING or f.default_factory is not MISSING
+        scope[f"_d_{f.name}"] = f.default if f.default is not MISSING else _FACTORY
+        params.append(f"{f.name}=_d_{f.name}" if has_default else f.name)
+        if f.default_factory is not MISSING:
+            scope[f"_f_{f.name}"] = f.default_factory
+            body.insert(0, f"    if {f.name} is _d_{f.name}: {f.name} = _f_{f.name}()")
+        body.append(f"    d[{f.name!r}] = {f.name}")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), scope)
+    init = scope["__init__"]
+    init.__qualname__, init.__annotations__ = f"{cls.__qualname__}.__init__", cls.__init__.__annotations__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 class RulesetProvenance(TypedDict):
@@ -67,6 +89,7 @@ class Provenance(TypedDict):
     screen: NotRequired[Annotated[ScreenPolicyName, Meta(description="the red-flag screen policy")]]
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Reason:
     """A rule that fired, what was recorded that it matched, and why the rule exists.
@@ -82,6 +105,7 @@ class Reason:
     unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
+@_direct_init
 @dataclass(frozen=True)
 class ConditionResult:
     id: str
@@ -91,6 +115,7 @@ class ConditionResult:
     description: str = ""
 
 
+@_direct_init
 @dataclass(frozen=True)
 class RecommendationResult:
     id: str
@@ -104,6 +129,7 @@ class RecommendationResult:
     return_if: str | None = None
 
 
+@_direct_init
 @dataclass(frozen=True)
 class WithheldRecommendation:
     """Advice a rule gave that is not shown, and why (a contraindication or an urgent level)."""
@@ -114,6 +140,7 @@ class WithheldRecommendation:
     reason: str
 
 
+@_direct_init
 @dataclass(frozen=True)
 class RedFlag:
     id: str
@@ -125,6 +152,7 @@ class RedFlag:
     sources: tuple[Source, ...] = ()
 
 
+@_direct_init
 @dataclass(frozen=True)
 class LevelReason:
     level: Level
@@ -132,6 +160,7 @@ class LevelReason:
     source: str
 
 
+@_direct_init
 @dataclass(frozen=True)
 class TraceStep:
     step: Annotated[int, Meta(ge=1)]
@@ -143,6 +172,7 @@ class TraceStep:
     unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
+@_direct_init
 @dataclass(frozen=True)
 class ScoreResult:
     id: str
@@ -157,6 +187,7 @@ class ScoreResult:
     ] = ()
 
 
+@_direct_init
 @dataclass(frozen=True)
 class RedFlagScreen:
     """The red-flag questions for the case's presenting groups, and which are unanswered.
@@ -178,6 +209,7 @@ class RedFlagScreen:
     policy: ScreenPolicyName = "prompt"
 
 
+@_direct_init
 @dataclass(frozen=True)
 class Assessment:
     """What calfrules answers for one case: Assessment.to_dict(), `calfrules assess --json`,
@@ -231,9 +263,8 @@ class Assessment:
         return encoded if indent is None else msgspec.json.format(encoded, indent=indent)
 
 
-# The serialiser, one function per class: what ``dataclasses.asdict`` gives (fields in order,
-# tuples as lists, fresh dicts and lists), levels as ids, about 5x faster than walking the
-# fields generically. tests/test_serialiser.py checks it against that generic walk.
+# The serialiser: what ``dataclasses.asdict`` gives (fields in order, tuples as lists, fresh dicts
+# and lists), levels as ids, 5x faster than the generic walk tests/test_serialiser.py checks it against.
 
 
 def _assessment(a: Assessment) -> dict[str, Any]:
@@ -357,10 +388,8 @@ def _plain_float(value: object) -> bool:
 
 
 def _plain_floats(assessment: Assessment) -> bool:
-    """Every number of the assessment is written alike by msgspec and the json module.
-
-    Numbers come from the findings, the scores (matched values are findings or scores) and
-    the doses of the advice; a NaN or an infinity never is (msgspec writes null)."""
+    """Every number is written alike by msgspec and the json module: those of the findings, scores (matched
+    values are findings or scores) and doses; none is NaN or infinite (msgspec would write null)."""
     numbers: list[object] = list(assessment.findings.values())
     for score in assessment.scores:
         numbers.append(score.value)

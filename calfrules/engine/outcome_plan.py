@@ -1,22 +1,26 @@
 """What the outcome of a case needs from a program, worked out once per program.
 
 Each rule's level reason, its advice with the dose text, the plain names of what it
-concludes, which floor entries a finding can trigger and what each needs known: none of
-it depends on the case, so ``policy`` only fills in what a case matched.
+concludes, which floor entries a finding can trigger and what each needs known, the floor's
+and the screen's conditions as Python functions, the level texts: none of it depends on the
+case, so ``policy`` only fills in what a case matched.
 """
 
 from __future__ import annotations
 
+import operator
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from calfrules.engine import advice
 from calfrules.engine.assessment import LevelReason
 from calfrules.engine.screening import ScreenPlan
-from calfrules.rules.condition import And, Answer, Compare, Expr, Or, Truthy
+from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
+from calfrules.rules.evaluate import Lookup
 from calfrules.rules.levels import Level
+from calfrules.rules.model import RuleRef, Source
 from calfrules.rules.program import CompiledRule, Program
 from calfrules.rules.vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
 
@@ -27,6 +31,14 @@ class RulePlan:
 
     compiled: CompiledRule
     outputs: tuple[str, ...]
+    # the rule's fields the outcome reads for every firing, at hand
+    ref: RuleRef
+    conclude: str | None
+    derive: tuple[str, ...]
+    escalate: Level | None
+    rationale: str
+    sources: tuple[Source, ...]
+    negates: bool  # some alternative has a 'not': its firings' evidence needs sorting out
     level_reason: LevelReason | None  # when the rule escalates
     plain_outputs: tuple[tuple[str, str], ...]  # each output with its plain name (what advice can clash with)
     candidates: tuple[advice.Candidate, ...]  # its advice, dose text included
@@ -44,25 +56,59 @@ class Plan:
         self.plain_names = {f.id: f.label.lower() for f in vocabulary}
         self.needs_explanation = frozenset(f.id for f in vocabulary if f.kind in NEEDS_EXPLANATION)
         self.always_checked_floor = tuple(i for i, entry in enumerate(self.floor) if entry.holds_when_nothing_is_known)
-        self.floor_by_input: dict[str, list[int]] = {}  # a finding or score -> the floor entries it feeds
+        feeds: dict[str, list[int]] = {}
         for i, entry in enumerate(self.floor):
             for name in entry.inputs:
-                self.floor_by_input.setdefault(name, []).append(i)
+                feeds.setdefault(name, []).append(i)
+        # a finding or score -> the floor entries it feeds
+        self.floor_by_input = {name: tuple(entries) for name, entries in feeds.items()}
         self.floor_needs = tuple(needs(entry.expr) if entry.direct else () for entry in self.floor)
-        self.screen = ScreenPlan(program.screen, tuple(needs(group.expr) for group in program.screen))
+        self.floor_checks = tuple(compile_check(entry.expr) for entry in self.floor)
+        self.floor_reasons = tuple(
+            LevelReason(e.entry.level, f"red flag: {e.entry.label}", f"floor {e.entry.id} ({e.origin})")
+            for e in self.floor
+        )
+        # (red-flag condition, level) -> why the level: made on first use (levels come from the rules that fired)
+        self.condition_reasons: dict[tuple[str, Level], LevelReason] = {}
+        # each entry's atoms not under 'not', with their checks: what is shown as evidence when it holds
+        self.floor_atoms = tuple(
+            tuple((atom.name, compile_check(atom)) for atom in entry.positive_atoms) for entry in self.floor
+        )
+        self.screen = ScreenPlan(
+            program.screen,
+            tuple(needs(group.expr) for group in program.screen),
+            tuple(compile_check(group.expr) for group in program.screen),
+        )
         self.negated: dict[str, str] = {}  # a firing's "not x ..." label -> x; "" for a plain name
+        # a firing's labels -> its plain labels, the names under its 'not's, and those names each once
+        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]] = {}
+
+    def condition_reason(self, condition_id: str, level: Level) -> LevelReason:
+        """Why a concluded red-flag condition the floor did not flag raises the level."""
+        reason = self.condition_reasons.get((condition_id, level))
+        if reason is None:
+            label = self.conditions[condition_id].label
+            reason = LevelReason(level, f"red-flag condition: {label}", f"condition {condition_id}")
+            self.condition_reasons[(condition_id, level)] = reason
+        return reason
 
     def evidence(
         self, matched: Mapping[str, Value], findings: Mapping[str, Value]
     ) -> tuple[dict[str, Value], tuple[str, ...]]:
         """What a firing rests on, as recorded: a ``not x`` shows x's recorded value (a no is
-        ``false``), or, when nobody recorded x, goes to the second list instead of counting as a no."""
+        ``false``), or, when nobody recorded x, goes to the second list instead of counting as a no.
+        (A firing of a rule without ``not`` needs none of this: its evidence is ``dict(matched)``.)"""
+        labels = tuple(matched)
+        layout = self._layouts.get(labels)
+        if layout is None:  # labels come from the rules' alternatives: a bounded set of layouts
+            layout = self._layouts[labels] = self._layout(labels)
+        plain, negated, all_negated = layout
+        if negated.isdisjoint(findings):  # the usual case: nobody recorded any 'not' name
+            return {label: matched[label] for label in plain}, all_negated
         shown: dict[str, Value] = {}
         unrecorded: list[str] = []
         for label, value in matched.items():
-            name = self.negated.get(label)
-            if name is None:  # labels come from the rules' literals: a bounded set, each read once
-                name = self.negated[label] = label[4:].split(" ")[0] if label.startswith("not ") else ""
+            name = self.negated[label]
             if not name:
                 shown[label] = value
             elif name in findings:
@@ -70,6 +116,14 @@ class Plan:
             else:
                 unrecorded.append(name)
         return shown, (tuple(dict.fromkeys(unrecorded)) if unrecorded else ())
+
+    def _layout(self, labels: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]:
+        for label in labels:
+            if label not in self.negated:
+                self.negated[label] = label[4:].split(" ")[0] if label.startswith("not ") else ""
+        names = [self.negated[label] for label in labels if self.negated[label]]
+        plain = tuple(label for label in labels if not self.negated[label])
+        return plain, frozenset(names), tuple(dict.fromkeys(names))
 
 
 def needs(expr: Expr) -> tuple[frozenset[str], ...]:
@@ -88,6 +142,89 @@ def needs(expr: Expr) -> tuple[frozenset[str], ...]:
     return ()
 
 
+Check = Callable[[Lookup], bool]
+_NUMERIC = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+def compile_check(expr: Expr) -> Check:
+    """``expr`` as a function of a lookup, deciding as ``rules.evaluate.evaluate`` does, made once
+    per program (the floor and the screen test a few conditions on every case)."""
+    if isinstance(expr, Truthy):
+        name = expr.name
+        return lambda look: look(name) is True
+    if isinstance(expr, Compare):
+        return _compare_check(expr)
+    if isinstance(expr, Answer):
+        name = expr.name
+        if expr.answer == "no":
+            return lambda look: look(name) is False
+        return lambda look: look(name) is not None
+    if isinstance(expr, Not):
+        operand = compile_check(expr.operand)
+        return lambda look: not operand(look)
+    if isinstance(expr, And):
+        return _all_of(tuple(compile_check(op) for op in expr.operands))
+    if isinstance(expr, Or):
+        return _any_of(tuple(compile_check(op) for op in expr.operands))
+    raise TypeError(f"not a condition: {expr!r}")
+
+
+# loops rather than all()/any() over a generator: no generator to make on every call
+
+
+def _all_of(parts: tuple[Check, ...]) -> Check:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda look: first(look) and second(look)
+
+    def check(look: Lookup) -> bool:
+        for part in parts:  # noqa: SIM110 (a loop: no generator per call)
+            if not part(look):
+                return False
+        return True
+
+    return check
+
+
+def _any_of(parts: tuple[Check, ...]) -> Check:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda look: first(look) or second(look)
+
+    def check(look: Lookup) -> bool:
+        for part in parts:  # noqa: SIM110 (a loop: no generator per call)
+            if part(look):
+                return True
+        return False
+
+    return check
+
+
+def _compare_check(expr: Compare) -> Check:
+    # as evaluate's _compare: no value, a yes/no, or text against a number (or the reverse) never holds
+    name, expected = expr.name, expr.value
+    if isinstance(expected, str):
+        if expr.op == "==":
+            return lambda look: isinstance(value := look(name), str) and value == expected
+        if expr.op == "!=":
+            return lambda look: isinstance(value := look(name), str) and value != expected
+        return lambda look: False
+    compare: Callable[[float, float], bool] = _NUMERIC[expr.op]
+
+    def check(look: Lookup) -> bool:
+        value = look(name)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and compare(value, expected)
+
+    return check
+
+
 def _rule_plan(program: Program, rule: CompiledRule) -> RulePlan:
     spec = rule.rule
     outputs = rule.outputs
@@ -104,7 +241,21 @@ def _rule_plan(program: Program, rule: CompiledRule) -> RulePlan:
         advice.candidate(rec, sources, rule.ref, spec.escalate or Level.SEE_CLINICIAN, red_flag)
         for rec, sources in zip(rule.recommendations, rule.recommendation_sources, strict=True)
     )
-    return RulePlan(rule, outputs, level_reason, plain, candidates)
+    negates = any(not positive for branch in rule.branches for _, positive in branch)
+    return RulePlan(
+        rule,
+        outputs,
+        rule.ref,
+        spec.conclude,
+        spec.derive,
+        spec.escalate,
+        spec.rationale,
+        rule.sources,
+        negates,
+        level_reason,
+        plain,
+        candidates,
+    )
 
 
 _PLANS: dict[tuple[int, int], tuple[weakref.ref[Program], weakref.ref[Vocabulary], Plan]] = {}

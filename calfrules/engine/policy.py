@@ -10,6 +10,7 @@ a case only fills in what it matched.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,15 +28,17 @@ from calfrules.engine.assessment import (
 from calfrules.engine.outcome_plan import Plan, RulePlan, plan_for
 from calfrules.engine.screening import ScreenPolicy
 from calfrules.rules.condition import Expr
-from calfrules.rules.evaluate import Prover, evaluate
+from calfrules.rules.evaluate import Prover
 from calfrules.rules.firing import Firing
 from calfrules.rules.levels import Level
 from calfrules.rules.model import ConditionInfo, Source
-from calfrules.rules.program import CompiledFloorEntry, Program
+from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value, Vocabulary
 
 # a level's rank by its member's identity (members are singletons): hashing a Level runs Python code
 _RANK = {id(level): level.rank for level in Level}
+_HIGHEST_FIRST = sorted(Level, key=lambda level: -level.rank)
+_ADVICE_ORDER = operator.attrgetter("rank")  # advice.Candidate.order, without the call
 
 
 def _rank(level: Level) -> int:
@@ -66,35 +69,47 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
 def assess(plan: Plan, run: RunInput) -> Assessment:
     """The assessment of one run: the level, its reasons, the explanation and the advice."""
     findings = run.findings
-    fired = [(plan.rules[f.rule_index], f) for f in run.firings]
-    shown_by_step = [plan.evidence(firing.matched, findings) for _, firing in fired]  # once per firing
-    level_reasons = [rule.level_reason for rule, _ in fired if rule.level_reason is not None]
-    trace = tuple(
-        TraceStep(
-            n,
-            rule.compiled.ref,
-            shown,
-            rule.compiled.rule.conclude,
-            rule.compiled.rule.derive,
-            rule.compiled.rule.escalate,
-            unrecorded,
-        )
-        for n, ((rule, _), (shown, unrecorded)) in enumerate(zip(fired, shown_by_step, strict=True), start=1)
-    )
-    conditions = _conditions(plan.conditions, fired, shown_by_step)
+    fired: Fired = []
+    trace: list[TraceStep] = []
+    level_reasons: list[LevelReason] = []
+    reasons: dict[str, list[Reason]] = {}  # concluded condition -> the firings that concluded it
+    concluded_levels: dict[str, Level] = {}  # a concluded condition's highest escalation
+    offered: dict[str, advice.Candidate] = {}  # the fired rules' advice, each once (the first rule to give it)
+    used: set[str] = set()  # what the firings tested, recorded or not
+    rules, evidence = plan.rules, plan.evidence
+    for step, firing in enumerate(run.firings, start=1):  # one pass over the firings builds every part
+        rule = rules[firing.rule_index]
+        fired.append((rule, firing))
+        if rule.negates:
+            shown, unrecorded = evidence(firing.matched, findings)
+            used.update(unrecorded)
+        else:
+            shown, unrecorded = dict(firing.matched), ()
+        used.update(shown)
+        trace.append(TraceStep(step, rule.ref, shown, rule.conclude, rule.derive, rule.escalate, unrecorded))
+        if rule.level_reason is not None:
+            level_reasons.append(rule.level_reason)
+        if rule.conclude:
+            because = Reason(rule.ref, shown, rule.rationale, rule.sources, unrecorded)
+            if rule.conclude in reasons:
+                reasons[rule.conclude].append(because)
+            else:
+                reasons[rule.conclude] = [because]
+            if rule.escalate is not None:
+                was = concluded_levels.get(rule.conclude)
+                if was is None or _rank(rule.escalate) > _rank(was):
+                    concluded_levels[rule.conclude] = rule.escalate
+        for candidate in rule.candidates:
+            offered.setdefault(candidate.advice.id, candidate)
+    conditions = _conditions(plan.conditions, reasons)
 
-    red_flags, floor_names = _apply_floor(plan, run, fired)
-    for flag in red_flags:
-        level_reasons.append(LevelReason(flag.level, f"red flag: {flag.label}", f"floor {flag.id} ({flag.origin})"))
+    red_flags, floor_names = _apply_floor(plan, run, fired, level_reasons)
     flagged = {flag.id for flag in red_flags}
-    concluded_levels = _condition_levels(fired)
     for concluded in conditions:
         if concluded.red_flag and concluded.id not in flagged:
             flag_level = concluded_levels.get(concluded.id, Level.SEE_CLINICIAN)
             red_flags.append(RedFlag(concluded.id, concluded.label, flag_level, {}, concluded.description, "condition"))
-            level_reasons.append(
-                LevelReason(flag_level, f"red-flag condition: {concluded.label}", f"condition {concluded.id}")
-            )
+            level_reasons.append(plan.condition_reason(concluded.id, flag_level))
 
     unexplained = _unexplained(plan, fired, findings)
     if unexplained:
@@ -117,27 +132,35 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
             )
         )
 
-    used = floor_names | _score_inputs(run)
-    for shown, unrecorded in shown_by_step:  # what the firings tested, recorded or not
-        used.update(shown, unrecorded)
-    unused = tuple(sorted(name for name in findings if name not in used))
-    level = max((reason.level for reason in level_reasons), key=_rank, default=Level.SELF_CARE)
-    candidates = _candidates(fired)
-    present = _present(plan, fired, red_flags, findings)
+    used |= floor_names
+    if run.scores:
+        used |= _score_inputs(run)
+    unused = tuple(sorted(findings.keys() - used))
+    level, top = Level.SELF_CARE, _rank(Level.SELF_CARE)  # the highest level any reason gives
+    for reason in level_reasons:
+        if _RANK[id(reason.level)] > top:
+            level, top = reason.level, _RANK[id(reason.level)]
+    candidates = sorted(offered.values(), key=_ADVICE_ORDER)
+    # what advice may clash with, worked out only when some advice avoids something
+    present = _present(plan, fired, red_flags, findings) if any(c.avoid_with for c in candidates) else {}
     recommendations, withheld = advice.select(candidates, present, level)
     own = advice.level_advice(
         level, recommendations, candidates, lambda: _level_sources(plan.level_source, fired, red_flags)
     )
     if own is not None:
         recommendations.insert(0, own)
+    if len(red_flags) > 1:
+        red_flags.sort(key=lambda f: (-_rank(f.level), f.id))
+    if len(level_reasons) > 1:  # highest level first, in the order given within a level (a stable sort)
+        level_reasons = [reason for at in _HIGHEST_FIRST for reason in level_reasons if reason.level is at]
     return Assessment(
         level=level,
         complete=not run.incomplete,
         conditions=tuple(conditions),
         recommendations=tuple(recommendations),
-        red_flags=tuple(sorted(red_flags, key=lambda f: (-_rank(f.level), f.id))),
-        level_reasons=tuple(sorted(level_reasons, key=lambda r: -_rank(r.level))),
-        trace=trace,
+        red_flags=tuple(red_flags),
+        level_reasons=tuple(level_reasons),
+        trace=tuple(trace),
         scores=tuple(run.scores),
         unused_findings=unused,
         unexplained_findings=unexplained,
@@ -152,15 +175,6 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
 
 
 Fired = list[tuple[RulePlan, Firing]]
-
-
-def _condition_levels(fired: Fired) -> dict[str, Level]:
-    """Each concluded condition's level: the highest escalation of the rules that concluded it."""
-    levels: dict[str, Level] = {}
-    for spec in (rule.compiled.rule for rule, _ in fired):
-        if spec.conclude and spec.escalate is not None:
-            levels[spec.conclude] = max(levels.get(spec.conclude, Level.SELF_CARE), spec.escalate, key=_rank)
-    return levels
 
 
 def _present(plan: Plan, fired: Fired, red_flags: list[RedFlag], findings: Mapping[str, Value]) -> dict[str, str]:
@@ -192,69 +206,65 @@ def _level_sources(level_source: Source | None, fired: Fired, red_flags: list[Re
     return tuple(found.values())
 
 
-def _conditions(
-    infos: Mapping[str, ConditionInfo], fired: Fired, shown_by_step: list[tuple[dict[str, Value], tuple[str, ...]]]
-) -> list[ConditionResult]:
-    reasons: dict[str, list[Reason]] = {}
-    for (rule, _), (shown, unrecorded) in zip(fired, shown_by_step, strict=True):
-        compiled = rule.compiled
-        if compiled.rule.conclude:
-            reasons.setdefault(compiled.rule.conclude, []).append(
-                Reason(compiled.ref, shown, compiled.rule.rationale, compiled.sources, unrecorded)
-            )
+def _conditions(infos: Mapping[str, ConditionInfo], reasons: Mapping[str, list[Reason]]) -> list[ConditionResult]:
     results = []
     for condition_id, because in reasons.items():
         info = infos[condition_id]
         results.append(ConditionResult(condition_id, info.label, info.red_flag, tuple(because), info.description))
-    return sorted(results, key=lambda c: (not c.red_flag, c.id))
+    if len(results) > 1:
+        results.sort(key=lambda c: (not c.red_flag, c.id))
+    return results
 
 
-def _candidates(fired: Fired) -> list[advice.Candidate]:
-    """The fired rules' advice, each once (the first rule to give it), most important first."""
-    seen: dict[str, advice.Candidate] = {}
-    for rule, _ in fired:
-        for candidate in rule.candidates:
-            seen.setdefault(candidate.advice.id, candidate)
-    return sorted(seen.values(), key=advice.Candidate.order)
-
-
-def _apply_floor(plan: Plan, run: RunInput, fired: Fired) -> tuple[list[RedFlag], set[str]]:
+def _apply_floor(
+    plan: Plan, run: RunInput, fired: Fired, level_reasons: list[LevelReason]
+) -> tuple[list[RedFlag], set[str]]:
     """Plain-Python floor: the rules' own conclusions count, and so do those proved backwards from the findings.
+    Each red flag raised adds its reason to ``level_reasons``.
 
     Only the entries that can hold are evaluated: those with a known input, and those that
     hold for an empty case."""
     known = run.known
     checked = set(plan.always_checked_floor)
+    floor_by_input = plan.floor_by_input
     for name in known:
-        checked.update(plan.floor_by_input.get(name, ()))
+        if name in floor_by_input:
+            checked.update(floor_by_input[name])
     flags: list[RedFlag] = []
     names: set[str] = set()
     chained: _Chained | None = None
+    floor, floor_needs, checks, floor_atoms = plan.floor, plan.floor_needs, plan.floor_checks, plan.floor_atoms
     for index in sorted(checked):
-        if any(names.isdisjoint(known) for names in plan.floor_needs[index]):
-            continue  # a part of it tests only what the case does not know: it cannot hold
-        compiled = plan.floor[index]
-        find: Callable[[str], Value | None]
-        if compiled.direct:
-            find = known.get
+        for needed in floor_needs[index]:
+            if needed.isdisjoint(known):
+                break  # a part of it tests only what the case does not know: it cannot hold
         else:
-            chained = chained or _Chained(plan.producers, known, fired)
-            find = chained.lookup
-        if evaluate(compiled.expr, find):
-            flags.append(_red_flag(compiled, find, names))
+            compiled = floor[index]
+            find: Callable[[str], Value | None]
+            if compiled.direct:
+                find = known.get
+            else:
+                chained = chained or _Chained(plan.producers, known, fired)
+                find = chained.lookup
+            if checks[index](find):
+                # only what holds is evidence: a recorded no or a number below its threshold is not
+                if compiled.direct:  # the findings and scores only: a name is known or not
+                    matched = {name: known[name] for name, check in floor_atoms[index] if name in known and check(find)}
+                else:
+                    matched = {
+                        name: value
+                        for name, check in floor_atoms[index]
+                        if (value := find(name)) is not None and check(find)
+                    }
+                names.update(matched)
+                entry = compiled.entry
+                flags.append(
+                    RedFlag(
+                        entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources
+                    )
+                )
+                level_reasons.append(plan.floor_reasons[index])
     return flags, names
-
-
-def _red_flag(compiled: CompiledFloorEntry, find: Callable[[str], Value | None], names: set[str]) -> RedFlag:
-    entry = compiled.entry
-    # only what holds is evidence: a recorded no or a number below its threshold is not
-    matched = {
-        atom.name: value
-        for atom in compiled.positive_atoms
-        if (value := find(atom.name)) is not None and evaluate(atom, find)
-    }
-    names.update(matched)
-    return RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)
 
 
 class _Chained:
@@ -278,6 +288,13 @@ def _unexplained(plan: Plan, fired: Fired, findings: Mapping[str, Value]) -> tup
     suspects = [name for name, value in findings.items() if value is True and name in plan.needs_explanation]
     if not suspects:
         return ()
+    directly: set[str] = set()  # what the concluding firings matched: most often explains every suspect
+    for rule, firing in fired:
+        if rule.conclude:
+            directly.update(firing.matched)
+    suspects = [name for name in suspects if name not in directly]
+    if not suspects:
+        return ()
     explained = _explained_names(fired)
     return tuple(sorted(name for name in suspects if name not in explained))
 
@@ -287,18 +304,22 @@ def _explained_names(fired: Fired) -> set[str]:
     producers: dict[str, list[Firing]] = {}
     for rule, firing in fired:
         for name in rule.outputs:
-            producers.setdefault(name, []).append(firing)
+            if name in producers:
+                producers[name].append(firing)
+            else:
+                producers[name] = [firing]
     explained: set[str] = set()
-    stack = [firing for rule, firing in fired if rule.compiled.rule.conclude]
+    stack = [firing for rule, firing in fired if rule.conclude]
     visited: set[int] = set()
     while stack:
         firing = stack.pop()
         if firing.rule_index in visited:
             continue
         visited.add(firing.rule_index)
+        explained.update(firing.matched)
         for name in firing.matched:
-            explained.add(name)
-            stack.extend(producers.get(name, ()))
+            if name in producers:
+                stack.extend(producers[name])
     return explained
 
 

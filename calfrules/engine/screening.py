@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from calfrules.engine.assessment import RedFlagScreen
-from calfrules.rules.evaluate import evaluate
+from calfrules.rules.condition import Expr
+from calfrules.rules.evaluate import Lookup, evaluate
 from calfrules.rules.model import ScreenQuestion
 from calfrules.rules.program import CompiledScreenGroup
 from calfrules.rules.vocabulary import Value
@@ -30,30 +31,40 @@ class ScreenPlan:
     """The screen groups of a program, with the questions of each set of groups worked out once."""
 
     def __init__(
-        self, groups: tuple[CompiledScreenGroup, ...], needs: tuple[tuple[frozenset[str], ...], ...] = ()
+        self,
+        groups: tuple[CompiledScreenGroup, ...],
+        needs: tuple[tuple[frozenset[str], ...], ...] = (),
+        checks: tuple[Callable[[Lookup], bool], ...] = (),
     ) -> None:
         self.groups = groups
         # for each group, sets of findings of which the case must have one each for its `when` to hold
         self.needs = needs or tuple(() for _ in groups)
+        # for each group, its `when` as a function of a lookup (outcome_plan.compile_check)
+        self.checks = checks or tuple(_evaluator(g.expr) for g in groups)
         self.conditional = tuple(i for i, g in enumerate(groups) if not g.group.default)
         self.default = tuple(i for i, g in enumerate(groups) if g.group.default)
-        # the applied groups' positions -> their ids, and their questions in order, each once
-        self._asked: dict[tuple[int, ...], tuple[tuple[str, ...], tuple[ScreenQuestion, ...]]] = {}
+        # the applied groups' positions -> their ids, and their questions in order, each once (and their ids)
+        self._asked: dict[
+            tuple[int, ...], tuple[tuple[str, ...], tuple[ScreenQuestion, ...], tuple[str, ...], frozenset[str]]
+        ] = {}
 
     def evaluate(self, findings: Mapping[str, Value], policy: ScreenPolicy) -> RedFlagScreen:
-        groups = self.groups
+        groups, needs, checks, get = self.groups, self.needs, self.checks, findings.get
         applied = tuple(
-            i
-            for i in self.conditional
-            if not any(names.isdisjoint(findings) for names in self.needs[i]) and evaluate(groups[i].expr, findings.get)
+            i for i in self.conditional if all(not names.isdisjoint(findings) for names in needs[i]) and checks[i](get)
         )
         applied = applied or self.default
         asked = self._asked.get(applied)
         if asked is None:
             chosen = tuple(groups[i] for i in applied)
-            asked = self._asked[applied] = (tuple(g.group.id for g in chosen), _questions(chosen))
-        group_ids, questions = asked
-        unanswered = tuple(q.id for q in questions if q.id not in findings)
+            questions = _questions(chosen)
+            ids = tuple(q.id for q in questions)
+            asked = self._asked[applied] = (tuple(g.group.id for g in chosen), questions, ids, frozenset(ids))
+        group_ids, questions, question_ids, id_set = asked
+        if id_set.isdisjoint(findings):  # none of them asked yet
+            unanswered = question_ids
+        else:
+            unanswered = tuple([question for question in question_ids if question not in findings])
         return RedFlagScreen(
             complete=not unanswered,
             unanswered=unanswered,
@@ -61,6 +72,10 @@ class ScreenPlan:
             groups=group_ids,
             policy=policy,
         )
+
+
+def _evaluator(expr: Expr) -> Callable[[Lookup], bool]:
+    return lambda look: evaluate(expr, look)
 
 
 def _questions(applied: tuple[CompiledScreenGroup, ...]) -> tuple[ScreenQuestion, ...]:
