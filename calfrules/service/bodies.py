@@ -283,7 +283,9 @@ class RulesetDoc(RulesetSummary):
     description: str
     authors: list[str]
     rules: list[RuleDoc]
-    floor: Annotated[list[FloorDoc], Meta(description="the lowest level each red-flag sign may give, whatever the rules")]
+    floor: Annotated[
+        list[FloorDoc], Meta(description="the lowest level each red-flag sign may give, whatever the rules")
+    ]
     references: list[ReferenceDoc]
 
 
