@@ -17,30 +17,20 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata, util
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pluggy
 
 from calfrules._version import __version__
 from calfrules.knowledge import hookspecs
 from calfrules.knowledge.builtin import BUILTIN_PLUGIN_PACKAGE, BUILTIN_PLUGINS, CORE, CORE_CONTENTS
+from calfrules.knowledge.lazy_log import logger
 from calfrules.rules.errors import PluginError
 from calfrules.rules.vocabulary import suggest
 
 ENTRY_POINT_GROUP = "calfrules"
 ALLOW_ENV = "CALFRULES_PLUGINS"
 BLOCK_ENV = "CALFRULES_BLOCK_PLUGINS"
-if TYPE_CHECKING:
-    import logging
-
-
-def _log() -> logging.Logger:
-    """This module's logger; logging is imported only when something is logged (start-up)."""
-    import logging
-
-    return logging.getLogger(__name__)
-
-
 LOADED = "loaded"
 WITH_PROBLEMS = "loaded_with_problems"
 FAILED = "failed"
@@ -132,7 +122,7 @@ class PluginHost:
         if exc is not None:
             info.traceback = "".join(traceback.format_exception(exc)).rstrip()
         self.problems.append(f"plugin {info.name}: {message}")
-        _log().debug("plugin %s: %s", info.name, message, exc_info=exc)
+        logger(__name__).debug("plugin %s: %s", info.name, message, exc_info=exc)
 
 
 @dataclass

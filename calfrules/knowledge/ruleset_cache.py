@@ -28,26 +28,15 @@ import weakref
 from collections.abc import Callable
 from importlib import util
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from calfrules._version import __version__
 from calfrules.files import atomic_write_bytes
+from calfrules.knowledge.lazy_log import logger
 from calfrules.knowledge.ruleset_write import content_hash
 from calfrules.rules import condition
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.model import FloorEntry, Rule, Ruleset, ScreenGroup
 from calfrules.rules.private_cache import private_cache_folder
-
-if TYPE_CHECKING:
-    import logging
-
-
-def _log() -> logging.Logger:
-    """This module's logger; logging is imported only when something is logged (start-up)."""
-    import logging
-
-    return logging.getLogger(__name__)
-
 
 FORMAT = "calfrules-ruleset-cache-1"
 PREFIX = "ruleset-"
@@ -143,13 +132,13 @@ def _read(path: str, key: str) -> tuple[Ruleset, tuple[tuple[str, condition.Expr
     except FileNotFoundError:
         return None
     except Exception as exc:  # a corrupt or foreign entry of any kind is rebuilt, never an error
-        _log().debug("ruleset cache: ignoring %s: %s", path, exc)
+        logger(__name__).debug("ruleset cache: ignoring %s: %s", path, exc)
         return None
     finally:
         if collecting:
             gc.enable()
     if not (isinstance(stored, tuple) and len(stored) == 5 and stored[:2] == (FORMAT, key)):
-        _log().debug("ruleset cache: ignoring %s: not an entry for this key", path)
+        logger(__name__).debug("ruleset cache: ignoring %s: not an entry for this key", path)
         return None
     _, _, ruleset, parsed, digest = stored
     if not (isinstance(ruleset, Ruleset) and isinstance(parsed, tuple) and isinstance(digest, str)):
@@ -166,7 +155,7 @@ def _write(folder: str, path: str, key: str, ruleset: Ruleset) -> None:
         atomic_write_bytes(path, pickle.dumps((FORMAT, key, ruleset, parsed, digest), pickle.HIGHEST_PROTOCOL))
         _prune(folder)
     except (CalfrulesError, OSError, pickle.PicklingError, RecursionError, TypeError, AttributeError) as exc:
-        _log().debug("ruleset cache: could not write %s: %s", path, exc)  # caching is optional
+        logger(__name__).debug("ruleset cache: could not write %s: %s", path, exc)  # caching is optional
 
 
 def _touch(path: str) -> None:

@@ -106,7 +106,7 @@ class System:
             servers += _children(self.process.pid)
         engine_parents = servers[1:] if self.workers > 1 else servers
         engines = [child for server in engine_parents for child in _children(server)]
-        return {pid: _cpu(pid) for pid in servers}, {pid: _cpu(pid) for pid in engines}
+        return {pid: process_cpu_s(pid) for pid in servers}, {pid: process_cpu_s(pid) for pid in engines}
 
     def records(self) -> int:
         from calfrules.audit import open_audit
@@ -339,7 +339,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu(pid: int) -> float:
+def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of one process so far (all its threads); 0 when unknown."""
     try:
         with open(f"/proc/{pid}/stat") as stat:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 from haproxy_config import render
 
 from calfrules.knowledge.builtin import BUILTIN_PLUGINS
+from calfrules.tooling.serve_bench import process_cpu_s
 
 POSTGRES_URL_ENV = "CALFRULES_TEST_POSTGRES_URL"
 
@@ -172,7 +173,7 @@ class Instance:
         """CPU time so far of this instance and its engine children (Linux /proc; 0 when gone)."""
         if self.process is None:
             return 0.0
-        return sum(_cpu(pid) for pid in _tree(self.process.pid))
+        return sum(process_cpu_s(pid) for pid in _tree(self.process.pid))
 
     def kill(self) -> None:
         """SIGKILL: no graceful shutdown, as a crashed or powered-off machine."""
@@ -198,15 +199,6 @@ def _tree(pid: int) -> list[int]:
     except OSError:  # ended meanwhile
         pass
     return found
-
-
-def _cpu(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- HAProxy ------------------------------------------------------------------------------
