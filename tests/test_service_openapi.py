@@ -62,7 +62,7 @@ def _config() -> SchemathesisConfig:
 
     A CDS Hooks call the schema allows may still lack its FHIR data (412, as the spec
     answers it) or carry a FHIR resource the schema cannot describe in full, such as an
-    Observation without a code (422).
+    Observation without a code (422); so may a QuestionnaireResponse sent to POST /assess.
     """
     checks = SchemathesisConfig().projects.default.checks
     positive = [*checks.positive_data_acceptance.expected_statuses, "413"]
@@ -79,7 +79,12 @@ def _config() -> SchemathesisConfig:
                     "include-path": "/cds-services/{service_id}",
                     "include-method": "POST",
                     "checks": {"positive_data_acceptance": {"expected-statuses": [*positive, "412", "422"]}},
-                }
+                },
+                {  # a QuestionnaireResponse the schema allows may still name a question we do not ask
+                    "include-path": "/assess",
+                    "include-method": "POST",
+                    "checks": {"positive_data_acceptance": {"expected-statuses": [*positive, "422"]}},
+                },
             ],
         }
     )
@@ -124,6 +129,21 @@ def test_the_description_shows_the_screen_and_unrecorded_findings(engine: Engine
     extension = components["CardExtension"]
     assert "calfrules-screen-complete" in extension["required"]
     assert extension["properties"]["calfrules-screen-complete"]["type"] == "boolean"
+
+
+def test_the_description_says_assess_takes_a_questionnaire_response(engine: Engine) -> None:
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(engine)) as client:
+        document = client.get("/openapi.json").json()
+    body = document["paths"]["/assess"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {
+        "anyOf": [{"$ref": "#/components/schemas/Case"}, {"$ref": "#/components/schemas/QuestionnaireResponse"}]
+    }
+    response = document["components"]["schemas"]["QuestionnaireResponse"]
+    assert response["properties"]["resourceType"] == {"const": "QuestionnaireResponse"}
+    assert response["properties"]["item"]["items"] == {"$ref": "#/components/schemas/QuestionnaireResponseItem"}
+    assert document["components"]["schemas"]["QuestionnaireResponseItem"]["required"] == ["linkId"]
 
 
 # GET /health and GET /rulesets take no input at all, so there is nothing to make invalid for them

@@ -222,7 +222,7 @@ def create_app(
         summary="Assess one case (or a FHIR QuestionnaireResponse answering calfrules' Questionnaire); "
         "answers the assessment (as `calfrules assess --json`)",
         responses=responses(200, "Assessment", errors=POST_ERRORS, token=token),
-        openapi_extra=request_body("Case"),
+        openapi_extra=request_body("Case", "QuestionnaireResponse"),
     )
     async def assess_case(request: Request) -> Response:
         raw = await request.body()  # already read by the gate, within its limits

@@ -23,8 +23,49 @@ _STATUS_TEXT = {
 BEARER = "bearerToken"
 
 
-def request_body(name: str) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": component_ref(name)}}}}
+# POST /assess also takes a QuestionnaireResponse; FHIR's own schema is too large to inline,
+# so this says what the service reads and links to the specification for the rest
+QUESTIONNAIRE_RESPONSE: dict[str, Any] = {
+    "title": "QuestionnaireResponse",
+    "description": "A FHIR R4 QuestionnaireResponse (https://hl7.org/fhir/R4/questionnaireresponse.html) "
+    "answering the Questionnaire `calfrules export --fhir-questionnaire` writes: each item's linkId is a "
+    "finding id and its answer the finding's value. A linkId that is not a finding, or an answer of the "
+    "wrong type, is refused (422).",
+    "type": "object",
+    "required": ["resourceType", "status"],
+    "properties": {
+        "resourceType": {"const": "QuestionnaireResponse"},
+        "id": {"type": "string"},
+        "questionnaire": {"type": "string", "description": "the canonical URL of calfrules' Questionnaire"},
+        "status": {"enum": ["in-progress", "completed", "amended", "entered-in-error", "stopped"]},
+        "authored": {"type": "string"},
+        "item": {"type": "array", "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"}},
+    },
+}
+QUESTIONNAIRE_RESPONSE_ITEM: dict[str, Any] = {
+    "type": "object",
+    "required": ["linkId"],
+    "properties": {
+        "linkId": {"type": "string", "description": "a finding id"},
+        "answer": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "description": "valueBoolean, valueDecimal, valueInteger or valueCoding, as the question's type",
+                "properties": {
+                    "item": {"type": "array", "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"}}
+                },
+            },
+        },
+        "item": {"type": "array", "items": {"$ref": "#/components/schemas/QuestionnaireResponseItem"}},
+    },
+}
+
+
+def request_body(*names: str) -> dict[str, Any]:
+    """A JSON request body of the named component, or of any one of several."""
+    schema = component_ref(names[0]) if len(names) == 1 else {"anyOf": [component_ref(name) for name in names]}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 def responses(
@@ -50,6 +91,8 @@ def openapi(app: FastAPI, schemas: ServiceSchemas, *, secured: bool) -> dict[str
         document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         components = document.setdefault("components", {})
         components.setdefault("schemas", {}).update(schemas.openapi_components())
+        components["schemas"]["QuestionnaireResponse"] = QUESTIONNAIRE_RESPONSE
+        components["schemas"]["QuestionnaireResponseItem"] = QUESTIONNAIRE_RESPONSE_ITEM
         for path in document.get("paths", {}).values():
             for operation in path.values():
                 # FastAPI documents its own validation error body; ours is the one-line Error
