@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +22,8 @@ def atomic_text_file(path: str | os.PathLike[str], *, error: type[CalfrulesError
     target = Path(path)
     if target.is_dir():
         raise error(f"{target}: is a folder; give a file name")
+    import tempfile  # only a write needs it: not imported at start-up
+
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

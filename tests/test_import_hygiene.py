@@ -23,8 +23,12 @@ HEAVY_OWN = ("calfrules.service", "calfrules.tooling", "calfrules.tui", "calfrul
 
 
 # Imported where they are used, each off the start-up path: TOML (a warm cache reads none),
-# difflib (the suggestions in an error message), multiprocessing (batch work only).
-NOT_AT_START_UP = frozenset({"tomli", "difflib", "multiprocessing"})
+# difflib (the suggestions in an error message), multiprocessing (batch work only),
+# importlib.metadata and importlib.resources (packs and rulesets are found by calfrules.knowledge.installed
+# and read from their folders; about 20 ms with email, zipfile and tempfile), tempfile (writing a file).
+NOT_AT_START_UP = frozenset(
+    {"tomli", "difflib", "multiprocessing", "importlib.metadata", "importlib.resources", "email", "tempfile", "zipfile"}
+)
 EXAMPLE_CASE = Path(__file__).resolve().parent.parent / "examples" / "cases" / "suspected_dvt.json"
 
 
@@ -47,10 +51,25 @@ def test_a_start_up_with_a_warm_cache_imports_nothing_heavy_not_even_the_parser(
     assert NOT_AT_START_UP.isdisjoint(modules)
 
 
+def test_an_in_process_engine_imports_neither_the_isolation_nor_the_oracle(tmp_path: Path) -> None:
+    load = "from calfrules import load_engine; load_engine(isolation='none').assess({'findings': {'calf_pain': True}})"
+    _imported_after(load, tmp_path)  # fills the ruleset cache
+    modules = _imported_after(load, tmp_path)
+    assert "calfrules.engine.isolation" not in modules and "calfrules.engine.oracle" not in modules
+    assert NOT_AT_START_UP.isdisjoint(modules)
+
+
 def test_importing_the_cli_imports_nothing_heavy(tmp_path: Path) -> None:
     modules = _imported_after("import calfrules.cli", tmp_path)
     assert _heavy(modules) == []
     assert "calfrules.formats.text" not in modules  # only a command that prints text needs it
+
+
+def test_the_schema_command_offers_every_schema_without_importing_the_schema_module() -> None:
+    from calfrules.cli import schema
+    from calfrules.formats import json_schema
+
+    assert schema.SCHEMA_NAMES == json_schema.SCHEMA_NAMES
 
 
 def test_a_cold_cache_still_parses_the_conditions(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from calfrules import Engine, Level, PluginError, Ruleset, hookimpl, load_engine
 from calfrules.cli import cli
-from calfrules.knowledge import builtin, plugin_host
+from calfrules.knowledge import builtin, installed, plugin_host
 from calfrules.knowledge.builtin import BUILTIN_PLUGINS, CORE
 from calfrules.knowledge.plugin_host import create_host
 from calfrules.knowledge.registry import build_registry
@@ -215,8 +215,8 @@ def test_a_pack_that_fails_to_import_is_reported_with_file_and_line(
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    pack = metadata.EntryPoint(name="broken", value="calfrules_broken_pack", group="calfrules")
-    monkeypatch.setattr(plugin_host.metadata, "entry_points", lambda group: [pack])
+    pack = installed.EntryPoint(name="broken", value="calfrules_broken_pack", group="calfrules", version=None)
+    monkeypatch.setattr(plugin_host.installed, "entry_points", lambda group: [pack])
     engine = load_engine(rulesets=[RULES], isolation="none")
     assert {p.name: p.status for p in engine.plugins}["broken"] == "failed"
     [problem] = engine.problems

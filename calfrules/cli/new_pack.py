@@ -8,13 +8,14 @@ its ids), ``$package`` (the Python package), ``$dist`` (the distribution) and ``
 from __future__ import annotations
 
 import re
-from importlib import metadata, resources
 from pathlib import Path
 from string import Template
 
 import click
 
+from calfrules.knowledge import installed
 from calfrules.knowledge.builtin import BUILTIN_PLUGINS, BUILTIN_RULESETS, CORE
+from calfrules.knowledge.plugin_host import ENTRY_POINT_GROUP
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.model import ID_PATTERN
 
@@ -64,15 +65,17 @@ def check_pack_name(name: str) -> None:
             f"pack name {name!r}: use lower case letters, digits and _ (starting with a letter, "
             f"at most {MAX_NAME} characters), e.g. heel_pain"
         )
+    from importlib import resources  # this command only: not at start-up
+
     builtin_rulesets = [
         Path(item.name).stem for item in resources.files(BUILTIN_RULESETS).iterdir() if item.name.endswith(".toml")
     ]
     taken = {CORE, *BUILTIN_PLUGINS, *builtin_rulesets}
     if name in taken:
         raise CalfrulesError(f"pack name {name!r} is taken by calfrules' own plugins or rulesets; choose another")
-    installed = {ep.name: ep.value for ep in metadata.entry_points(group="calfrules")}
-    if name in installed:
-        raise CalfrulesError(f"pack name {name!r} is taken by the installed pack {installed[name]}; choose another")
+    packs = {ep.name: ep.value for ep in installed.entry_points(ENTRY_POINT_GROUP)}
+    if name in packs:
+        raise CalfrulesError(f"pack name {name!r} is taken by the installed pack {packs[name]}; choose another")
 
 
 def render_pack(name: str, *, author: str = "Your Name") -> dict[str, str]:
@@ -84,6 +87,8 @@ def render_pack(name: str, *, author: str = "Your Name") -> dict[str, str]:
         "dist": f"calfrules-{name.replace('_', '-')}",
         "author": author.replace("\\", "\\\\").replace('"', '\\"'),
     }
+    from importlib import resources
+
     templates = resources.files("calfrules") / "templates" / "pack"
     return {
         where.format(package=package, name=name): Template(

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from calfrules.cli._common import load_cli_engine
-from calfrules.formats.json_schema import SCHEMA_NAMES, schema_for
+
+# formats.json_schema's SCHEMA_NAMES, spelt out: importing it (and importlib.resources) is for this command only
+SCHEMA_NAMES = ("case", "assessment", "ruleset")
 
 
 @click.command("schema")
@@ -34,6 +36,8 @@ def schema_cmd(ctx: click.Context, name: str, generic: bool, output: Path | None
       calfrules schema assessment -o assessment.schema.json
       calfrules schema ruleset -o ruleset.schema.json
     """
+    from calfrules.formats.json_schema import schema_for
+
     vocabulary = None
     if name == "case" and not generic:
         engine = load_cli_engine(ctx, isolation="none")

@@ -33,9 +33,10 @@ def compile_registry(registry: Registry) -> Program:
     for entry in registry.rulesets:
         ruleset = entry.ruleset
         first = len(compiled)  # a ruleset with an error is left out whole: indices stay dense
+        sources = _sources_by_id(ruleset)
         try:
             rules = [
-                _compile_rule(first + n, rule, ruleset, entry.plugin, names, registry)
+                _compile_rule(first + n, rule, ruleset, entry.plugin, names, registry, sources)
                 for n, rule in enumerate(ruleset.rules)
             ]
         except RulesetError as exc:
@@ -128,7 +129,13 @@ def _producers(rules: list[CompiledRule]) -> dict[str, list[Expr]]:
 
 
 def _compile_rule(
-    index: int, rule: Rule, ruleset: Ruleset, plugin: str | None, names: Names, registry: Registry
+    index: int,
+    rule: Rule,
+    ruleset: Ruleset,
+    plugin: str | None,
+    names: Names,
+    registry: Registry,
+    sources: dict[str, Source],
 ) -> CompiledRule:
     where = ruleset.source or f"ruleset {ruleset.id}"
     expr = check_condition(rule.when, names, where, rule.id)
@@ -182,8 +189,8 @@ def _compile_rule(
         tuple(branches),
         recommendations,
         ref=RuleRef(rule=rule.id, ruleset=ruleset.id, plugin=plugin),
-        sources=_sources(ruleset, rule.references),
-        recommendation_sources=tuple(_sources(ruleset, rec.references or rule.references) for rec in recommendations),
+        sources=_cited(sources, rule.references),
+        recommendation_sources=tuple(_cited(sources, rec.references or rule.references) for rec in recommendations),
     )
 
 
@@ -195,13 +202,16 @@ def _can_be_present(name: str, names: Names, registry: Registry) -> bool:
     return name in names.conditions or name in names.derived or name in registry.floor.entries
 
 
-def _sources(ruleset: Ruleset, ids: Iterable[str]) -> tuple[Source, ...]:
-    found = []
-    for ref_id in dict.fromkeys(ids):
-        ref = ruleset.reference(ref_id)
-        if ref is not None:
-            found.append(Source(ref.id, ref.citation, ref.url))
-    return tuple(found)
+def _sources_by_id(ruleset: Ruleset) -> dict[str, Source]:
+    """Each reference of the ruleset as a Source, the first of an id winning (as ``Ruleset.reference``)."""
+    sources: dict[str, Source] = {}
+    for ref in ruleset.references:
+        sources.setdefault(ref.id, Source(ref.id, ref.citation, ref.url))
+    return sources
+
+
+def _cited(sources: dict[str, Source], ids: Iterable[str]) -> tuple[Source, ...]:
+    return tuple(sources[ref_id] for ref_id in dict.fromkeys(ids) if ref_id in sources)
 
 
 def _resolve_text(rec: Recommendation, registry: Registry, where: str, rule_id: str) -> Recommendation:

@@ -15,14 +15,14 @@ import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from calfrules._version import __version__
-from calfrules.knowledge import hookspecs
+from calfrules.knowledge import hookspecs, installed
 from calfrules.knowledge.builtin import BUILTIN_PLUGIN_PACKAGE, BUILTIN_PLUGINS, CORE, CORE_CONTENTS
 from calfrules.knowledge.lazy_log import logger
 from calfrules.rules.errors import PluginError
@@ -150,10 +150,10 @@ def create_host(
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
     host = PluginHost(manager, [PluginInfo(CORE, __version__, "calfrules.knowledge.builtin", builtin=True)])
-    installed = sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-    packs = _pack_candidates(installed) if entry_points else []
+    packs_installed = sorted(installed.entry_points(ENTRY_POINT_GROUP), key=lambda e: e.name)
+    packs = _pack_candidates(packs_installed) if entry_points else []
     candidates = [*_builtin_candidates(), *packs, *_extra_candidates(extra_plugins)]
-    known = list(dict.fromkeys([CORE, *(c.info.name for c in candidates), *(ep.name for ep in installed)]))
+    known = list(dict.fromkeys([CORE, *(c.info.name for c in candidates), *(ep.name for ep in packs_installed)]))
     allowed = _checked(allow, "allow", known) if allow is not None else _from_env(ALLOW_ENV, known)
     blocked = _checked(block, "block", known) | (_from_env(BLOCK_ENV, known) or set())
     if CORE in blocked:
@@ -191,10 +191,8 @@ def _builtin_candidates() -> list[_Candidate]:
     ]
 
 
-def _pack_candidates(installed: Sequence[metadata.EntryPoint]) -> list[_Candidate]:
-    return [
-        _Candidate(PluginInfo(ep.name, ep.dist.version if ep.dist else None, ep.value), ep.load) for ep in installed
-    ]
+def _pack_candidates(packs: Sequence[installed.EntryPoint]) -> list[_Candidate]:
+    return [_Candidate(PluginInfo(ep.name, ep.version, ep.value), ep.load) for ep in packs]
 
 
 def _extra_candidates(plugins: Iterable[object]) -> list[_Candidate]:

@@ -7,7 +7,7 @@ one place callers go to (``load``, ``loads``, ``load_resource``, ``dumps``, ``sa
 from __future__ import annotations
 
 import os
-from importlib import resources
+from importlib import util
 from pathlib import Path
 
 from calfrules.files import atomic_write_text
@@ -61,8 +61,20 @@ def load(path: str | os.PathLike[str]) -> Ruleset:
 
 def load_resource(package: str, name: str) -> Ruleset:
     """Load a ruleset shipped inside a Python package (how plugins ship theirs)."""
-    data = resources.files(package).joinpath(name).read_bytes()
-    return _cached(data, f"{package}/{name}")
+    return _cached(_resource_bytes(package, name), f"{package}/{name}")
+
+
+def _resource_bytes(package: str, name: str) -> bytes:
+    """The file's bytes, read from the package's folder; importlib.resources (10 ms to import) for any other layout."""
+    spec = util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = os.path.join(folder, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as file:
+                return file.read()
+    from importlib import resources
+
+    return resources.files(package).joinpath(name).read_bytes()
 
 
 def _cached(data: bytes, source: str) -> Ruleset:

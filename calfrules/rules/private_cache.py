@@ -22,11 +22,18 @@ def private_cache_folder() -> str | None:
         return None
     folder = os.environ.get(CACHE_DIR_ENV) or _user_cache_dir()
     try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.stat(folder)
+        info = os.stat(folder)  # before any mkdir: that locks the parent folder, and can wait ms on a busy one
+    except FileNotFoundError:
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            info = os.stat(folder)
+        except OSError:
+            return None
     except OSError:
         return None
-    private = info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    private = (
+        stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    )
     return folder if private and os.access(folder, os.W_OK) else None
 
 
