@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from calfrules.engine.child_channel import Channel, decode, encode
+from calfrules.engine.child_channel import Channel, channel_pair, decode, encode
 
 
 @pytest.fixture
 def pair() -> Iterator[tuple[Channel, Channel]]:
-    left, right = socket.socketpair()
-    ends = Channel(left.detach()), Channel(right.detach())
+    ends = channel_pair()
     yield ends
     for end in ends:
         end.close()
@@ -26,25 +24,34 @@ def test_messages_arrive_whole_and_in_order(pair: tuple[Channel, Channel]) -> No
     for body in bodies:
         sender.send(body)
     assert [receiver.receive(5.0) for _ in bodies] == bodies  # several messages in one read are split
+    receiver.send(b"answer")  # and the other way
+    assert sender.receive(5.0) == b"answer"
+
+
+def test_writing_to_a_closed_end_is_a_broken_pipe(pair: tuple[Channel, Channel]) -> None:
+    sender, receiver = pair
+    receiver.close()  # as a dead child's end is
+    with pytest.raises(BrokenPipeError):
+        sender.send(b"case")
 
 
 def test_a_message_written_in_pieces_is_put_back_together(pair: tuple[Channel, Channel]) -> None:
     sender, receiver = pair
     body = b"x" * 300
     framed = len(body).to_bytes(4, "big") + body
-    os.write(sender.fd, framed[:2])  # not even the whole length yet
+    os.write(sender.writer, framed[:2])  # not even the whole length yet
     with pytest.raises(TimeoutError):
         receiver.receive(0.05)
-    os.write(sender.fd, framed[2:100])
+    os.write(sender.writer, framed[2:100])
     with pytest.raises(TimeoutError):
         receiver.receive(0.05)
-    os.write(sender.fd, framed[100:])
+    os.write(sender.writer, framed[100:])
     assert receiver.receive(5.0) == body
 
 
 def test_a_message_larger_than_one_read(pair: tuple[Channel, Channel]) -> None:
     sender, receiver = pair
-    body = os.urandom(200_000)  # more than a socket buffer and several reads
+    body = os.urandom(200_000)  # more than a pipe's buffer and several reads
     pid = os.fork()
     if pid == 0:  # the writer blocks until the reader drains: write from a child
         try:

@@ -109,9 +109,9 @@ def _assert_holds_only_its_own(child: int, parents: set[str], folder: Path) -> N
     held = {int(fd): os.readlink(f"/proc/{child}/fd/{fd}") for fd in os.listdir(f"/proc/{child}/fd")}
     assert not parents & set(held.values()), f"the child holds the parent's sockets: {held}"
     assert not [target for target in held.values() if target.startswith(str(folder))], held
-    # stdin (/dev/null), stdout, stderr and the one pipe to the parent
-    assert sorted(held)[:3] == [0, 1, 2] and len(held) == 4, held
-    assert held[0] == os.devnull and held[max(held)].startswith("socket:"), held
+    # stdin (/dev/null), stdout, stderr and the two pipes to and from the parent
+    assert sorted(held)[:3] == [0, 1, 2] and len(held) == 5, held
+    assert held[0] == os.devnull and all(held[fd].startswith("pipe:") for fd in sorted(held)[3:]), held
 
 
 def test_closing_the_engine_ends_and_reaps_its_child() -> None:
@@ -121,6 +121,22 @@ def test_closing_the_engine_ends_and_reaps_its_child() -> None:
     assert not _alive(child)
     with pytest.raises(ChildProcessError):  # already reaped: no zombie left behind
         os.waitpid(child, os.WNOHANG)
+
+
+def test_a_child_killed_while_idle_is_replaced_before_the_next_case() -> None:
+    engine = load_engine(rulesets=[RULES], allow=[])
+    try:
+        idle = _child_pid(engine)
+        os.kill(idle, signal.SIGKILL)
+        _wait_until(lambda: not _alive(idle), "the killed child is gone")
+        # found dead before the case is sent: a fresh child takes it, whole, and no failure is counted
+        assert engine.assess(CASE).complete
+        assert _child_pid(engine) != idle
+        assert engine._runner.restarts == 0  # type: ignore[union-attr]
+        with pytest.raises(ChildProcessError):  # the dead child was reaped: no zombie left
+            os.waitpid(idle, os.WNOHANG)
+    finally:
+        engine.close()
 
 
 def test_a_hung_child_is_replaced_and_the_next_case_is_whole() -> None:

@@ -20,6 +20,10 @@ How a child is started, and why:
   (an idle keep-alive connection then gets its FIN when the server closes it).
   ``gc.freeze()`` first: the parent's objects copied into the child are never finalized
   there, so none of them closes a descriptor number the child has reused.
+
+Where a child runs: on the CPU of the thread calling it, pinned before each exchange
+(see ``child_channel.pin``): the caller sleeps while its child works, so the two share a
+core instead of each waking the other on an idle one.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import gc
 import os
 import queue
 import signal
-import socket
 import sys
 import threading
 from collections import deque
@@ -38,7 +41,7 @@ from concurrent.futures import Future
 from contextlib import suppress
 from typing import TypeVar
 
-from calfrules.engine.child_channel import Channel, decode, encode
+from calfrules.engine.child_channel import Channel, channel_pair, current_cpu, decode, encode, pin
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.rules.errors import EngineFault
 from calfrules.rules.vocabulary import Value
@@ -130,9 +133,10 @@ class _Child:
 
 def _start_child(pipeline: Pipeline) -> tuple[_Child, Channel]:
     """Fork a child serving ``pipeline`` (called on the launcher thread only)."""
-    parent_socket, child_socket = socket.socketpair()
-    parent_end, child_end = Channel(parent_socket.detach()), Channel(child_socket.detach())
+    parent_end, child_end = channel_pair()
     parent_pid = os.getpid()
+    with suppress(AttributeError, OSError):  # the child starts on the CPUs of the main thread, not
+        os.sched_setaffinity(0, os.sched_getaffinity(parent_pid))  # of whichever thread made the launcher
     try:
         pid = os.fork()
     except OSError:
@@ -142,7 +146,7 @@ def _start_child(pipeline: Pipeline) -> tuple[_Child, Channel]:
     if pid == 0:
         code = 1
         try:
-            _become_engine_child(child_end.fd, parent_pid)
+            _become_engine_child((child_end.reader, child_end.writer), parent_pid)
             # build durable_rules' rulesets now, while the parent finishes its own work,
             # not when the first case is waiting; a failure here comes back with that case
             with suppress(Exception):
@@ -155,16 +159,16 @@ def _start_child(pipeline: Pipeline) -> tuple[_Child, Channel]:
     return _Child(pid), parent_end
 
 
-def _become_engine_child(pipe_fd: int, parent_pid: int) -> None:
+def _become_engine_child(pipes: tuple[int, int], parent_pid: int) -> None:
     gc.freeze()
-    _keep_only(pipe_fd)
+    _keep_only(pipes)
     _die_with_parent(parent_pid)
 
 
-def _keep_only(pipe_fd: int) -> None:
-    """Close every inherited descriptor but the pipe, stdout and stderr; stdin reads /dev/null."""
-    keep = {_STDOUT, _STDERR, pipe_fd}
-    if pipe_fd != 0:
+def _keep_only(pipes: tuple[int, int]) -> None:
+    """Close every inherited descriptor but the pipes, stdout and stderr; stdin reads /dev/null."""
+    keep = {_STDOUT, _STDERR, *pipes}
+    if 0 not in pipes:
         null = os.open(os.devnull, os.O_RDONLY)
         if null != 0:
             os.dup2(null, 0)  # null itself is closed below
@@ -178,10 +182,9 @@ def _keep_only(pipe_fd: int) -> None:
 
 
 def _max_fd() -> int:
-    try:
+    with suppress(ValueError, OSError):
         return max(int(os.sysconf("SC_OPEN_MAX")), 256)
-    except (ValueError, OSError):
-        return 65536
+    return 65536
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -229,11 +232,17 @@ class _Slot:
     def __init__(self) -> None:
         self.child: _Child | None = None
         self.conn: Channel | None = None
+        self.cpu: int | None = None  # the CPU the child was last pinned to (or refused)
 
     def ensure(self, pipeline: Pipeline) -> Channel:
+        # a child that died idle is found here, not by a write: SIGPIPE kills a host that reset it
         if self.conn is None or self.child is None or not self.child.is_alive():
             self.stop()
             self.child, self.conn = _on_launcher(lambda: _start_child(pipeline))
+        cpu = current_cpu()  # the child follows its caller's CPU (see the module's docstring)
+        if cpu is not None and cpu != self.cpu:
+            pin(self.child.pid, cpu)
+            self.cpu = cpu  # refused or not: tried again only once the caller moves
         return self.conn
 
     def stop(self) -> None:
@@ -241,8 +250,7 @@ class _Slot:
             self.child.kill()
         if self.conn is not None:
             self.conn.close()
-        self.child = None
-        self.conn = None
+        self.child, self.conn, self.cpu = None, None, None
 
 
 class _Turn:
@@ -274,6 +282,7 @@ class IsolatedRunner:
         self._idle: list[_Slot] = []  # a stack: the child used last (warm) is used next
         self._waiting: deque[_Turn] = deque()  # callers waiting for a child, first come first served
         self._free = threading.Condition()
+        self._closing = False  # close() waits on _free for every child to be idle
         self.restarts = 0
 
     @property
@@ -306,7 +315,8 @@ class IsolatedRunner:
                 turn.ready.set()
                 return
             self._idle.append(slot)
-            self._free.notify_all()  # close() waits for every child to be idle
+            if self._closing:
+                self._free.notify_all()
 
     def warm_up(self) -> None:
         slot = self._acquire()
@@ -356,7 +366,7 @@ class IsolatedRunner:
         """Send the cases in one message; collect one answer each, within the time limit each."""
         conn = slot.ensure(self.pipeline)
         try:
-            conn.send(encode([dict(findings) for findings in cases]))
+            conn.send(encode([findings if type(findings) is dict else dict(findings) for findings in cases]))
             for _ in cases:
                 try:
                     answer = conn.receive(self.timeout)
@@ -382,6 +392,7 @@ class IsolatedRunner:
     def close(self) -> None:
         """End every child, once the cases they are assessing are answered."""
         with self._free:
+            self._closing = True
             while len(self._idle) < len(self._slots):
                 self._free.wait()
             slots, self._slots, self._idle = self._slots, [], []

@@ -74,10 +74,25 @@ def _cpu_clock(pid: int) -> int:
 
 
 def _child_pids() -> list[int]:
+    """The children of every thread of this process, from /proc (plain os calls: pathlib's glob
+    took 60 us here, and the search runs between two timed cases, cooling their caches)."""
     pids: list[int] = []
-    for task in Path("/proc/self/task").glob("*/children"):
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return pids
+    for task in tasks:
         try:
-            pids.extend(int(pid) for pid in task.read_text().split())
+            fd = os.open(f"/proc/self/task/{task}/children", os.O_RDONLY)
+        except OSError:  # the thread has ended
+            continue
+        try:
+            listed = b""
+            while chunk := os.read(fd, 4096):
+                listed += chunk
         except OSError:
-            pass
+            continue
+        finally:
+            os.close(fd)
+        pids.extend(map(int, listed.split()))
     return pids
