@@ -72,7 +72,8 @@ class Pipeline:
 
     def scores(self, findings: Mapping[str, Value]) -> tuple[RunOutput, dict[str, Value]]:
         """Plugin scores for a case, and the findings with the scores added."""
-        out = RunOutput()
+        results: list[ScoreResult] = []
+        problems: list[str] = []
         known: dict[str, Value] = dict(findings)
         for deriver, plugin in self.derivers.values():
             try:
@@ -83,16 +84,16 @@ class Pipeline:
                 if not math.isfinite(value):
                     raise ValueError(f"returned {score.value!r}")
             except Exception as exc:  # a plugin's bug: fail safe, say so
-                out.problems.append(f"score {deriver.id} from plugin {plugin} failed: {type(exc).__name__}: {exc}")
+                problems.append(f"score {deriver.id} from plugin {plugin} failed: {type(exc).__name__}: {exc}")
                 continue
             known[deriver.id] = value
-            unrecorded = tuple(name for name in deriver.inputs if name not in findings)
-            out.scores.append(
+            unrecorded = tuple([name for name in deriver.inputs if name not in findings])
+            results.append(
                 ScoreResult(
                     deriver.id, deriver.label, value, dict(score.components), score.interpretation, plugin, unrecorded
                 )
             )
-        return out, known
+        return RunOutput(results, problems, []), known
 
     def close(self) -> None:
         self.durable.close()

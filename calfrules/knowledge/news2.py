@@ -8,6 +8,7 @@ response; 7 or more for an emergency response.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 
@@ -84,9 +85,15 @@ def _row(bands: Bands, value: float) -> int:
 
 def parameter_points(findings: Mapping[str, Value]) -> dict[str, int]:
     """Points for each NEWS2 parameter the case records, in chart order."""
+    return dict(_points(tuple(findings.get(name) for name in INPUTS)))
+
+
+# Both NEWS2 derivers score the same vital signs of each case, and vital signs repeat
+# across cases: the points are remembered by the recorded values (in INPUTS' order).
+@functools.lru_cache(maxsize=1024)
+def _points(values: tuple[Value | None, ...]) -> tuple[tuple[str, int], ...]:
     points: dict[str, int] = {}
-    for name in INPUTS:
-        value = findings.get(name)
+    for name, value in zip(INPUTS, values, strict=True):
         if value is None:
             continue
         if name == CONSCIOUSNESS:
@@ -95,7 +102,7 @@ def parameter_points(findings: Mapping[str, Value]) -> dict[str, int]:
             points[name] = OXYGEN_POINTS if value is True else 0
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             points[name] = banded(name, float(value))
-    return points
+    return tuple(points.items())
 
 
 def news2_score(findings: Mapping[str, Value]) -> Score | None:

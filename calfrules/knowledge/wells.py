@@ -31,6 +31,7 @@ ALTERNATIVE_POINTS = -2
 LIKELY_THRESHOLD = 2
 
 INPUTS: tuple[str, ...] = (*ONE_POINT, *ONE_POINT_FOR_EITHER, CALF_DIFF, ALTERNATIVE)
+_INPUT_SET = frozenset(INPUTS)
 
 
 # Wells scores a suspected DVT: a leg symptom or sign must be recorded first (NICE NG158 1.1.1:
@@ -48,6 +49,7 @@ LEG_FINDINGS: tuple[str, ...] = (
     "pitting_oedema",
     "collateral_superficial_veins",
 )
+_LEG_SET = frozenset(LEG_FINDINGS)
 
 
 def wells_score(findings: Mapping[str, Value]) -> Score | None:
@@ -58,8 +60,13 @@ def wells_score(findings: Mapping[str, Value]) -> Score | None:
     questions with "no" still gets a score (0), so a clinician can see the score was
     computed and came out low, rather than missing.
     """
-    leg = any(findings.get(name) is True for name in LEG_FINDINGS) or CALF_DIFF in findings
-    if not leg or not any(name in findings for name in INPUTS):
+    if CALF_DIFF not in findings:
+        for name in _LEG_SET.intersection(findings):  # the few recorded (this runs on every case)
+            if findings[name] is True:
+                break
+        else:
+            return None
+    if _INPUT_SET.isdisjoint(findings):
         return None
     # Components are keyed by finding id so the engine (and a clinician) can trace each point.
     components: dict[str, float] = {name: 1 for name in ONE_POINT if findings.get(name) is True}

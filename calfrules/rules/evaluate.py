@@ -2,17 +2,20 @@
 
 The oracle, the red-flag floor, the screen and the explanation all decide with
 ``evaluate``; the durable_rules backend decides with its own compiled patterns, and
-the property tests check that the two agree.
+the property tests check that the two agree. ``compile_check`` turns a condition into a
+Python function that decides exactly as ``evaluate`` (for conditions tested on every case).
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Mapping
 
 from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
 from calfrules.rules.vocabulary import Value
 
 Lookup = Callable[[str], "Value | None"]
+Check = Callable[[Lookup], bool]
 
 
 def evaluate(expr: Expr, lookup: Lookup) -> bool:
@@ -50,6 +53,78 @@ def _compare(actual: Value | None, op: str, expected: float | str) -> bool:
     if op == ">":
         return actual > expected
     return actual < expected
+
+
+_NUMERIC: dict[str, Callable[[float, float], bool]] = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+def compile_check(expr: Expr) -> Check:
+    """``expr`` as a function of a lookup that decides as ``evaluate`` does, made once per program."""
+    if isinstance(expr, Truthy):
+        name = expr.name
+        return lambda look: look(name) is True
+    if isinstance(expr, Compare):
+        return _compare_check(expr)
+    if isinstance(expr, Answer):
+        name = expr.name
+        if expr.answer == "no":
+            return lambda look: look(name) is False
+        return lambda look: look(name) is not None
+    if isinstance(expr, Not):
+        operand = compile_check(expr.operand)
+        return lambda look: not operand(look)
+    if isinstance(expr, (And, Or)):
+        parts = tuple(compile_check(op) for op in expr.operands)
+        return _all_of(parts) if isinstance(expr, And) else _any_of(parts)
+    raise TypeError(f"not a condition: {expr!r}")
+
+
+# loops rather than all()/any() over a generator: no generator to make on every call
+
+
+def _all_of(parts: tuple[Check, ...]) -> Check:
+    def check(look: Lookup) -> bool:
+        for part in parts:  # noqa: SIM110
+            if not part(look):
+                return False
+        return True
+
+    return check
+
+
+def _any_of(parts: tuple[Check, ...]) -> Check:
+    def check(look: Lookup) -> bool:
+        for part in parts:  # noqa: SIM110
+            if part(look):
+                return True
+        return False
+
+    return check
+
+
+def _compare_check(expr: Compare) -> Check:
+    # as _compare: no value, a yes/no, or text against a number (or the reverse) never holds
+    name, expected = expr.name, expr.value
+    if isinstance(expected, str):
+        if expr.op == "==":
+            return lambda look: isinstance(value := look(name), str) and value == expected
+        if expr.op == "!=":
+            return lambda look: isinstance(value := look(name), str) and value != expected
+        return lambda look: False
+    compare = _NUMERIC[expr.op]
+
+    def check(look: Lookup) -> bool:
+        value = look(name)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and compare(value, expected)
+
+    return check
 
 
 class Prover:

@@ -15,8 +15,9 @@ The form avoids every hazard measured in durable_rules 2.0.28
   only carries the keys its rules test, far below the 252-property limit.
 - ``not`` is never compiled to durable_rules' ``$not``/``$nex`` (order-dependent, and
   a catch-all ``$nex`` hangs). ``not`` may only apply to what is known before the
-  rules run (findings and Python scores); the driver sets a complement key when the
-  atom is false, so every test is positive.
+  rules run (findings and Python scores); an alternative's ``not`` atoms are one
+  complement key, which the driver sets when none of them is true, so every test is
+  positive.
 - Rules are split into shards small enough to stay clear of the beta limit
   (error 108 past about 256 rules sharing a first condition) and of the 512-slot
   alpha table that spins forever in findAlpha.
@@ -78,8 +79,9 @@ class DurablePlan:
     stages: list[ShardStage]  # run in order: each stage's shards once (cyclic ones until settled)
     durable_names: dict[str, tuple[int, int]]  # durable rule name -> (CompiledRule.index, branch index)
     fact_keys: dict[str, str]  # name (finding, score, complement, derived) -> property key in the stage fact
-    # atoms under ``not`` (evaluated before the run): complement name -> its atom
-    complements: dict[str, Atom]
+    # the 'not's of each alternative (evaluated before the run): complement name -> the atoms,
+    # none of which may be true for it to hold
+    complements: dict[str, tuple[Atom, ...]]
     # positive ``x is no`` / ``x is recorded`` atoms (evaluated before the run): answer name -> its atom
     answers: dict[str, Answer]
     # (rule index, branch) -> the names it tests positively, and its complement names
@@ -90,7 +92,7 @@ class DurablePlan:
 
 def build_plan(program: Program) -> DurablePlan:
     rules = list(program.rules)
-    complements: dict[str, Atom] = {}
+    complements: dict[str, tuple[Atom, ...]] = {}
     answers: dict[str, Answer] = {}
     atom_keys: dict[Atom, str] = {}  # Atom.key() once per distinct atom (packs share many)
     # per rule, per alternative: its literals as (atom key, positive, stage-fact name, atom), sorted
@@ -98,20 +100,25 @@ def build_plan(program: Program) -> DurablePlan:
     for rule in rules:
         alternatives = []
         for branch in rule.branches:
-            literals = []
+            literals: list[tuple[str, bool, str, Atom]] = []
+            negated: dict[str, Atom] = {}
             for atom, positive in branch:
                 key = atom_keys.get(atom)
                 if key is None:
                     key = atom_keys[atom] = atom.key()
                 if not positive:
-                    name = "!" + key
-                    complements[name] = atom
-                elif isinstance(atom, Answer):
+                    negated[key] = atom
+                    continue
+                if isinstance(atom, Answer):
                     name = "?" + key
                     answers[name] = atom
                 else:
                     name = atom.name
                 literals.append((key, positive, name, atom))
+            if negated:  # all the alternative's 'not's as one complement (see complement_group)
+                name = complement_group(sorted(negated))
+                complements[name] = tuple(negated[key] for key in sorted(negated))
+                literals.append((name, False, name, next(iter(negated.values()))))
             literals.sort(key=lambda literal: (literal[0], literal[1]))
             alternatives.append(literals)
         named.append(alternatives)
@@ -144,19 +151,13 @@ def anchor_names(
     }
 
 
-def complement_name(atom: Atom) -> str:
-    return "!" + atom.key()
+def complement_group(keys: list[str]) -> str:
+    """The stage-fact name that holds when none of the atoms with these keys (sorted) is true.
 
-
-def answer_name(atom: Answer) -> str:
-    return "?" + atom.key()
-
-
-def literal_name(atom: Atom, positive: bool) -> str:
-    """The stage-fact name a literal tests: the atom's own name, or a name set before the run."""
-    if not positive:
-        return complement_name(atom)
-    return answer_name(atom) if isinstance(atom, Answer) else atom.name
+    An alternative's 'not's are one property, not one each: the fact that carries the
+    all-'not' alternatives was 33 properties for the built-in rules, and every property is
+    paid for in each assert, retract and action durable_rules makes."""
+    return "!" + keys[0] if len(keys) == 1 else "!" + json.dumps(keys)
 
 
 def _pattern_text(literals: list[tuple[str, bool, str, Atom]], keys: dict[str, str]) -> str:

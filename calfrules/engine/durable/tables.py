@@ -1,34 +1,51 @@
 """What the driver needs per case, worked out once per engine from the plan.
 
-Everything here is known at compile time: each name's key in the stage fact, each
-shard's complement properties as ready text, which alternatives could fire once a
-name is known, and what a durable rule name stands for. The driver then only looks
-things up (driver.py).
+Everything here is known at compile time: each name's key in the stage fact, its bit in
+the driver's masks, which alternatives could fire once a name is known, the checks
+that set complements and answers, and what a durable rule name stands for. The driver
+then only looks things up and combines int masks (driver.py).
 
 A shard is asserted only when one of its alternatives could match: every name the
 alternative tests is known, and none of its ``not`` atoms is false. Each alternative
 is filed under one "anchor" (the name it tests that the fewest alternatives test), so
 a case touches only the alternatives anchored on what it records. Durable_rules still
 decides what fires; a shard left out is one where a test on a missing key would fail.
+
+Names are sets of bits: complement names take the lowest bits in sorted order, so a
+fact lists its complements in the same order whatever the case.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TypeVar
 
 from calfrules.engine.durable.definitions import DurablePlan
 from calfrules.rules import condition
-from calfrules.rules.condition import Answer, Atom
+from calfrules.rules.condition import Atom, Truthy
+from calfrules.rules.evaluate import Check, compile_check
+from calfrules.rules.firing import Fired
 from calfrules.rules.program import CompiledRule, Program
+from calfrules.rules.vocabulary import Value
 
-A = TypeVar("A", bound=Atom)
-
-# what one alternative needs: the names it tests positively, and its complement names
-Need = tuple[frozenset[str], frozenset[str]]
+# one alternative as the driver checks it: (its shard, mask of the names it tests positively,
+# mask of its complement names)
+Need = tuple[int, int, int]
 # per alternative of one rule: (label in Firing.matched, the name whose value it shows, or None for 'not ...')
 RuleLabels = tuple[tuple[tuple[str, str | None], ...], ...]
+# one alternative as Firing.matched shows it: (the dict when it is the same in every case, its labels)
+Shown = tuple[dict[str, Value] | None, tuple[tuple[str, str | None], ...]]
+# what the driver files for a known name: (its bit, '"x12":', '"x12":true', per stage (its
+# index) the alternatives anchored on the name there)
+NameEntry = tuple[int, str, str, tuple[tuple[int, tuple[Need, ...]], ...]]
+# a durable rule's firing: (rule index, alternative, the names the rule derives, the firing
+# as run_fired reports it when the rule fires by this alternative alone)
+Hit = tuple[int, int, tuple[str, ...], Fired]
+# a check made before the run on a finding or score: (mask of the complements it falsifies
+# or 0, answer name or None, check)
+PreCheck = tuple[int, str | None, Check]
+# per finding or score: (mask of the complements it falsifies when it is yes, the other checks)
+PreChecks = tuple[int, tuple[PreCheck, ...]]
 
 
 @dataclass(frozen=True)
@@ -37,79 +54,108 @@ class StageTable:
 
     shards: tuple[int, ...]
     cyclic: bool
-    names: frozenset[str]  # every name its shards test: a new one means a cyclic stage runs again
+    names: int  # mask of every name its shards test: a new one means a cyclic stage runs again
+    unanchored: tuple[tuple[int, int], ...]  # (shard, complement mask) of each all-'not' alternative
 
 
 @dataclass(frozen=True)
 class DriverTables:
     """What the driver looks up per case, built once per engine."""
 
-    prefixes: dict[str, str]  # name -> '"x12":' (the property key in every stage fact)
-    true_parts: dict[str, str]  # name -> '"x12":true'
-    shard_names: tuple[frozenset[str], ...]  # names each shard's fact carries
-    shard_complements: tuple[frozenset[str], ...]
-    complement_parts: tuple[tuple[tuple[str, str], ...], ...]  # per shard: (complement, '"x3":true')
-    complement_text: tuple[str, ...]  # per shard: its complement parts joined (when all of them hold)
-    # name -> per shard, the needs of the alternatives filed under it there
-    anchored: dict[str, tuple[tuple[int, tuple[Need, ...]], ...]]
-    unanchored: tuple[tuple[frozenset[str], ...], ...]  # per shard: complement needs of all-'not' alternatives
+    names: dict[str, NameEntry]  # every name a rule tests (not the complements)
+    bits: dict[str, int]  # name -> its bit in the masks
+    complements: int  # mask of every complement name
+    complement_parts: tuple[str, ...]  # bit position of a complement -> its '"x3":true'
     stages: tuple[StageTable, ...]
-    # durable rule name -> (rule index, alternative, the names the rule derives)
-    fire_info: dict[str, tuple[int, int, tuple[str, ...]]]
-    answers: dict[str, tuple[tuple[str, Answer], ...]]  # finding -> its 'x is no' / 'x is recorded' names
-    negations: dict[str, tuple[tuple[str, Atom], ...]]  # name -> complements whose atoms test it
+    no_needs: tuple[tuple[Need, ...], ...]  # an empty tuple per stage (the driver copies it into lists)
+    # durable rule name -> what its firing means
+    fire_info: dict[str, Hit]
+    # finding or score -> the complements it may falsify and the 'x is no' / 'x is recorded' answers it may make
+    pre_checks: dict[str, PreChecks]
 
 
 def build_tables(program: Program, plan: DurablePlan) -> DriverTables:
     prefixes = {name: json.dumps(key) + ":" for name, key in plan.fact_keys.items()}
-    shard_names = tuple(frozenset(shard.names) for shard in plan.shards)
-    complement_parts = tuple(
-        tuple((name, prefixes[name] + "true") for name in sorted(names) if name in plan.complements)
-        for names in shard_names
-    )
-    anchored, unanchored = _anchors(program, plan)
+    true_parts = {name: prefix + "true" for name, prefix in prefixes.items()}
+    ordered = sorted(plan.complements) + sorted(set(prefixes) - plan.complements.keys())
+    bits = {name: 1 << index for index, name in enumerate(ordered)}
+    anchored, unanchored = _anchors(plan, bits)
+    falsifies: dict[Atom, int] = {}  # atom -> mask of the complements it makes false when true
+    for name, atoms in plan.complements.items():
+        for atom in atoms:
+            falsifies[atom] = falsifies.get(atom, 0) | bits[name]
+    when_yes: dict[str, int] = {}  # 'not x' is false exactly when x is yes: no check to call
+    pre_checks: dict[str, list[PreCheck]] = {}
+    for atom, mask in sorted(falsifies.items(), key=lambda item: item[0].key()):
+        if isinstance(atom, Truthy):
+            when_yes[atom.name] = when_yes.get(atom.name, 0) | mask
+        else:
+            pre_checks.setdefault(atom.name, []).append((mask, None, compile_check(atom)))
+    for name, answer in sorted(plan.answers.items()):
+        pre_checks.setdefault(answer.name, []).append((0, name, compile_check(answer)))
     return DriverTables(
-        prefixes=prefixes,
-        true_parts={name: prefix + "true" for name, prefix in prefixes.items()},
-        shard_names=shard_names,
-        shard_complements=tuple(frozenset(name for name, _ in parts) for parts in complement_parts),
-        complement_parts=complement_parts,
-        complement_text=tuple(",".join(part for _, part in parts) for parts in complement_parts),
-        anchored=anchored,
-        unanchored=unanchored,
+        names={
+            name: (bits[name], prefix, true_parts[name], anchored.get(name, ()))
+            for name, prefix in prefixes.items()
+            if name not in plan.complements
+        },
+        bits=bits,
+        complements=(1 << len(plan.complements)) - 1,
+        complement_parts=tuple(true_parts[name] for name in sorted(plan.complements)),
         stages=tuple(
-            StageTable(stage.shards, stage.cyclic, frozenset().union(*(shard_names[i] for i in stage.shards)))
+            StageTable(
+                stage.shards,
+                stage.cyclic,
+                _mask(bits, *(plan.shards[i].names for i in stage.shards)),
+                tuple((shard, complements) for shard in stage.shards for complements in unanchored[shard]),
+            )
             for stage in plan.stages
         ),
+        no_needs=((),) * len(plan.stages),
         fire_info={
-            name: (rule, branch, program.rules[rule].outputs) for name, (rule, branch) in plan.durable_names.items()
+            name: (rule, branch, program.rules[rule].outputs, (rule, (branch,)))
+            for name, (rule, branch) in plan.durable_names.items()
         },
-        answers=_by_name(plan.answers),
-        negations=_by_name(plan.complements),
+        pre_checks={
+            name: (when_yes.get(name, 0), tuple(pre_checks.get(name, ()))) for name in when_yes.keys() | pre_checks
+        },
     )
+
+
+def _mask(bits: dict[str, int], *groups: set[str] | frozenset[str]) -> int:
+    mask = 0
+    for names in groups:
+        for name in names:
+            mask |= bits[name]
+    return mask
 
 
 def _anchors(
-    program: Program, plan: DurablePlan
-) -> tuple[dict[str, tuple[tuple[int, tuple[Need, ...]], ...]], tuple[tuple[frozenset[str], ...], ...]]:
-    shard_of = {}
-    for index, shard in enumerate(plan.shards):
-        for durable_name in shard.rules:
-            shard_of[plan.durable_names[durable_name]] = index
-    anchored: dict[str, dict[int, list[Need]]] = {}
-    unanchored: list[list[frozenset[str]]] = [[] for _ in plan.shards]
-    for key, need in plan.needs.items():
-        anchor = plan.anchors[key]
+    plan: DurablePlan, bits: dict[str, int]
+) -> tuple[dict[str, tuple[tuple[int, tuple[Need, ...]], ...]], list[list[int]]]:
+    """Alternatives by anchor and stage (in shard order, duplicates once), and the all-'not'
+    alternatives' complement masks per shard."""
+    shard_of = {
+        plan.durable_names[durable_name]: index
+        for index, shard in enumerate(plan.shards)
+        for durable_name in shard.rules
+    }
+    stage_of = {index: number for number, stage in enumerate(plan.stages) for index in stage.shards}
+    anchored: dict[str, dict[int, dict[Need, None]]] = {}
+    unanchored: list[list[int]] = [[] for _ in plan.shards]
+    for key, (positives, complements) in plan.needs.items():
+        anchor, index = plan.anchors[key], shard_of[key]
         if anchor is None:
-            unanchored[shard_of[key]].append(need[1])
+            unanchored[index].append(_mask(bits, complements))
         else:
-            anchored.setdefault(anchor, {}).setdefault(shard_of[key], []).append(need)
+            need = (index, _mask(bits, positives), _mask(bits, complements))
+            anchored.setdefault(anchor, {}).setdefault(stage_of[index], {})[need] = None
     return (
         {
-            name: tuple((shard, tuple(needs)) for shard, needs in by_shard.items())
-            for name, by_shard in anchored.items()
+            name: tuple((stage, tuple(sorted(needs))) for stage, needs in sorted(by_stage.items()))
+            for name, by_stage in anchored.items()
         },
-        tuple(tuple(entries) for entries in unanchored),
+        unanchored,
     )
 
 
@@ -124,8 +170,14 @@ def rule_labels(rule: CompiledRule) -> RuleLabels:
     )
 
 
-def _by_name(entries: dict[str, A]) -> dict[str, tuple[tuple[str, A], ...]]:
-    by_name: dict[str, list[tuple[str, A]]] = {}
-    for name, atom in sorted(entries.items()):
-        by_name.setdefault(atom.name, []).append((name, atom))
-    return {name: tuple(found) for name, found in by_name.items()}
+def shown_when_fired(rule: CompiledRule) -> tuple[Shown, ...]:
+    """Per alternative: what ``Firing.matched`` shows when it fired, as a dict ready to copy
+    when that cannot depend on the case, and its labels with the names whose values they show.
+
+    Every label of an alternative made of yes/no names and 'not's shows True when it fired:
+    a yes/no test matches only a yes (or a derived name, which the findings never hold)."""
+    shown: list[Shown] = []
+    for branch, labels in zip(rule.branches, rule_labels(rule), strict=True):
+        fixed = all(not positive or isinstance(atom, Truthy) for atom, positive in branch)
+        shown.append((dict.fromkeys([label for label, _ in labels], True) if fixed else None, labels))
+    return tuple(shown)
