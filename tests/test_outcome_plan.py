@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from calfrules import Engine
 from calfrules.engine import assessment
-from calfrules.engine.outcome_plan import compile_check, needs, plan_for
+from calfrules.engine.outcome_plan import compile_check, compile_on_mapping, needs, plan_for, yes_names
 from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
 from calfrules.rules.evaluate import evaluate
 from calfrules.rules.levels import Level
@@ -122,3 +122,21 @@ def test_every_assessment_class_is_built_as_dataclasses_would() -> None:
     first, second = (assessment.Assessment(Level.SELF_CARE, True, *[()] * 8, {}, {}) for _ in range(2))
     assert first.red_flag_screen == assessment.RedFlagScreen() and first.red_flag_screen is not second.red_flag_screen
     assert "red_flag_screen: 'RedFlagScreen' = <factory>" in str(inspect.signature(assessment.Assessment))
+
+
+@given(
+    st.lists(trees(), min_size=1, max_size=3),
+    st.dictionaries(st.sampled_from(NAMES), st.one_of(values, st.sampled_from([3, 7]))),
+)
+def test_conditions_compiled_on_the_known_values_decide_as_evaluate(exprs: list[Expr], known: dict[str, Value]) -> None:
+    holds = compile_on_mapping(exprs)
+    assert [hold(known, yes_names(known)) for hold in holds] == [evaluate(expr, known.get) for expr in exprs]
+
+
+def test_odd_values_in_a_compiled_condition_are_kept_as_they_are() -> None:
+    # names and text that are not identifiers, and numbers Python cannot write as literals
+    odd = Or((Compare("a'\n", "==", 'x"y', 0), Compare("b", ">=", float("inf"), 0), Compare("c", "<", -0.5, 0)))
+    (hold,) = compile_on_mapping([odd])
+    assert hold({"a'\n": 'x"y'}, set()) and not hold({"b": 1e308}, set()) and hold({"c": -1}, set())
+    assert not hold({"c": True}, {"c"})
+    assert compile_on_mapping([]) == ()

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from calfrules.rules.model import RECOMMENDATION_KINDS, Recommendation, RuleRef,
 
 _KIND_ORDER = {kind: rank for rank, kind in enumerate(RECOMMENDATION_KINDS)}
 _RANK = {id(level): level.rank for level in Level}  # by identity: hashing a Level runs Python code
+_BY_RANK = sorted(Level, key=lambda level: level.rank)  # a level's rank is its place here
 
 SERVES_ANY_LEVEL: frozenset[str] = frozenset({"stop", "education"})
 LEVEL_ADVICE_RULE = RuleRef(rule="level_advice", ruleset="core", plugin=None)
@@ -49,6 +51,10 @@ class Candidate:
     level: Level  # the rule's escalation (seek-care advice without one books within days)
     red_flag: bool  # the rule concludes or derives a red-flag finding of its own level
     rank: tuple[int, int, str] = (99, 0, "")  # its place, most important first (see ``order``)
+    # by the answer's level rank: why it is withheld at that level when nothing clashes (None: shown)
+    held: tuple[str | None, ...] = ()
+    # by the answer's level rank: whether it, when shown, says where to go at that level
+    guides: tuple[bool, ...] = ()
 
     def order(self) -> tuple[int, int, str]:
         """Most important first: by kind, then priority, then id."""
@@ -71,23 +77,30 @@ def candidate(
         return_if=recommendation.return_if,
     )
     rank = (_KIND_ORDER.get(result.kind, 99), result.priority, result.id)
-    return Candidate(result, recommendation.avoid_with, level, red_flag, rank)
+    held, guides = _by_level(result.kind, level, red_flag)
+    return Candidate(result, recommendation.avoid_with, level, red_flag, rank, held, guides)
+
+
+@functools.cache
+def _by_level(kind: str, level: Level, red_flag: bool) -> tuple[tuple[str | None, ...], tuple[bool, ...]]:
+    """Candidate.held and Candidate.guides, the same for all advice of a kind, level and red flag."""
+    held = tuple(_static_reason(kind, level, red_flag, at) for at in _BY_RANK)
+    guides = tuple(kind == "seek_care" and level.rank >= at.rank for at in _BY_RANK)
+    return held, guides
+
+
+_NEW = object.__new__
 
 
 def _own_copy(advice: RecommendationResult) -> RecommendationResult:
-    """The advice with a dose dict of its own: what one assessment holds is never shared with another."""
+    """The advice with a dose dict of its own: what one assessment holds is never shared with another.
+    (Its fields copied in one go: the frozen dataclass is filled through its ``__dict__``.)"""
     dose = {k: list(v) if isinstance(v, list) else v for k, v in advice.dose.items()} if advice.dose else {}
-    return RecommendationResult(
-        advice.id,
-        advice.text,
-        advice.kind,
-        advice.priority,
-        dose,
-        advice.dose_text,
-        advice.rule,
-        advice.sources,
-        advice.return_if,
-    )
+    copy = _NEW(RecommendationResult)
+    fields = copy.__dict__
+    fields.update(advice.__dict__)
+    fields["dose"] = dose
+    return copy
 
 
 def select(
@@ -96,11 +109,14 @@ def select(
     """Split advice into shown and withheld; ``present`` maps what is present to its plain name."""
     shown: list[RecommendationResult] = []
     withheld: list[WithheldRecommendation] = []
-    below_urgent = _RANK[id(level)] < _RANK[id(Level.URGENT)]
+    at = _RANK[id(level)]
     for candidate in candidates:
         advice = candidate.advice
-        # below urgent only a clash withholds: advice that avoids nothing is shown
-        reason = None if below_urgent and not candidate.avoid_with else _reason_to_withhold(candidate, present, level)
+        reason = candidate.held[at]
+        if candidate.avoid_with:  # a clash withholds at any level, and says what it clashes with
+            clash = [present[name] for name in candidate.avoid_with if name in present]
+            if clash:
+                reason = f"not advised with {', '.join(dict.fromkeys(clash))}"
         if reason is None:
             shown.append(_own_copy(advice))
         else:
@@ -108,20 +124,13 @@ def select(
     return shown, withheld
 
 
-def _reason_to_withhold(candidate: Candidate, present: Mapping[str, str], level: Level) -> str | None:
-    clash = [present[name] for name in candidate.avoid_with if name in present]
-    if clash:
-        return f"not advised with {', '.join(dict.fromkeys(clash))}"
-    if _RANK[id(level)] < _RANK[id(Level.URGENT)]:
-        return None
-    kind = candidate.advice.kind
-    if kind in SERVES_ANY_LEVEL:
+def _static_reason(kind: str, own_level: Level, red_flag: bool, level: Level) -> str | None:
+    """Why advice of this kind, from a rule of ``own_level``, is withheld at ``level`` when nothing clashes."""
+    if level.rank < Level.URGENT.rank or kind in SERVES_ANY_LEVEL:
         return None
     if kind == "seek_care":
-        if _RANK[id(candidate.level)] >= _RANK[id(level)]:
-            return None
-        return _REPLACED[id(level), id(candidate.level)]
-    if candidate.red_flag and _RANK[id(candidate.level)] >= _RANK[id(Level.URGENT)]:
+        return None if own_level.rank >= level.rank else _REPLACED[id(level), id(own_level)]
+    if red_flag and own_level.rank >= Level.URGENT.rank:
         return None
     return _HELD_BACK[id(level)]
 
@@ -145,10 +154,11 @@ def level_advice(
 
     ``sources`` is called only when the line is needed (what raised the level).
     """
-    if level == Level.SELF_CARE:
+    if level is Level.SELF_CARE:
         return None
-    shown_ids = {rec.id for rec in shown if rec.kind == "seek_care"}
-    if any(c.advice.id in shown_ids and _RANK[id(c.level)] >= _RANK[id(level)] for c in candidates):
+    at = _RANK[id(level)]
+    guiding = [c.advice.id for c in candidates if c.guides[at]]
+    if guiding and not {rec.id for rec in shown if rec.kind == "seek_care"}.isdisjoint(guiding):
         return None
     return RecommendationResult(
         id=f"level_advice_{level.value}",

@@ -8,15 +8,21 @@ their annotations (``formats/json_schema.py``).
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Annotated, Any, Literal, NotRequired, TypedDict, TypeVar, Union
+from dataclasses import field
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDict, Union
 
 import msgspec
 from msgspec import Meta
 
+from calfrules.engine import frozen
 from calfrules.rules.levels import Level
 from calfrules.rules.model import RecommendationKind, RuleRef, ScreenQuestion, Source
 from calfrules.rules.shapes import PUBLISHED_AS, FindingValue
+
+if TYPE_CHECKING:  # type checkers know it as what it makes: a frozen dataclass
+    from dataclasses import dataclass as frozen_dataclass
+else:
+    from calfrules.engine.frozen import frozen_dataclass
 
 Matched = Annotated[
     dict[str, FindingValue],
@@ -37,28 +43,6 @@ DoseAmount = Annotated[
     Meta(title="DoseValue", description="an amount, or a range [low, high]"),
 ]
 ScreenPolicyName = Literal["prompt", "require"]  # engine/screening.py's ScreenPolicy
-T = TypeVar("T")
-_FACTORY = type("_Factory", (), {"__repr__": lambda self: "<factory>"})()  # a default made per instance
-
-
-def _direct_init(cls: type[T]) -> type[T]:
-    """The frozen dataclass with an ``__init__`` of the same parameters that fills ``__dict__`` directly:
-    dataclasses' one calls ``object.__setattr__`` per field, most of the cost of building an assessment."""
-    scope: dict[str, Any] = {}
-    params, body = [], ["    d = self.__dict__"]
-    for f in fields(cls):  # type: ignore[arg-type]
-        has_default = f.default is not MISSING or f.default_factory is not MISSING
-        scope[f"_d_{f.name}"] = f.default if f.default is not MISSING else _FACTORY
-        params.append(f"{f.name}=_d_{f.name}" if has_default else f.name)
-        if f.default_factory is not MISSING:
-            scope[f"_f_{f.name}"] = f.default_factory
-            body.insert(0, f"    if {f.name} is _d_{f.name}: {f.name} = _f_{f.name}()")
-        body.append(f"    d[{f.name!r}] = {f.name}")
-    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(body), scope)
-    init = scope["__init__"]
-    init.__qualname__, init.__annotations__ = f"{cls.__qualname__}.__init__", cls.__init__.__annotations__
-    cls.__init__ = init  # type: ignore[method-assign]
-    return cls
 
 
 class RulesetProvenance(TypedDict):
@@ -89,8 +73,7 @@ class Provenance(TypedDict):
     screen: NotRequired[Annotated[ScreenPolicyName, Meta(description="the red-flag screen policy")]]
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Reason:
     """A rule that fired, what was recorded that it matched, and why the rule exists.
 
@@ -105,8 +88,7 @@ class Reason:
     unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class ConditionResult:
     id: str
     label: str
@@ -115,8 +97,7 @@ class ConditionResult:
     description: str = ""
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class RecommendationResult:
     id: str
     text: str
@@ -129,8 +110,7 @@ class RecommendationResult:
     return_if: str | None = None
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class WithheldRecommendation:
     """Advice a rule gave that is not shown, and why (a contraindication or an urgent level)."""
 
@@ -140,8 +120,7 @@ class WithheldRecommendation:
     reason: str
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class RedFlag:
     id: str
     label: str
@@ -152,16 +131,14 @@ class RedFlag:
     sources: tuple[Source, ...] = ()
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class LevelReason:
     level: Level
     reason: str
     source: str
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class TraceStep:
     step: Annotated[int, Meta(ge=1)]
     rule: RuleRef
@@ -172,8 +149,7 @@ class TraceStep:
     unrecorded: Annotated[Unrecorded, _NOT_YES] = ()
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class ScoreResult:
     id: str
     label: str
@@ -187,8 +163,7 @@ class ScoreResult:
     ] = ()
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class RedFlagScreen:
     """The red-flag questions for the case's presenting groups, and which are unanswered.
 
@@ -209,8 +184,7 @@ class RedFlagScreen:
     policy: ScreenPolicyName = "prompt"
 
 
-@_direct_init
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Assessment:
     """What calfrules answers for one case: Assessment.to_dict(), `calfrules assess --json`,
     and the body of POST /assess."""
@@ -261,6 +235,9 @@ class Assessment:
         except UnicodeEncodeError:
             return _json_module(self.to_dict(), indent)
         return encoded if indent is None else msgspec.json.format(encoded, indent=indent)
+
+
+frozen.make_methods()  # the classes above, compiled in one go
 
 
 # The serialiser: what ``dataclasses.asdict`` gives (fields in order, tuples as lists, fresh dicts

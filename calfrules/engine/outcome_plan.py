@@ -8,11 +8,14 @@ case, so ``policy`` only fills in what a case matched.
 
 from __future__ import annotations
 
+import math
 import operator
 import threading
 import weakref
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import Any
 
 from calfrules.engine import advice
 from calfrules.engine.assessment import LevelReason
@@ -23,6 +26,9 @@ from calfrules.rules.levels import Level
 from calfrules.rules.model import RuleRef, Source
 from calfrules.rules.program import CompiledRule, Program
 from calfrules.rules.vocabulary import NEEDS_EXPLANATION, Value, Vocabulary
+
+# a firing's plain labels, the names under its 'not's (as a set, and each once in order), and all it tested
+Layout = tuple[tuple[str, ...], frozenset[str], tuple[str, ...], frozenset[str]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class RulePlan:
     level_reason: LevelReason | None  # when the rule escalates
     plain_outputs: tuple[tuple[str, str], ...]  # each output with its plain name (what advice can clash with)
     candidates: tuple[advice.Candidate, ...]  # its advice, dose text included
+    offers: Mapping[str, advice.Candidate]  # its advice by id, each once (the first to give it)
+    escalate_rank: int  # its escalation's rank, -1 when it does not escalate
 
 
 class Plan:
@@ -52,8 +60,11 @@ class Plan:
         self.floor, self.conditions, self.producers = program.floor, program.conditions, program.producers
         self.level_source = program.level_source
         self.rules = tuple(_rule_plan(program, rule) for rule in program.rules)
+        self.outputs = frozenset(name for rule in self.rules for name in rule.outputs)  # concluded or derived
         # a finding's plain name, and whether a yes needs a condition to explain it
         self.plain_names = {f.id: f.label.lower() for f in vocabulary}
+        # a concluded condition's place: red flags first, then by id
+        self.condition_order = {cid: (not info.red_flag, cid) for cid, info in self.conditions.items()}
         self.needs_explanation = frozenset(f.id for f in vocabulary if f.kind in NEEDS_EXPLANATION)
         self.always_checked_floor = tuple(i for i, entry in enumerate(self.floor) if entry.holds_when_nothing_is_known)
         feeds: dict[str, list[int]] = {}
@@ -64,6 +75,12 @@ class Plan:
         self.floor_by_input = {name: tuple(entries) for name, entries in feeds.items()}
         self.floor_needs = tuple(needs(entry.expr) if entry.direct else () for entry in self.floor)
         self.floor_checks = tuple(compile_check(entry.expr) for entry in self.floor)
+        # a direct entry's condition straight on the findings and scores, compiled the first time it is
+        # tested (compiling all of them would cost more than most runs spend on the floor); None: it
+        # needs the rules' conclusions
+        self.floor_holds: list[Holds | None] = [
+            self._compile_on_first_use(i) if entry.direct else None for i, entry in enumerate(self.floor)
+        ]
         self.floor_reasons = tuple(
             LevelReason(e.entry.level, f"red flag: {e.entry.label}", f"floor {e.entry.id} ({e.origin})")
             for e in self.floor
@@ -74,14 +91,26 @@ class Plan:
         self.floor_atoms = tuple(
             tuple((atom.name, compile_check(atom)) for atom in entry.positive_atoms) for entry in self.floor
         )
-        self.screen = ScreenPlan(
-            program.screen,
-            tuple(needs(group.expr) for group in program.screen),
-            tuple(compile_check(group.expr) for group in program.screen),
+        # the same for a direct entry, a yes/no atom's check left out: it holds when its name is among the yes
+        self.floor_yes_atoms = tuple(
+            tuple(
+                (atom.name, None if isinstance(atom, Truthy) else compile_check(atom)) for atom in entry.positive_atoms
+            )
+            for entry in self.floor
         )
+        self.screen = ScreenPlan(program.screen, compile_on_mapping([group.expr for group in program.screen]))
         self.negated: dict[str, str] = {}  # a firing's "not x ..." label -> x; "" for a plain name
         # a firing's labels -> its plain labels, the names under its 'not's, and those names each once
-        self._layouts: dict[tuple[str, ...], tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]] = {}
+        # (and everything the firing tested: its plain labels and the names under its 'not's)
+        self.layouts: dict[tuple[str, ...], Layout] = {}
+
+    def _compile_on_first_use(self, index: int) -> Holds:
+        def first_use(known: Mapping[str, Value], yes: AbstractSet[str]) -> bool:
+            (hold,) = compile_on_mapping([self.floor[index].expr])
+            self.floor_holds[index] = hold  # another thread may do the same: both compile the same function
+            return hold(known, yes)
+
+        return first_use
 
     def condition_reason(self, condition_id: str, level: Level) -> LevelReason:
         """Why a concluded red-flag condition the floor did not flag raises the level."""
@@ -98,13 +127,12 @@ class Plan:
         """What a firing rests on, as recorded: a ``not x`` shows x's recorded value (a no is
         ``false``), or, when nobody recorded x, goes to the second list instead of counting as a no.
         (A firing of a rule without ``not`` needs none of this: its evidence is ``dict(matched)``.)"""
-        labels = tuple(matched)
-        layout = self._layouts.get(labels)
-        if layout is None:  # labels come from the rules' alternatives: a bounded set of layouts
-            layout = self._layouts[labels] = self._layout(labels)
-        plain, negated, all_negated = layout
+        plain, negated, all_negated, _ = self.layout_of(tuple(matched))
         if negated.isdisjoint(findings):  # the usual case: nobody recorded any 'not' name
-            return {label: matched[label] for label in plain}, all_negated
+            shown_plain: dict[str, Value] = {}
+            for label in plain:  # a loop: cheaper than a comprehension for the few labels a firing has
+                shown_plain[label] = matched[label]
+            return shown_plain, all_negated
         shown: dict[str, Value] = {}
         unrecorded: list[str] = []
         for label, value in matched.items():
@@ -117,13 +145,23 @@ class Plan:
                 unrecorded.append(name)
         return shown, (tuple(dict.fromkeys(unrecorded)) if unrecorded else ())
 
-    def _layout(self, labels: tuple[str, ...]) -> tuple[tuple[str, ...], frozenset[str], tuple[str, ...]]:
-        for label in labels:
-            if label not in self.negated:
-                self.negated[label] = label[4:].split(" ")[0] if label.startswith("not ") else ""
-        names = [self.negated[label] for label in labels if self.negated[label]]
-        plain = tuple(label for label in labels if not self.negated[label])
-        return plain, frozenset(names), tuple(dict.fromkeys(names))
+    def layout_of(self, labels: tuple[str, ...]) -> Layout:
+        """A firing's labels sorted out, worked out once per set of labels (they come from the rules'
+        alternatives: a bounded set)."""
+        layout = self.layouts.get(labels)
+        if layout is None:
+            for label in labels:
+                if label not in self.negated:
+                    self.negated[label] = label[4:].split(" ")[0] if label.startswith("not ") else ""
+            names = [self.negated[label] for label in labels if self.negated[label]]
+            plain = tuple(label for label in labels if not self.negated[label])
+            layout = self.layouts[labels] = (
+                plain,
+                frozenset(names),
+                tuple(dict.fromkeys(names)),
+                frozenset({*plain, *names}),
+            )
+        return layout
 
 
 def needs(expr: Expr) -> tuple[frozenset[str], ...]:
@@ -207,6 +245,70 @@ def _any_of(parts: tuple[Check, ...]) -> Check:
     return check
 
 
+# a condition as a function of the known values and the names among them that are yes (``yes_names``)
+Holds = Callable[[Mapping[str, Value], AbstractSet[str]], bool]
+
+
+def yes_names(known: Mapping[str, Value]) -> set[str]:
+    """The names recorded (or scored) yes: what ``Holds`` functions test yes/no atoms against."""
+    return {name for name, value in known.items() if value is True}
+
+
+def compile_on_mapping(exprs: list[Expr]) -> tuple[Holds, ...]:
+    """Each condition as a function of the known values and ``yes_names`` of them, deciding as
+    ``compile_check(expr)(known.get)`` does: Python source compiled in one go, several yes/no atoms
+    under one ``and`` or ``or`` tested as one set operation (the floor tests several conditions on
+    every case)."""
+    constants: list[object] = []
+    sources = [f"lambda k, y: {_source(expr, constants)}" for expr in exprs]
+    return tuple(_compiled(f"({', '.join(sources)},)", constants)) if sources else ()
+
+
+def _compiled(source: str, constants: list[object]) -> Any:
+    return eval(compile(source, "<outcome_plan>", "eval"), _scope(constants))
+
+
+def _scope(constants: list[object]) -> dict[str, Any]:
+    return {"_c": tuple(constants), "_number": (int, float)}
+
+
+def _source(expr: Expr, constants: list[object]) -> str:
+    if isinstance(expr, Truthy):
+        return f"(k.get({_literal(expr.name, constants)}) is True)"
+    if isinstance(expr, Answer):
+        return f"(k.get({_literal(expr.name, constants)}) is {'False' if expr.answer == 'no' else 'not None'})"
+    if isinstance(expr, Compare):
+        name, expected = _literal(expr.name, constants), _literal(expr.value, constants)
+        if isinstance(expr.value, str):  # as _compare_check: text only against text, and only == and !=
+            if expr.op not in ("==", "!="):
+                return "False"
+            return f"(isinstance(v := k.get({name}), str) and v {expr.op} {expected})"
+        if expr.op not in _NUMERIC:
+            raise TypeError(f"not a comparison: {expr!r}")
+        return f"(isinstance(v := k.get({name}), _number) and v.__class__ is not bool and v {expr.op} {expected})"
+    if isinstance(expr, Not):
+        return f"(not {_source(expr.operand, constants)})"
+    if isinstance(expr, (And, Or)):
+        both = isinstance(expr, And)
+        yes = [operand.name for operand in expr.operands if isinstance(operand, Truthy)]
+        parts = [_source(operand, constants) for operand in expr.operands if not isinstance(operand, Truthy)]
+        if len(yes) > 1:  # all of them yes (``and``), or one of them (``or``): one test of the set
+            names = _literal(frozenset(yes), constants)
+            parts.insert(0, f"({names} <= y)" if both else f"(not {names}.isdisjoint(y))")
+        else:
+            parts = [_source(operand, constants) for operand in expr.operands]
+        return f"({(' and ' if both else ' or ').join(parts)})"
+    raise TypeError(f"not a condition: {expr!r}")
+
+
+def _literal(value: object, constants: list[object]) -> str:
+    """A name or value as source: a literal when it reads back as itself, else a constant by position."""
+    if isinstance(value, str) or (type(value) in (int, float) and math.isfinite(value)):  # type: ignore[arg-type]
+        return repr(value)
+    constants.append(value)
+    return f"_c[{len(constants) - 1}]"
+
+
 def _compare_check(expr: Compare) -> Check:
     # as evaluate's _compare: no value, a yes/no, or text against a number (or the reverse) never holds
     name, expected = expr.name, expr.value
@@ -255,6 +357,8 @@ def _rule_plan(program: Program, rule: CompiledRule) -> RulePlan:
         level_reason,
         plain,
         candidates,
+        {c.advice.id: c for c in reversed(candidates)},
+        -1 if spec.escalate is None else spec.escalate.rank,
     )
 
 

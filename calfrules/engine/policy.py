@@ -25,13 +25,13 @@ from calfrules.engine.assessment import (
     ScoreResult,
     TraceStep,
 )
-from calfrules.engine.outcome_plan import Plan, RulePlan, plan_for
+from calfrules.engine.outcome_plan import Plan, RulePlan, plan_for, yes_names
 from calfrules.engine.screening import ScreenPolicy
 from calfrules.rules.condition import Expr
 from calfrules.rules.evaluate import Prover
 from calfrules.rules.firing import Firing
 from calfrules.rules.levels import Level
-from calfrules.rules.model import ConditionInfo, Source
+from calfrules.rules.model import Source
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value, Vocabulary
 
@@ -74,18 +74,27 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
     level_reasons: list[LevelReason] = []
     reasons: dict[str, list[Reason]] = {}  # concluded condition -> the firings that concluded it
     concluded_levels: dict[str, Level] = {}  # a concluded condition's highest escalation
-    offered: dict[str, advice.Candidate] = {}  # the fired rules' advice, each once (the first rule to give it)
+    offers: list[Mapping[str, advice.Candidate]] = []  # each fired rule's advice, in firing order
     used: set[str] = set()  # what the firings tested, recorded or not
-    rules, evidence = plan.rules, plan.evidence
+    rules, evidence, layouts = plan.rules, plan.evidence, plan.layouts
     for step, firing in enumerate(run.firings, start=1):  # one pass over the firings builds every part
         rule = rules[firing.rule_index]
         fired.append((rule, firing))
-        if rule.negates:
-            shown, unrecorded = evidence(firing.matched, findings)
-            used.update(unrecorded)
+        matched = firing.matched
+        if rule.negates:  # plan.evidence, its usual case written out here: this loop runs for every firing
+            keys = tuple(matched)
+            layout = layouts.get(keys) or plan.layout_of(keys)
+            plain, negated, unrecorded, tested = layout
+            if negated.isdisjoint(findings):  # nobody recorded any 'not' name
+                shown = {}
+                for label in plain:
+                    shown[label] = matched[label]
+            else:
+                shown, unrecorded = evidence(matched, findings)
+            used.update(tested)
         else:
-            shown, unrecorded = dict(firing.matched), ()
-        used.update(shown)
+            shown, unrecorded = dict(matched), ()
+            used.update(matched)
         trace.append(TraceStep(step, rule.ref, shown, rule.conclude, rule.derive, rule.escalate, unrecorded))
         if rule.level_reason is not None:
             level_reasons.append(rule.level_reason)
@@ -97,11 +106,11 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
                 reasons[rule.conclude] = [because]
             if rule.escalate is not None:
                 was = concluded_levels.get(rule.conclude)
-                if was is None or _rank(rule.escalate) > _rank(was):
+                if was is None or rule.escalate_rank > _RANK[id(was)]:
                     concluded_levels[rule.conclude] = rule.escalate
-        for candidate in rule.candidates:
-            offered.setdefault(candidate.advice.id, candidate)
-    conditions = _conditions(plan.conditions, reasons)
+        if rule.offers:
+            offers.append(rule.offers)
+    conditions = _conditions(plan, reasons) if reasons else []
 
     red_flags, floor_names = _apply_floor(plan, run, fired, level_reasons)
     flagged = {flag.id for flag in red_flags}
@@ -136,11 +145,12 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
     if run.scores:
         used |= _score_inputs(run)
     unused = tuple(sorted(findings.keys() - used))
-    level, top = Level.SELF_CARE, _rank(Level.SELF_CARE)  # the highest level any reason gives
+    # the highest level any reason gives: the reasons are the one record of what raised the level
+    level, top = Level.SELF_CARE, _RANK[id(Level.SELF_CARE)]
     for reason in level_reasons:
         if _RANK[id(reason.level)] > top:
             level, top = reason.level, _RANK[id(reason.level)]
-    candidates = sorted(offered.values(), key=_ADVICE_ORDER)
+    candidates = _offered(offers)
     # what advice may clash with, worked out only when some advice avoids something
     present = _present(plan, fired, red_flags, findings) if any(c.avoid_with for c in candidates) else {}
     recommendations, withheld = advice.select(candidates, present, level)
@@ -172,6 +182,18 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
         withheld_recommendations=tuple(withheld),
         red_flag_screen=screen,
     )
+
+
+def _offered(offers: list[Mapping[str, advice.Candidate]]) -> list[advice.Candidate]:
+    """The fired rules' advice, each once (the first rule to give it wins), most important first."""
+    if not offers:
+        return []
+    if len(offers) == 1:
+        return sorted(offers[0].values(), key=_ADVICE_ORDER)
+    offered: dict[str, advice.Candidate] = {}
+    for given in reversed(offers):  # later rules first, so that an earlier rule's advice overwrites theirs
+        offered.update(given)
+    return sorted(offered.values(), key=_ADVICE_ORDER)  # ids are unique: the order is total
 
 
 Fired = list[tuple[RulePlan, Firing]]
@@ -206,13 +228,15 @@ def _level_sources(level_source: Source | None, fired: Fired, red_flags: list[Re
     return tuple(found.values())
 
 
-def _conditions(infos: Mapping[str, ConditionInfo], reasons: Mapping[str, list[Reason]]) -> list[ConditionResult]:
+def _conditions(plan: Plan, reasons: Mapping[str, list[Reason]]) -> list[ConditionResult]:
+    """The concluded conditions, red flags first, then by id."""
+    infos = plan.conditions
     results = []
-    for condition_id, because in reasons.items():
+    for condition_id in sorted(reasons, key=plan.condition_order.__getitem__) if len(reasons) > 1 else reasons:
         info = infos[condition_id]
-        results.append(ConditionResult(condition_id, info.label, info.red_flag, tuple(because), info.description))
-    if len(results) > 1:
-        results.sort(key=lambda c: (not c.red_flag, c.id))
+        results.append(
+            ConditionResult(condition_id, info.label, info.red_flag, tuple(reasons[condition_id]), info.description)
+        )
     return results
 
 
@@ -225,45 +249,43 @@ def _apply_floor(
     Only the entries that can hold are evaluated: those with a known input, and those that
     hold for an empty case."""
     known = run.known
-    checked = set(plan.always_checked_floor)
-    floor_by_input = plan.floor_by_input
-    for name in known:
-        if name in floor_by_input:
-            checked.update(floor_by_input[name])
     flags: list[RedFlag] = []
     names: set[str] = set()
+    floor_by_input = plan.floor_by_input
+    fed = [entries for name in known if (entries := floor_by_input.get(name)) is not None]
+    if plan.always_checked_floor:
+        fed.append(plan.always_checked_floor)
+    if not fed:
+        return flags, names
     chained: _Chained | None = None
-    floor, floor_needs, checks, floor_atoms = plan.floor, plan.floor_needs, plan.floor_checks, plan.floor_atoms
-    for index in sorted(checked):
-        for needed in floor_needs[index]:
-            if needed.isdisjoint(known):
-                break  # a part of it tests only what the case does not know: it cannot hold
+    find: Callable[[str], Value | None]
+    yes = yes_names(known)
+    floor, holds, floor_atoms, yes_atoms = plan.floor, plan.floor_holds, plan.floor_atoms, plan.floor_yes_atoms
+    for index in fed[0] if len(fed) == 1 else sorted(set().union(*fed)):  # each tuple is in order already
+        hold = holds[index]
+        if hold is not None:  # the findings and scores only: a name is known or not
+            if not hold(known, yes):
+                continue
+            # only what holds is evidence: a recorded no or a number below its threshold is not
+            matched = {}
+            for name, check in yes_atoms[index]:
+                if (name in yes) if check is None else (name in known and check(known.get)):
+                    matched[name] = known[name]
         else:
-            compiled = floor[index]
-            find: Callable[[str], Value | None]
-            if compiled.direct:
-                find = known.get
-            else:
-                chained = chained or _Chained(plan.producers, known, fired)
-                find = chained.lookup
-            if checks[index](find):
-                # only what holds is evidence: a recorded no or a number below its threshold is not
-                if compiled.direct:  # the findings and scores only: a name is known or not
-                    matched = {name: known[name] for name, check in floor_atoms[index] if name in known and check(find)}
-                else:
-                    matched = {
-                        name: value
-                        for name, check in floor_atoms[index]
-                        if (value := find(name)) is not None and check(find)
-                    }
-                names.update(matched)
-                entry = compiled.entry
-                flags.append(
-                    RedFlag(
-                        entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources
-                    )
-                )
-                level_reasons.append(plan.floor_reasons[index])
+            chained = chained or _Chained(plan.producers, known, fired)
+            find = chained.lookup
+            if not plan.floor_checks[index](find):
+                continue
+            matched = {
+                name: value for name, check in floor_atoms[index] if (value := find(name)) is not None and check(find)
+            }
+        names.update(matched)
+        compiled = floor[index]
+        entry = compiled.entry
+        flags.append(
+            RedFlag(entry.id, entry.label, entry.level, matched, entry.rationale, compiled.origin, compiled.sources)
+        )
+        level_reasons.append(plan.floor_reasons[index])
     return flags, names
 
 
@@ -285,7 +307,8 @@ class _Chained:
 
 def _unexplained(plan: Plan, fired: Fired, findings: Mapping[str, Value]) -> tuple[str, ...]:
     """Symptoms and signs recorded yes that no concluded condition rests on."""
-    suspects = [name for name, value in findings.items() if value is True and name in plan.needs_explanation]
+    needs_explanation = plan.needs_explanation
+    suspects = [name for name, value in findings.items() if value is True and name in needs_explanation]
     if not suspects:
         return ()
     directly: set[str] = set()  # what the concluding firings matched: most often explains every suspect
@@ -295,8 +318,9 @@ def _unexplained(plan: Plan, fired: Fired, findings: Mapping[str, Value]) -> tup
     suspects = [name for name in suspects if name not in directly]
     if not suspects:
         return ()
-    explained = _explained_names(fired)
-    return tuple(sorted(name for name in suspects if name not in explained))
+    if not directly.isdisjoint(plan.outputs):  # they rest on what rules concluded or derived: follow that back
+        directly = _explained_names(fired)
+    return tuple(sorted(name for name in suspects if name not in directly))
 
 
 def _explained_names(fired: Fired) -> set[str]:

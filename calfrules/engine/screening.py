@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Literal
 
 from calfrules.engine.assessment import RedFlagScreen
 from calfrules.rules.condition import Expr
-from calfrules.rules.evaluate import Lookup, evaluate
+from calfrules.rules.evaluate import evaluate
 from calfrules.rules.model import ScreenQuestion
 from calfrules.rules.program import CompiledScreenGroup
 from calfrules.rules.vocabulary import Value
@@ -33,14 +34,12 @@ class ScreenPlan:
     def __init__(
         self,
         groups: tuple[CompiledScreenGroup, ...],
-        needs: tuple[tuple[frozenset[str], ...], ...] = (),
-        checks: tuple[Callable[[Lookup], bool], ...] = (),
+        holds: tuple[Callable[[Mapping[str, Value], AbstractSet[str]], bool], ...] = (),
     ) -> None:
         self.groups = groups
-        # for each group, sets of findings of which the case must have one each for its `when` to hold
-        self.needs = needs or tuple(() for _ in groups)
-        # for each group, its `when` as a function of a lookup (outcome_plan.compile_check)
-        self.checks = checks or tuple(_evaluator(g.expr) for g in groups)
+        # for each group, whether its `when` holds for the findings and those recorded yes
+        # (outcome_plan.compile_on_mapping)
+        self.holds = holds or tuple(_evaluator(g.expr) for g in groups)
         self.conditional = tuple(i for i, g in enumerate(groups) if not g.group.default)
         self.default = tuple(i for i, g in enumerate(groups) if g.group.default)
         # the applied groups' positions -> their ids, and their questions in order, each once (and their ids)
@@ -49,14 +48,11 @@ class ScreenPlan:
         ] = {}
 
     def evaluate(self, findings: Mapping[str, Value], policy: ScreenPolicy) -> RedFlagScreen:
-        groups, needs, checks, get = self.groups, self.needs, self.checks, findings.get
-        applied = tuple(
-            i for i in self.conditional if all(not names.isdisjoint(findings) for names in needs[i]) and checks[i](get)
-        )
-        applied = applied or self.default
+        holds, yes = self.holds, {name for name, value in findings.items() if value is True}
+        applied = tuple([i for i in self.conditional if holds[i](findings, yes)]) or self.default
         asked = self._asked.get(applied)
         if asked is None:
-            chosen = tuple(groups[i] for i in applied)
+            chosen = tuple(self.groups[i] for i in applied)
             questions = _questions(chosen)
             ids = tuple(q.id for q in questions)
             asked = self._asked[applied] = (tuple(g.group.id for g in chosen), questions, ids, frozenset(ids))
@@ -74,8 +70,8 @@ class ScreenPlan:
         )
 
 
-def _evaluator(expr: Expr) -> Callable[[Lookup], bool]:
-    return lambda look: evaluate(expr, look)
+def _evaluator(expr: Expr) -> Callable[[Mapping[str, Value], AbstractSet[str]], bool]:
+    return lambda findings, _: evaluate(expr, findings.get)
 
 
 def _questions(applied: tuple[CompiledScreenGroup, ...]) -> tuple[ScreenQuestion, ...]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, cast
 
 from msgspec import Meta
 
@@ -174,6 +175,7 @@ class Vocabulary:
                         )
             self.findings[finding.id] = finding
             self.origin[finding.id] = origin
+            self.__dict__.pop("_checks", None)  # validate's checks: worked out again when next needed
 
     def __contains__(self, finding_id: object) -> bool:
         return finding_id in self.findings
@@ -200,6 +202,57 @@ class Vocabulary:
 
     def validate(self, findings: Mapping[str, object]) -> dict[str, Value]:
         """Check every finding of a case; raise one CaseError naming all problems."""
+        checks: dict[str, _PlainCheck] | None = self.__dict__.get("_checks")  # not a field: see _plain_checks
+        if checks is None or len(checks) != len(self.findings):
+            checks = self._plain_checks()
+        checked: dict[str, Value] = {}
+        for finding_id, value in findings.items():  # the usual case: every value plainly valid, in one pass
+            check = checks.get(finding_id) if finding_id.__class__ is str else None
+            if check is None:
+                break
+            kind = value.__class__
+            if kind is bool:
+                if check is not _BOOL:
+                    break
+                checked[finding_id] = value  # type: ignore[assignment]
+            elif kind is float or kind is int:
+                if check.__class__ is not tuple:
+                    break
+                number = cast(float, value)  # an int or a float, as its class says
+                if kind is int:
+                    if not -_EXACT < number < _EXACT:
+                        break  # beyond a float's exact integers: the full check says what is wrong
+                    number = float(number)
+                low, high = check
+                if not low <= number <= high:
+                    break
+                checked[finding_id] = round(number, DECIMALS)
+            elif kind is str and check.__class__ is frozenset and value in check:
+                checked[finding_id] = value
+            else:
+                break
+        else:
+            return checked
+        return self._validate(findings)
+
+    def _plain_checks(self) -> dict[str, _PlainCheck]:
+        """Per finding: _BOOL, a number's (low, high) bounds, or a choice's choices."""
+        checks: dict[str, _PlainCheck] = {}
+        for finding in self.findings.values():
+            if finding.type == "bool":
+                checks[finding.id] = _BOOL
+            elif finding.type == "number":
+                # finite bounds: an infinite value is refused by the full check (NaN fails any comparison)
+                low = -_LARGEST if finding.minimum is None else max(finding.minimum, -_LARGEST)
+                high = _LARGEST if finding.maximum is None else min(finding.maximum, _LARGEST)
+                checks[finding.id] = (low, high)
+            else:
+                checks[finding.id] = frozenset(finding.choices)
+        # whole, in one assignment (another thread sees the old dict or this one), never changed in place
+        self._checks = checks
+        return checks
+
+    def _validate(self, findings: Mapping[str, object]) -> dict[str, Value]:
         checked: dict[str, Value] = {}
         problems: list[str] = []
         for finding_id, value in findings.items():
@@ -219,6 +272,12 @@ class Vocabulary:
             more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
             raise CaseError("; ".join(shown) + more)
         return checked
+
+
+_BOOL = "bool"
+_PlainCheck = Union[str, tuple[float, float], frozenset[str]]
+_EXACT = 2**53  # integers up to this size are exactly a float
+_LARGEST = sys.float_info.max
 
 
 def suggest(unknown: str, known: Iterable[str], limit: int = 3) -> list[str]:
