@@ -6,16 +6,16 @@ import gc
 import os
 import platform
 from collections.abc import Iterable, Mapping, Sequence
-from importlib import metadata
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from calfrules._version import __version__
-from calfrules.engine import oracle, policy
+from calfrules.engine import policy
 from calfrules.engine.assessment import Assessment
 from calfrules.engine.compile import compile_registry
-from calfrules.engine.isolation import IsolatedRunner
+from calfrules.engine.outcome_plan import plan_for
 from calfrules.engine.pipeline import Pipeline, RunOutput
 from calfrules.engine.screening import SCREEN_POLICIES, ScreenPolicy
+from calfrules.knowledge import installed
 from calfrules.knowledge.case import Case, parse_case
 from calfrules.knowledge.plugin_host import FAILED, PluginInfo, create_host, declared_rulesets
 from calfrules.knowledge.registry import Registry, RulesetEntry, build_registry
@@ -23,6 +23,9 @@ from calfrules.rules.errors import CalfrulesError, CaseError, EngineFault, Rules
 from calfrules.rules.model import Ruleset
 from calfrules.rules.program import Program
 from calfrules.rules.vocabulary import Value, Vocabulary
+
+if TYPE_CHECKING:  # imported when used: an in-process engine needs neither at start-up
+    from calfrules.engine.isolation import IsolatedRunner
 
 Evaluator = Literal["durable", "oracle"]
 Isolation = Literal["process", "none"]
@@ -59,8 +62,17 @@ class Engine:
         self.audit_channel = "api"
         self._pipeline = Pipeline(program, registry.derivers)
         self._runner: Pipeline | IsolatedRunner
-        self._runner = IsolatedRunner(self._pipeline, timeout) if isolation == "process" else self._pipeline
+        if isolation == "process":
+            from calfrules.engine.isolation import IsolatedRunner
+
+            self._runner = IsolatedRunner(self._pipeline, timeout)
+        else:
+            self._runner = self._pipeline
         self._runner.warm_up()
+        if isolation == "process":
+            # the outcome's plan, needed by the first assessment, is made here while the just
+            # forked engine child builds its rulesets: on two cores a cold assess waits less
+            plan_for(program, registry.vocabulary)
         self._provenance = self._make_provenance()
         # what each score is built from, for the policy's 'used' findings: fixed per engine
         self._score_inputs = {deriver.id: deriver.inputs for deriver, _ in registry.derivers.values()}
@@ -167,6 +179,8 @@ class Engine:
 
     def _oracle(self, findings: Mapping[str, Value]) -> RunOutput:
         """The independent evaluator: same plugin scores, rules fired by plain Python."""
+        from calfrules.engine import oracle
+
         output, known = self._pipeline.scores(findings)
         output.firings = oracle.run(self.program, known)
         return output
@@ -236,10 +250,7 @@ class Engine:
 
 
 def _dist_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return None
+    return installed.version(name)
 
 
 def load_engine(
