@@ -15,8 +15,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine
-from calfrules.engine import assessment
-from calfrules.engine.outcome_plan import compile_check, compile_on_mapping, needs, plan_for, yes_names
+from calfrules.engine import advice, assessment
+from calfrules.engine.outcome_plan import (
+    compile_check,
+    compile_on_mapping,
+    compile_positions,
+    needs,
+    plan_for,
+    yes_names,
+)
 from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
 from calfrules.rules.evaluate import evaluate
 from calfrules.rules.levels import Level
@@ -140,3 +147,50 @@ def test_odd_values_in_a_compiled_condition_are_kept_as_they_are() -> None:
     assert hold({"a'\n": 'x"y'}, set()) and not hold({"b": 1e308}, set()) and hold({"c": -1}, set())
     assert not hold({"c": True}, {"c"})
     assert compile_on_mapping([]) == ()
+
+
+@given(
+    st.lists(trees(), max_size=4),
+    st.dictionaries(st.sampled_from(NAMES), st.one_of(values, st.sampled_from([3, 7]))),
+)
+def test_the_positions_of_the_conditions_that_hold_are_those_evaluate_finds(
+    exprs: list[Expr], known: dict[str, Value]
+) -> None:
+    positions = [2 * i + 1 for i in range(len(exprs))]  # any positions, kept as given
+    held = compile_positions(list(zip(positions, exprs, strict=True)))(known, yes_names(known))
+    assert held == tuple(p for p, expr in zip(positions, exprs, strict=True) if evaluate(expr, known.get))
+
+
+def test_advice_worked_out_once_per_rules_and_level_is_what_select_gives(engine: Engine) -> None:
+    plan = plan_for(engine.program, engine.vocabulary)
+    cases = bench.generate_cases(engine.vocabulary, 1500, seed=17, goldens=bench.golden_findings(engine))
+    for case in cases:
+        engine.assess(case)
+    chosen = {key: found for key, found in plan.advice.known.items() if found[1] is not None}
+    assert chosen and len(chosen) < len(plan.advice.known)  # both kinds met: advice that cannot clash, and that can
+    levels = {id(level): level for level in Level}
+    for (_, level_id), (candidates, choice) in chosen.items():
+        assert choice is not None
+        level = levels[level_id]
+        shown, withheld = advice.select(candidates, {}, level)
+        line = advice.level_advice(level, shown, candidates, lambda: ())
+        assert choice.shown_copies() == shown and list(choice.withheld) == withheld
+        assert choice.needs_level_advice is (line is not None)
+    clashing = next(found[0] for found in plan.advice.known.values() if found[1] is None)
+    with pytest.raises(ValueError, match="use select"):
+        advice.choose(clashing, Level.SELF_CARE)
+
+
+def test_advice_shown_is_never_shared_between_assessments(engine: Engine) -> None:
+    case = {"findings": {"achilles_pain": True, "achilles_stiffness_on_rising": True, "mechanism": "gradual"}}
+    first, second = engine.assess(case), engine.assess(case)
+    assert any(rec.dose for rec in first.recommendations) and first.recommendations == second.recommendations
+    for one, other in zip(first.recommendations, second.recommendations, strict=True):
+        assert one is not other and one.dose is not other.dose
+
+
+def test_the_screen_given_the_yes_findings_answers_as_without(engine: Engine) -> None:
+    plan = plan_for(engine.program, engine.vocabulary)
+    for findings in bench.golden_findings(engine):
+        given_yes = plan.screen.evaluate(findings, "require", yes_names(findings))
+        assert given_yes == plan.screen.evaluate(findings, "require")

@@ -14,7 +14,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from calfrules.engine.assessment import RecommendationResult, WithheldRecommendation
@@ -103,10 +104,81 @@ def _own_copy(advice: RecommendationResult) -> RecommendationResult:
     return copy
 
 
+def offered(offers: Sequence[Mapping[str, Candidate]]) -> tuple[Candidate, ...]:
+    """The fired rules' advice (each rule's by id, in firing order), each once (the first rule to
+    give it wins), most important first."""
+    if not offers:
+        return ()
+    if len(offers) == 1:
+        return tuple(sorted(offers[0].values(), key=_ORDER))
+    given: dict[str, Candidate] = {}
+    for advice in reversed(offers):  # later rules first, so that an earlier rule's advice overwrites theirs
+        given.update(advice)
+    return tuple(sorted(given.values(), key=_ORDER))  # ids are unique: the order is total
+
+
+_ORDER = operator.attrgetter("rank")  # Candidate.order, without the call
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What advice none of which can clash with anything comes to at a level: the same for every case
+    with the same advice and level, so worked out once (``choose``)."""
+
+    shown: tuple[RecommendationResult, ...]  # as the rules give them: each assessment gets its own copies
+    withheld: tuple[WithheldRecommendation, ...]  # shared: nothing in them can change
+    needs_level_advice: bool  # whether the engine's own seek-care line is added (``level_line``)
+
+    def shown_copies(self) -> list[RecommendationResult]:
+        return [_own_copy(advice) for advice in self.shown]
+
+
+def choose(candidates: Sequence[Candidate], level: Level) -> Choice:
+    """``select`` and ``level_advice`` for advice none of which avoids anything."""
+    if any(c.avoid_with for c in candidates):
+        raise ValueError("advice that avoids something depends on the case: use select")
+    shown, withheld = _split(candidates, {}, level)
+    return Choice(tuple(shown), tuple(withheld), _needs_level_advice(level, shown, candidates))
+
+
+KEPT = 20_000  # sets of advice-giving rules and levels whose advice Offers keeps worked out
+
+
+class Offers:
+    """The advice of each set of advice-giving rules fired and, when none of it can clash with
+    anything, what it comes to at each level: worked out once per rules and level (see ``at``)."""
+
+    def __init__(self, offers: Sequence[Mapping[str, Candidate]]) -> None:
+        self.offers = offers  # each rule's advice by id, by the rule's index
+        # (the rules, by index in firing order; the level's identity) -> (their advice, its Choice or None)
+        self.known: dict[tuple[tuple[int, ...], int], tuple[tuple[Candidate, ...], Choice | None]] = {}
+
+    def at(self, offering: tuple[int, ...], level: Level) -> tuple[tuple[Candidate, ...], Choice | None]:
+        """The advice of the rules ``offering`` it (indices, in firing order), most important first, and
+        what it comes to at ``level`` when none of it can clash (None when some can: ``select`` it)."""
+        key = (offering, id(level))  # a level's identity: hashing a Level runs Python code
+        found = self.known.get(key)
+        if found is None:
+            candidates = offered([self.offers[index] for index in offering])
+            clashable = any(c.avoid_with for c in candidates)
+            found = (candidates, None if clashable else choose(candidates, level))
+            if len(self.known) < KEPT:  # the sets of rules that fire together: bounded all the same
+                self.known[key] = found
+        return found
+
+
 def select(
     candidates: Iterable[Candidate], present: Mapping[str, str], level: Level
 ) -> tuple[list[RecommendationResult], list[WithheldRecommendation]]:
     """Split advice into shown and withheld; ``present`` maps what is present to its plain name."""
+    shown, withheld = _split(candidates, present, level)
+    return [_own_copy(advice) for advice in shown], withheld
+
+
+def _split(
+    candidates: Iterable[Candidate], present: Mapping[str, str], level: Level
+) -> tuple[list[RecommendationResult], list[WithheldRecommendation]]:
+    """``select``, the shown advice as the rules give it (not copied)."""
     shown: list[RecommendationResult] = []
     withheld: list[WithheldRecommendation] = []
     at = _RANK[id(level)]
@@ -118,7 +190,7 @@ def select(
             if clash:
                 reason = f"not advised with {', '.join(dict.fromkeys(clash))}"
         if reason is None:
-            shown.append(_own_copy(advice))
+            shown.append(advice)
         else:
             withheld.append(WithheldRecommendation(advice.id, advice.text, advice.rule, reason))
     return shown, withheld
@@ -154,20 +226,31 @@ def level_advice(
 
     ``sources`` is called only when the line is needed (what raised the level).
     """
+    return level_line(level, sources()) if _needs_level_advice(level, shown, candidates) else None
+
+
+def _needs_level_advice(level: Level, shown: list[RecommendationResult], candidates: Iterable[Candidate]) -> bool:
     if level is Level.SELF_CARE:
-        return None
+        return False
     at = _RANK[id(level)]
     guiding = [c.advice.id for c in candidates if c.guides[at]]
-    if guiding and not {rec.id for rec in shown if rec.kind == "seek_care"}.isdisjoint(guiding):
-        return None
+    return not (guiding and not {rec.id for rec in shown if rec.kind == "seek_care"}.isdisjoint(guiding))
+
+
+def level_line(level: Level, sources: tuple[Source, ...]) -> RecommendationResult:
+    """The engine's own seek-care line at ``level`` (not self-care), citing ``sources``."""
+    line_id, text = _LEVEL_LINES[id(level)]
     return RecommendationResult(
-        id=f"level_advice_{level.value}",
-        text=LEVEL_ADVICE[level],
+        id=line_id,
+        text=text,
         kind="seek_care",
         priority=-1,
         dose={},
         dose_text="",
         rule=LEVEL_ADVICE_RULE,
-        sources=sources(),
+        sources=sources,
         return_if=None,
     )
+
+
+_LEVEL_LINES = {id(level): (f"level_advice_{level.value}", text) for level, text in LEVEL_ADVICE.items()}

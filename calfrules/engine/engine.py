@@ -160,7 +160,8 @@ class Engine:
             output = ran
         except EngineFault as exc:
             output = RunOutput(problems=[f"{exc}; only the red-flag floor was applied"])
-        known: dict[str, Value] = {**parsed.findings, **{s.id: s.value for s in output.scores}}
+        # the findings themselves when nothing was scored (the policy reads them, never changes them)
+        known = {**parsed.findings, **{s.id: s.value for s in output.scores}} if output.scores else parsed.findings
         incomplete = [*output.problems, *self._load_failures()]
         firings = output.firings
         run = policy.RunInput(
@@ -169,7 +170,7 @@ class Engine:
             scores=output.scores,
             firings=firings,
             incomplete=incomplete,
-            warnings=list(self.problems),
+            warnings=self.problems,  # a new list each time
             case_id=parsed.id,
             provenance={**self._provenance, "evaluator": evaluator, "screen": self.screen},
             screen_policy=self.screen,

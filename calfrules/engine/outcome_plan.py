@@ -98,11 +98,17 @@ class Plan:
             )
             for entry in self.floor
         )
-        self.screen = ScreenPlan(program.screen, compile_on_mapping([group.expr for group in program.screen]))
+        screen = program.screen
+        conditional = [(i, group.expr) for i, group in enumerate(screen) if not group.group.default]
+        self.screen = ScreenPlan(
+            screen, compile_on_mapping([group.expr for group in screen]), compile_positions(conditional)
+        )
         self.negated: dict[str, str] = {}  # a firing's "not x ..." label -> x; "" for a plain name
         # a firing's labels -> its plain labels, the names under its 'not's, and those names each once
         # (and everything the firing tested: its plain labels and the names under its 'not's)
         self.layouts: dict[tuple[str, ...], Layout] = {}
+        # each set of advice-giving rules' advice, and what it comes to at each level, worked out once
+        self.advice = advice.Offers(tuple(rule.offers for rule in self.rules))
 
     def _compile_on_first_use(self, index: int) -> Holds:
         def first_use(known: Mapping[str, Value], yes: AbstractSet[str]) -> bool:
@@ -262,6 +268,19 @@ def compile_on_mapping(exprs: list[Expr]) -> tuple[Holds, ...]:
     constants: list[object] = []
     sources = [f"lambda k, y: {_source(expr, constants)}" for expr in exprs]
     return tuple(_compiled(f"({', '.join(sources)},)", constants)) if sources else ()
+
+
+def compile_positions(
+    exprs: list[tuple[int, Expr]],
+) -> Callable[[Mapping[str, Value], AbstractSet[str]], tuple[int, ...]]:
+    """One function of the known values and ``yes_names`` of them: the positions, in order, of the
+    conditions that hold (one call where the screen would make one per group)."""
+    constants: list[object] = []
+    tests = [f"    if {_source(expr, constants)}: held.append({int(position)})" for position, expr in exprs]
+    source = "\n".join(["def positions(k, y):", "    held = []", *tests, "    return tuple(held)"])
+    scope = _scope(constants)
+    exec(compile(source, "<outcome_plan>", "exec"), scope)
+    return scope["positions"]  # type: ignore[no-any-return]
 
 
 def _compiled(source: str, constants: list[object]) -> Any:

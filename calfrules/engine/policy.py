@@ -10,8 +10,8 @@ a case only fills in what it matched.
 
 from __future__ import annotations
 
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from calfrules.engine.assessment import (
     RedFlag,
     ScoreResult,
     TraceStep,
+    WithheldRecommendation,
 )
 from calfrules.engine.outcome_plan import Plan, RulePlan, plan_for, yes_names
 from calfrules.engine.screening import ScreenPolicy
@@ -37,12 +38,6 @@ from calfrules.rules.vocabulary import Value, Vocabulary
 
 # a level's rank by its member's identity (members are singletons): hashing a Level runs Python code
 _RANK = {id(level): level.rank for level in Level}
-_HIGHEST_FIRST = sorted(Level, key=lambda level: -level.rank)
-_ADVICE_ORDER = operator.attrgetter("rank")  # advice.Candidate.order, without the call
-
-
-def _rank(level: Level) -> int:
-    return _RANK[id(level)]
 
 
 @dataclass
@@ -69,17 +64,19 @@ def build(program: Program, vocabulary: Vocabulary, run: RunInput) -> Assessment
 def assess(plan: Plan, run: RunInput) -> Assessment:
     """The assessment of one run: the level, its reasons, the explanation and the advice."""
     findings = run.findings
-    fired: Fired = []
+    fired: list[RulePlan] = []  # the rule of each firing, in firing order
     trace: list[TraceStep] = []
     level_reasons: list[LevelReason] = []
     reasons: dict[str, list[Reason]] = {}  # concluded condition -> the firings that concluded it
     concluded_levels: dict[str, Level] = {}  # a concluded condition's highest escalation
-    offers: list[Mapping[str, advice.Candidate]] = []  # each fired rule's advice, in firing order
+    offering: list[int] = []  # the rules that give advice, in firing order
     used: set[str] = set()  # what the firings tested, recorded or not
+    concluding: set[str] = set()  # what the concluding firings matched (labels): what explains a finding
     rules, evidence, layouts = plan.rules, plan.evidence, plan.layouts
-    for step, firing in enumerate(run.firings, start=1):  # one pass over the firings builds every part
+    firings = run.firings
+    for step, firing in enumerate(firings, start=1):  # one pass over the firings builds every part
         rule = rules[firing.rule_index]
-        fired.append((rule, firing))
+        fired.append(rule)
         matched = firing.matched
         if rule.negates:  # plan.evidence, its usual case written out here: this loop runs for every firing
             keys = tuple(matched)
@@ -98,21 +95,25 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
         trace.append(TraceStep(step, rule.ref, shown, rule.conclude, rule.derive, rule.escalate, unrecorded))
         if rule.level_reason is not None:
             level_reasons.append(rule.level_reason)
-        if rule.conclude:
+        conclude = rule.conclude
+        if conclude:
             because = Reason(rule.ref, shown, rule.rationale, rule.sources, unrecorded)
-            if rule.conclude in reasons:
-                reasons[rule.conclude].append(because)
+            if conclude in reasons:
+                reasons[conclude].append(because)
             else:
-                reasons[rule.conclude] = [because]
+                reasons[conclude] = [because]
+            concluding.update(matched)
             if rule.escalate is not None:
-                was = concluded_levels.get(rule.conclude)
+                was = concluded_levels.get(conclude)
                 if was is None or rule.escalate_rank > _RANK[id(was)]:
-                    concluded_levels[rule.conclude] = rule.escalate
+                    concluded_levels[conclude] = rule.escalate
         if rule.offers:
-            offers.append(rule.offers)
+            offering.append(firing.rule_index)
     conditions = _conditions(plan, reasons) if reasons else []
 
-    red_flags, floor_names = _apply_floor(plan, run, fired, level_reasons)
+    yes = {name for name, value in findings.items() if value is True}  # the floor, the screen, the advice
+    known_yes = yes if run.known is findings else yes_names(run.known)
+    red_flags, floor_names = _apply_floor(plan, run, known_yes, fired, level_reasons)
     flagged = {flag.id for flag in red_flags}
     for concluded in conditions:
         if concluded.red_flag and concluded.id not in flagged:
@@ -120,7 +121,7 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
             red_flags.append(RedFlag(concluded.id, concluded.label, flag_level, {}, concluded.description, "condition"))
             level_reasons.append(plan.condition_reason(concluded.id, flag_level))
 
-    unexplained = _unexplained(plan, fired, findings)
+    unexplained = _unexplained(plan, fired, firings, yes, concluding)
     if unexplained:
         labels = ", ".join(plan.plain_names[name] for name in unexplained)
         level_reasons.append(
@@ -130,7 +131,7 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
         )
     for problem in run.incomplete:
         level_reasons.append(LevelReason(Level.URGENT, f"assessment incomplete: {problem}", "fail-safe"))
-    screen = plan.screen.evaluate(findings, run.screen_policy)
+    screen = plan.screen.evaluate(findings, run.screen_policy, yes)
     if run.screen_policy == "require" and not screen.complete:
         level_reasons.append(
             LevelReason(
@@ -150,19 +151,24 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
     for reason in level_reasons:
         if _RANK[id(reason.level)] > top:
             level, top = reason.level, _RANK[id(reason.level)]
-    candidates = _offered(offers)
-    # what advice may clash with, worked out only when some advice avoids something
-    present = _present(plan, fired, red_flags, findings) if any(c.avoid_with for c in candidates) else {}
-    recommendations, withheld = advice.select(candidates, present, level)
-    own = advice.level_advice(
-        level, recommendations, candidates, lambda: _level_sources(plan.level_source, fired, red_flags)
-    )
-    if own is not None:
-        recommendations.insert(0, own)
+    candidates, choice = plan.advice.at(tuple(offering), level)
+    withheld: Sequence[WithheldRecommendation]
+    if choice is not None:  # none of the advice can clash: what it comes to at this level is known
+        recommendations, withheld = choice.shown_copies(), choice.withheld
+        if choice.needs_level_advice:
+            recommendations.insert(0, advice.level_line(level, _level_sources(plan.level_source, fired, red_flags)))
+    else:  # what advice may clash with
+        present = _present(plan, fired, red_flags, yes)
+        recommendations, withheld = advice.select(candidates, present, level)
+        own = advice.level_advice(
+            level, recommendations, candidates, lambda: _level_sources(plan.level_source, fired, red_flags)
+        )
+        if own is not None:
+            recommendations.insert(0, own)
     if len(red_flags) > 1:
-        red_flags.sort(key=lambda f: (-_rank(f.level), f.id))
+        red_flags.sort(key=_flag_order)
     if len(level_reasons) > 1:  # highest level first, in the order given within a level (a stable sort)
-        level_reasons = [reason for at in _HIGHEST_FIRST for reason in level_reasons if reason.level is at]
+        level_reasons.sort(key=_reason_order)
     return Assessment(
         level=level,
         complete=not run.incomplete,
@@ -184,45 +190,44 @@ def assess(plan: Plan, run: RunInput) -> Assessment:
     )
 
 
-def _offered(offers: list[Mapping[str, advice.Candidate]]) -> list[advice.Candidate]:
-    """The fired rules' advice, each once (the first rule to give it wins), most important first."""
-    if not offers:
-        return []
-    if len(offers) == 1:
-        return sorted(offers[0].values(), key=_ADVICE_ORDER)
-    offered: dict[str, advice.Candidate] = {}
-    for given in reversed(offers):  # later rules first, so that an earlier rule's advice overwrites theirs
-        offered.update(given)
-    return sorted(offered.values(), key=_ADVICE_ORDER)  # ids are unique: the order is total
+def _flag_order(flag: RedFlag) -> tuple[int, str]:
+    return -_RANK[id(flag.level)], flag.id
 
 
-Fired = list[tuple[RulePlan, Firing]]
+def _reason_order(reason: LevelReason) -> int:
+    return -_RANK[id(reason.level)]
 
 
-def _present(plan: Plan, fired: Fired, red_flags: list[RedFlag], findings: Mapping[str, Value]) -> dict[str, str]:
-    """Everything advice may be contraindicated by, with its plain name."""
+def _present(plan: Plan, fired: list[RulePlan], red_flags: list[RedFlag], yes: AbstractSet[str]) -> dict[str, str]:
+    """Everything advice may be contraindicated by, with its plain name (``yes``: the findings recorded yes)."""
     plain_names = plan.plain_names
-    present = {name: plain_names[name] for name, value in findings.items() if value is True}
-    for rule, _ in fired:
+    present = {name: plain_names[name] for name in yes}
+    for rule in fired:
         present.update(rule.plain_outputs)
     for flag in red_flags:
         present[flag.id] = flag.label.lower()
     return present
 
 
-def _level_sources(level_source: Source | None, fired: Fired, red_flags: list[RedFlag]) -> tuple[Source, ...]:
+def _level_sources(level_source: Source | None, fired: list[RulePlan], red_flags: list[RedFlag]) -> tuple[Source, ...]:
     """What the engine's own seek-care line cites: what raised the level, else the urgency levels."""
-    found: dict[str, Source] = {}
-    raised = [flag.level for flag in red_flags] + [
-        r.compiled.rule.escalate for r, _ in fired if r.compiled.rule.escalate
-    ]
-    top = max(raised, key=_rank, default=None)
+    top = -1  # the highest rank anything raised the level to (-1: nothing did)
     for flag in red_flags:
-        if flag.level == top:
-            found.update((s.id, s) for s in flag.sources)
-    for rule, _ in fired:
-        if rule.compiled.rule.escalate is not None and rule.compiled.rule.escalate == top:
-            found.update((s.id, s) for s in rule.compiled.sources)
+        if _RANK[id(flag.level)] > top:
+            top = _RANK[id(flag.level)]
+    for rule in fired:
+        if rule.escalate_rank > top:  # -1 when the rule does not escalate
+            top = rule.escalate_rank
+    found: dict[str, Source] = {}
+    if top >= 0:
+        for flag in red_flags:
+            if _RANK[id(flag.level)] == top:
+                for source in flag.sources:
+                    found[source.id] = source
+        for rule in fired:
+            if rule.escalate_rank == top:
+                for source in rule.sources:
+                    found[source.id] = source
     if level_source is not None:
         found.setdefault(level_source.id, level_source)
     return tuple(found.values())
@@ -241,10 +246,10 @@ def _conditions(plan: Plan, reasons: Mapping[str, list[Reason]]) -> list[Conditi
 
 
 def _apply_floor(
-    plan: Plan, run: RunInput, fired: Fired, level_reasons: list[LevelReason]
+    plan: Plan, run: RunInput, yes: AbstractSet[str], fired: list[RulePlan], level_reasons: list[LevelReason]
 ) -> tuple[list[RedFlag], set[str]]:
     """Plain-Python floor: the rules' own conclusions count, and so do those proved backwards from the findings.
-    Each red flag raised adds its reason to ``level_reasons``.
+    Each red flag raised adds its reason to ``level_reasons``; ``yes``: the known names that are yes.
 
     Only the entries that can hold are evaluated: those with a known input, and those that
     hold for an empty case."""
@@ -259,7 +264,6 @@ def _apply_floor(
         return flags, names
     chained: _Chained | None = None
     find: Callable[[str], Value | None]
-    yes = yes_names(known)
     floor, holds, floor_atoms, yes_atoms = plan.floor, plan.floor_holds, plan.floor_atoms, plan.floor_yes_atoms
     for index in fed[0] if len(fed) == 1 else sorted(set().union(*fed)):  # each tuple is in order already
         hold = holds[index]
@@ -292,9 +296,9 @@ def _apply_floor(
 class _Chained:
     """What the floor knows beyond the case: the rules' conclusions, and names proved backwards."""
 
-    def __init__(self, producers: Mapping[str, list[Expr]], known: Mapping[str, Value], fired: Fired) -> None:
+    def __init__(self, producers: Mapping[str, list[Expr]], known: Mapping[str, Value], fired: list[RulePlan]) -> None:
         self.known = known
-        self.concluded = {name for rule, _ in fired for name in rule.outputs}
+        self.concluded = {name for rule in fired for name in rule.outputs}
         self.prover = Prover(producers, known)
 
     def lookup(self, name: str) -> Value | None:
@@ -305,35 +309,33 @@ class _Chained:
         return self.prover.lookup(name)
 
 
-def _unexplained(plan: Plan, fired: Fired, findings: Mapping[str, Value]) -> tuple[str, ...]:
-    """Symptoms and signs recorded yes that no concluded condition rests on."""
-    needs_explanation = plan.needs_explanation
-    suspects = [name for name, value in findings.items() if value is True and name in needs_explanation]
+def _unexplained(
+    plan: Plan, fired: list[RulePlan], firings: list[Firing], yes: AbstractSet[str], directly: set[str]
+) -> tuple[str, ...]:
+    """Symptoms and signs recorded yes (``yes``) that no concluded condition rests on; ``directly``: what
+    the concluding firings matched, which most often explains every one."""
+    suspects = plan.needs_explanation.intersection(yes)
     if not suspects:
         return ()
-    directly: set[str] = set()  # what the concluding firings matched: most often explains every suspect
-    for rule, firing in fired:
-        if rule.conclude:
-            directly.update(firing.matched)
-    suspects = [name for name in suspects if name not in directly]
-    if not suspects:
+    unexplained = suspects - directly
+    if not unexplained:
         return ()
     if not directly.isdisjoint(plan.outputs):  # they rest on what rules concluded or derived: follow that back
-        directly = _explained_names(fired)
-    return tuple(sorted(name for name in suspects if name not in directly))
+        unexplained = suspects - _explained_names(fired, firings)
+    return tuple(sorted(unexplained))
 
 
-def _explained_names(fired: Fired) -> set[str]:
+def _explained_names(fired: list[RulePlan], firings: list[Firing]) -> set[str]:
     """Findings that feed, directly or through derived facts, a concluded condition."""
     producers: dict[str, list[Firing]] = {}
-    for rule, firing in fired:
+    for rule, firing in zip(fired, firings, strict=True):
         for name in rule.outputs:
             if name in producers:
                 producers[name].append(firing)
             else:
                 producers[name] = [firing]
     explained: set[str] = set()
-    stack = [firing for rule, firing in fired if rule.conclude]
+    stack = [firing for rule, firing in zip(fired, firings, strict=True) if rule.conclude]
     visited: set[int] = set()
     while stack:
         firing = stack.pop()
@@ -348,10 +350,11 @@ def _explained_names(fired: Fired) -> set[str]:
 
 
 def _score_inputs(run: RunInput) -> set[str]:
-    """The recorded findings every computed score was built from, whether or not a rule used the score:
-    a score that is shown uses its inputs, a recorded no or a number below a threshold included."""
+    """The findings every computed score was built from, whether or not a rule used the score: a score
+    that is shown uses its inputs, a recorded no or a number below a threshold included (unrecorded
+    inputs too: the caller only takes the recorded findings out of what is used)."""
     used: set[str] = set()
     for score in run.scores:
-        inputs = (*run.score_inputs.get(score.id, ()), *score.components)
-        used.update(name for name in inputs if name in run.findings)
+        used.update(run.score_inputs.get(score.id, ()))
+        used.update(score.components)
     return used

@@ -35,6 +35,7 @@ class ScreenPlan:
         self,
         groups: tuple[CompiledScreenGroup, ...],
         holds: tuple[Callable[[Mapping[str, Value], AbstractSet[str]], bool], ...] = (),
+        applied: Callable[[Mapping[str, Value], AbstractSet[str]], tuple[int, ...]] | None = None,
     ) -> None:
         self.groups = groups
         # for each group, whether its `when` holds for the findings and those recorded yes
@@ -42,14 +43,20 @@ class ScreenPlan:
         self.holds = holds or tuple(_evaluator(g.expr) for g in groups)
         self.conditional = tuple(i for i, g in enumerate(groups) if not g.group.default)
         self.default = tuple(i for i, g in enumerate(groups) if g.group.default)
+        # the conditional groups that apply, in order (outcome_plan.compile_positions: one call for all)
+        self.applied = applied or self._applied
         # the applied groups' positions -> their ids, and their questions in order, each once (and their ids)
         self._asked: dict[
             tuple[int, ...], tuple[tuple[str, ...], tuple[ScreenQuestion, ...], tuple[str, ...], frozenset[str]]
         ] = {}
 
-    def evaluate(self, findings: Mapping[str, Value], policy: ScreenPolicy) -> RedFlagScreen:
-        holds, yes = self.holds, {name for name, value in findings.items() if value is True}
-        applied = tuple([i for i in self.conditional if holds[i](findings, yes)]) or self.default
+    def evaluate(
+        self, findings: Mapping[str, Value], policy: ScreenPolicy, yes: AbstractSet[str] | None = None
+    ) -> RedFlagScreen:
+        """``yes``: the findings recorded yes, when the caller has them already."""
+        if yes is None:
+            yes = {name for name, value in findings.items() if value is True}
+        applied = self.applied(findings, yes) or self.default
         asked = self._asked.get(applied)
         if asked is None:
             chosen = tuple(self.groups[i] for i in applied)
@@ -68,6 +75,10 @@ class ScreenPlan:
             groups=group_ids,
             policy=policy,
         )
+
+    def _applied(self, findings: Mapping[str, Value], yes: AbstractSet[str]) -> tuple[int, ...]:
+        holds = self.holds
+        return tuple([i for i in self.conditional if holds[i](findings, yes)])
 
 
 def _evaluator(expr: Expr) -> Callable[[Mapping[str, Value], AbstractSet[str]], bool]:
