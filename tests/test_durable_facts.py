@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from calfrules import Engine, load_engine
 from calfrules.engine.durable.definitions import to_json
-from calfrules.engine.durable.driver import DurableRunner
+from calfrules.engine.durable.driver import SESSION_ID, DurableRunner
 from calfrules.knowledge.builtin import BUILTIN_PLUGINS
 from calfrules.rules.condition import Answer, Compare, Expr, Not, Truthy
 from calfrules.rules.evaluate import compile_check, evaluate
@@ -41,7 +41,7 @@ def expected_facts(engine: Engine, known: Mapping[str, Value]) -> list[tuple[int
 
     parts = [
         (name, part(name, known.get(name, True)))
-        for name in sorted(known.keys() | holding)
+        for name in [*known, *sorted(holding)]
         if known.get(name, True) is not False and name in plan.fact_keys
     ]
     fired = dict(runner.run_fired(known))
@@ -60,7 +60,7 @@ def expected_facts(engine: Engine, known: Mapping[str, Value]) -> list[tuple[int
             if carried:
                 body = [part(name, True) for name in sorted(carried) if name.startswith("!")]
                 body += [text for name, text in parts if name in carried]
-                expected.append((shard, "{" + ",".join(body) + ',"sid":"calfrules"}'))
+                expected.append((shard, "{" + ",".join(body) + ',"sid":' + json.dumps(SESSION_ID) + "}"))
             for durable_name in plan.shards[shard].rules:
                 rule_index, branch = plan.durable_names[durable_name]
                 if branch in fired.get(rule_index, ()):
@@ -157,3 +157,26 @@ def test_the_plan_is_built_on_first_use_and_firings_never_need_it(engine: Engine
         assert runner.run_fired(known) == fired and runner._tables is not None
     finally:
         runner.close()
+
+
+def test_each_firing_gets_its_own_matched_dict(engine: Engine) -> None:
+    # the driver remembers what a firing shows when it cannot depend on the case; a consumer
+    # that changed one firing's dict must not change what the next case shows
+    runner = engine._pipeline.durable
+    known: dict[str, Value] = {"calf_pain": True, "swelling": True}
+    fired = runner.run_fired(known)
+    first = runner.firings(fired, known)
+    for firing in first:
+        firing.matched["tampered"] = True
+    again = runner.firings(fired, known)
+    assert again and all("tampered" not in firing.matched for firing in again)
+    assert [f.rule_index for f in again] == [f.rule_index for f in first]
+
+
+def test_every_name_bit_lies_below_the_shard_numbers(engine: Engine) -> None:
+    tables = engine._pipeline.durable.tables
+    assert max(tables.bits.values()) < 1 << tables.shard_shift
+    shards = len(durable_plan(engine).shards)
+    needs = [need for entry in tables.names.values() for _, filed in entry[3] for need in filed]
+    needs += [need for stage in tables.stages for need in stage.unanchored]
+    assert needs and {need >> tables.shard_shift for need in needs} <= set(range(shards))

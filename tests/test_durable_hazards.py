@@ -70,7 +70,8 @@ def test_thousands_of_cases_in_one_process_no_session_build_up() -> None:
         for i in range(4000):
             e.assess({"findings": {k: True for k in rnd.sample(ids, 4)}})
         import durable_rules_engine as core
-        print(all(core.get_facts(h, "calfrules") == "[]" for h in e._pipeline.durable._handles))
+        from calfrules.engine.durable.driver import SESSION_ID
+        print(all(core.get_facts(h, SESSION_ID) == "[]" for h in e._pipeline.durable._handles))
         """
     )
     assert out.strip() == "True"

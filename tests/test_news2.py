@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from calfrules import Engine, load_engine
+from calfrules.knowledge import news2
 from calfrules.knowledge.builtin import CORE, builtin_ruleset, core_derivers
 from calfrules.knowledge.news2 import INPUTS, news2_highest_parameter, news2_score
 from calfrules.rules.vocabulary import Value
@@ -294,3 +295,21 @@ def test_golden_runners_scores_and_components(
     assert news2["components"] == components and news2["unrecorded"] == []
     assert "lower bound" not in news2["interpretation"]
     assert set(top["components"]) == {name for name, points in components.items() if points == highest}
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(news2.INPUTS),
+        st.sampled_from([None, True, False, 0, 8.5, 12, 35.4, 95, "alert", "new_confusion", 131]),
+        max_size=7,
+    )
+)
+def test_the_remembered_aggregate_matches_a_fresh_one(vitals: dict[str, Value | None]) -> None:
+    findings = {name: value for name, value in vitals.items() if value is not None}
+    news2._aggregate.cache_clear()
+    fresh = news2.news2_score(findings)
+    again = news2.news2_score(findings)  # from the cache
+    assert fresh == again
+    if fresh is not None:
+        points = news2.parameter_points(findings)
+        assert fresh.value == sum(points.values()) and dict(fresh.components) == points

@@ -52,6 +52,7 @@ INPUTS: tuple[str, ...] = (
 )
 # Supplemental oxygen alone is a treatment, not an observation: it does not start a score.
 OBSERVATIONS: tuple[str, ...] = tuple(name for name in INPUTS if name != SUPPLEMENTAL_OXYGEN)
+_OBSERVATION_SET = frozenset(OBSERVATIONS)
 PLAIN_NAMES: dict[str, str] = {
     RESPIRATORY_RATE: "breathing rate",
     OXYGEN_SATURATION: "oxygen saturation",
@@ -107,16 +108,24 @@ def _points(values: tuple[Value | None, ...]) -> tuple[tuple[str, int], ...]:
 
 def news2_score(findings: Mapping[str, Value]) -> Score | None:
     """The aggregate NEWS2 over the parameters recorded; None when no vital sign is recorded."""
-    if not any(name in findings for name in OBSERVATIONS):
+    if _OBSERVATION_SET.isdisjoint(findings):  # most cases record no vital sign: the quickest test first
         return None
-    points = parameter_points(findings)
+    total, points, interpretation = _aggregate(tuple([findings.get(name) for name in INPUTS]))
+    return Score(total, dict(points), interpretation)
+
+
+@functools.lru_cache(maxsize=1024)
+def _aggregate(values: tuple[Value | None, ...]) -> tuple[int, tuple[tuple[str, int], ...], str]:
+    """The total, the points and the words for the recorded vitals (in INPUTS' order; None: not recorded)."""
+    points = dict(_points(values))
     total = sum(points.values())
-    return Score(total, dict(points), _interpretation(findings, total, max(points.values(), default=0)))
+    recorded = {name: value for name, value in zip(INPUTS, values, strict=True) if value is not None}
+    return total, tuple(points.items()), _interpretation(recorded, total, max(points.values(), default=0))
 
 
 def news2_highest_parameter(findings: Mapping[str, Value]) -> Score | None:
     """The highest single-parameter NEWS2 score (0-3), with the parameters that reach it."""
-    if not any(name in findings for name in OBSERVATIONS):
+    if _OBSERVATION_SET.isdisjoint(findings):
         return None
     points = parameter_points(findings)
     highest = max(points.values(), default=0)

@@ -60,14 +60,14 @@ def wells_score(findings: Mapping[str, Value]) -> Score | None:
     questions with "no" still gets a score (0), so a clinician can see the score was
     computed and came out low, rather than missing.
     """
+    if _INPUT_SET.isdisjoint(findings):  # no Wells item recorded (most cases): the quickest test first
+        return None
     if CALF_DIFF not in findings:
         for name in _LEG_SET.intersection(findings):  # the few recorded (this runs on every case)
             if findings[name] is True:
                 break
         else:
             return None
-    if _INPUT_SET.isdisjoint(findings):
-        return None
     # Components are keyed by finding id so the engine (and a clinician) can trace each point.
     components: dict[str, float] = {name: 1 for name in ONE_POINT if findings.get(name) is True}
     either = [name for name in ONE_POINT_FOR_EITHER if findings.get(name) is True]

@@ -10,7 +10,7 @@ from calfrules.rules.vocabulary import Value
 Fired = tuple[int, tuple[int, ...]]
 
 
-@dataclass
+@dataclass(slots=True)  # made for every rule fired in every case: slots make that cheaper
 class Firing:
     """One rule that fired, and the facts it matched (``not x`` entries for negations)."""
 

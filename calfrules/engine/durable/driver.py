@@ -28,7 +28,7 @@ import itertools
 import json
 import threading
 from collections.abc import Mapping
-from itertools import chain, compress
+from itertools import compress
 from operator import itemgetter
 
 import durable_rules_engine as core
@@ -43,10 +43,13 @@ from calfrules.rules.vocabulary import Value
 _HANDLED, _NOT_HANDLED, _OBSERVED = 0, 1, 2
 _NONCE_RETRIES = 8
 _ruleset_counter = itertools.count(1)
-SESSION_ID = "calfrules"
-_TAIL = ',"sid":' + json.dumps(SESSION_ID)
-_RULE, _OUTPUTS, _FIRED = itemgetter(0), itemgetter(2), itemgetter(3)
+SESSION_ID = "c"  # short: durable_rules parses it in every fact and writes it in every action
+_TAIL = '"sid":' + json.dumps(SESSION_ID)  # every part before it ends in a comma
+_CLOSE = _TAIL + "}"
+_RULE, _FIRED = itemgetter(0), itemgetter(3)
 _COMPLEMENT_TEXTS_KEPT = 4096  # complement sets recur from case to case; the cache stays bounded
+_FIXED_KEPT = 8192  # firings (rule, alternatives) whose matched dict is remembered; bounded
+_VARIES: dict[str, Value] = {}  # a firing whose matched values come from the case (never copied)
 CHECK_EVERY = 1024  # runs between checks that the session holds no fact (each run retracts its own)
 
 
@@ -72,10 +75,12 @@ class DurableRunner:
         self._build_lock = threading.Lock()
         self._lock = threading.Lock()
         self._handles: list[int] | None = None
-        self._asserted: list[tuple[int, str]] = []  # (handle, exact text) asserted and not yet retracted
+        # (handle, exact text, state) asserted and not yet retracted
+        self._asserted: list[tuple[int, str, int]] = []
         self._used: set[int] = set()  # handles that hold a session (get_facts refuses the others)
         self._runs = 0
         self._shown: dict[int, tuple[Shown, ...]] = {}
+        self._fixed: dict[Fired, dict[str, Value]] = {}  # a firing -> its matched dict to copy, or _VARIES
         self._complement_texts: dict[int, str] = {}
 
     @property
@@ -150,26 +155,38 @@ class DurableRunner:
 
     def firings(self, fired: list[Fired], facts: Mapping[str, Value]) -> list[Firing]:
         """Firings with the facts each matched; ``facts``: findings and scores (derived names are true)."""
-        shown = self._shown
+        fixed_of = self._fixed
         get = facts.get  # a label with no name (a 'not') or a name not given (a derived one) shows True
         out = []
-        for rule_index, branches in fired:
-            alternatives = shown.get(rule_index)
-            if alternatives is None:  # worked out for the rules that fire, the first time they do
-                alternatives = shown[rule_index] = shown_when_fired(self.program.rules[rule_index])
-            if len(branches) == 1:
-                fixed, labels = alternatives[branches[0]]
-                if fixed is not None:
-                    matched = fixed.copy()
-                else:
-                    matched = {label: get(name, True) for label, name in labels}  # type: ignore[arg-type]
-            else:
-                matched = {}
-                for branch in branches:
-                    for label, name in alternatives[branch][1]:
-                        matched[label] = get(name, True)  # type: ignore[arg-type]
+        for item in fired:
+            fixed = fixed_of.get(item)
+            if fixed is None:  # the first time this rule fired by these alternatives
+                fixed = self._fixed_matched(item)
+                if len(fixed_of) < _FIXED_KEPT:
+                    fixed_of[item] = fixed
+            if fixed is not _VARIES:
+                out.append(Firing(item[0], fixed.copy()))
+                continue
+            rule_index, branches = item
+            alternatives = self._shown[rule_index]
+            matched: dict[str, Value] = {}
+            for branch in branches:
+                for label, name in alternatives[branch][1]:
+                    matched[label] = get(name, True)  # type: ignore[arg-type]
             out.append(Firing(rule_index, matched))
         return out
+
+    def _fixed_matched(self, item: Fired) -> dict[str, Value]:
+        """What a firing by these alternatives shows when that cannot depend on the case, else _VARIES."""
+        rule_index, branches = item
+        alternatives = self._shown.get(rule_index)
+        if alternatives is None:
+            alternatives = self._shown[rule_index] = shown_when_fired(self.program.rules[rule_index])
+        if len(branches) == 1:
+            fixed = alternatives[branches[0]][0]
+            if fixed is not None:
+                return fixed
+        return _VARIES
 
     def _run(self, handles: list[int], facts: Mapping[str, Value]) -> list[Fired]:
         tables = self.tables
@@ -177,105 +194,114 @@ class DurableRunner:
         falsified = 0  # mask of the complements whose atom is true here (every other one holds)
         holding: list[str] = []  # each 'x is no' / 'x is recorded' name that holds
         pre_checks = tables.pre_checks
-        for name in facts.keys() & pre_checks.keys():
-            when_yes, checks = pre_checks[name]
-            if facts[name] is True:
-                falsified |= when_yes
-            for bit, answer, check in checks:
-                if check(facts.get):
-                    if answer is None:
-                        falsified |= bit
-                    else:
-                        holding.append(answer)
-        present = 0  # mask of the names known
-        # the known names' bits and '"x3":value' parts, in a canonical order: findings sorted, then derived
+        known = 0  # mask of the names known
+        # the known names' bits and '"x3":value,' parts, in the order they became known: the
+        # findings and scores as given, the answers that hold, then what the rules derive (each
+        # fact's text need only be the same when it is retracted; durable_rules matches in any order)
         part_bits: list[int] = []
         part_texts: list[str] = []
-        # per stage, the alternatives anchored on a known name
-        pending: list[list[Need]] = list(map(list, tables.no_needs))
-        for name in sorted(facts.keys() | holding) if holding else sorted(facts):
-            value = facts.get(name, True)  # an answer name is never a finding
+        # per stage, the alternatives that could match: the unanchored ones, and those anchored on a known name
+        pending: list[list[Need]] = list(map(list, tables.first_needs))
+        for name, value in facts.items():
+            checked = pre_checks.get(name)
+            if checked is not None:  # the complements it falsifies, the answers it makes
+                when_yes, checks = checked
+                if value is True:
+                    falsified |= when_yes
+                for bit, answer, check in checks:
+                    if check(facts.get):
+                        if answer is None:
+                            falsified |= bit
+                        else:
+                            holding.append(answer)
             entry = entries.get(name)
             # a "no" is never sent (yes/no tests match only ``true``), nor a name no rule tests
             if value is False or entry is None:
                 continue
             bit, prefix, true_part, anchored = entry
-            present |= bit
+            known |= bit
             part_bits.append(bit)
-            part_texts.append(true_part if value is True else prefix + _encode(value))
+            part_texts.append(true_part if value is True else prefix + _encode(value) + ",")
             for stage_number, filed in anchored:
                 pending[stage_number] += filed
-        hits: list[Hit] = []  # as durable_rules fired them
-        derived: set[str] = set()
+        for name in sorted(holding) if holding else ():  # an answer that holds is true
+            answered = entries.get(name)
+            if answered is None:
+                continue
+            bit, _, true_part, anchored = answered
+            known |= bit
+            part_bits.append(bit)
+            part_texts.append(true_part)
+            for stage_number, filed in anchored:
+                pending[stage_number] += filed
         complement_mask = tables.complements
+        shift = tables.shard_shift
+        # the names not available to a fact: neither known nor a complement that holds (the
+        # shard numbers above every name bit are never missing, so a Need's shard never fails)
+        missing = ~(-1 << shift | complement_mask ^ falsified | known)
+        hits: list[Hit] = []  # as durable_rules fired them
         complement_texts = self._complement_texts
         fire_info = tables.fire_info
+        by_bit = tables.by_bit
         asserted = self._asserted
         used = self._used
+        assert_fact, retract = core.assert_fact, core.retract_fact
+        start, complete = core.start_action_for_state, core.complete_and_start_action
+        rounds = range(len(self.program.rules) + 1)  # a cyclic stage repeats while it derives
         for stage, candidates in zip(tables.stages, pending, strict=True):
-            if not candidates and not stage.unanchored:
+            if not candidates:
                 continue
-            for _ in range(len(self.program.rules) + 1):  # a cyclic stage repeats while it derives
+            for _ in rounds:
                 # what each shard's fact must carry: the names of every alternative that could
                 # match (all it tests is known, none of its 'not' atoms is false)
-                masks: dict[int, int] = {}
-                for shard, need, complements in candidates:
-                    if need & present == need and not complements & falsified:
-                        masks[shard] = masks.get(shard, 0) | need | complements
-                for shard, complements in stage.unanchored:
-                    if not complements & falsified:
-                        masks[shard] = masks.get(shard, 0) | complements
+                masks: dict[int, int] = {}  # shard -> the names its fact carries (its number above them)
+                for need in candidates:
+                    if not need & missing:
+                        shard = need >> shift
+                        masks[shard] = masks.get(shard, 0) | need
                 if not masks:  # every alternative tests something: nothing carried means none could match
                     break
-                states: list[tuple[int, int]] = []  # (handle, state)
-                assert_fact = core.assert_fact
-                for shard, mask in sorted(masks.items()):
-                    # the complements named hold (none is falsified), then the known names in canonical order
-                    known = ",".join(compress(part_texts, map(mask.__and__, part_bits)))
-                    held = complement_texts.get(mask & complement_mask)
-                    if held is None:
-                        held = self._complement_text(mask & complement_mask)
+                for shard, mask in sorted(masks.items()) if len(masks) > 1 else masks.items():
+                    # '{', the complements named (none is falsified), then the known names as they became known
+                    opening = complement_texts.get(mask & complement_mask)
+                    if opening is None:
+                        opening = self._complement_text(mask & complement_mask)
                     handle = handles[shard]
-                    message: str = "{" + (held + "," + known if held and known else held or known) + _TAIL + "}"
+                    message = opening + "".join(compress(part_texts, map(mask.__and__, part_bits))) + _CLOSE
                     code, state = assert_fact(handle, message)
                     if code != _HANDLED and code != _NOT_HANDLED:
-                        message, state = self._assert_again(handle, message[: -len(_TAIL) - 1], code)
-                    asserted.append((handle, message))
-                    states.append((handle, state))
+                        message, state = self._assert_again(handle, message[: -len(_CLOSE)], code)
+                    asserted.append((handle, message, state))
                     used.add(handle)
-                names: list[str] = []  # the durable rule names of the actions, in order
-                start, complete = core.start_action_for_state, core.complete_and_start_action
-                for handle, state in states:
-                    started = start(handle, state)  # (the state as JSON, the first action) or None
-                    action: str | None = started[1] if started else None
-                    while action:
-                        names.append(action[2 : action.index('"', 2)])  # the action's name: '{"r3b0":{...}}'
-                        action = complete(handle, state)  # the next action, or None
-                retract = core.retract_fact
-                for handle, message in asserted:
-                    retract(handle, message)
-                asserted.clear()
+                derives = 0  # mask of the tested names the stage's firings derive
                 try:
-                    new_hits = list(map(fire_info.__getitem__, names))
+                    for handle, _, state in asserted:
+                        started = start(handle, state)  # (the state as JSON, the first action) or None
+                        action: str | None = started[1] if started else None
+                        while action:  # the action's name starts it: '{"r3b0":{...}}'
+                            hit = fire_info[action[2 : action.index('"', 2)]]
+                            hits.append(hit)
+                            derives |= hit[2]
+                            action = complete(handle, state)  # the next action, or None
                 except KeyError as exc:
                     raise EngineFault(f"durable_rules fired an unknown rule {exc}") from None
-                hits += new_hits
-                new_names = set(chain.from_iterable(map(_OUTPUTS, new_hits))) - derived
+                for handle, message, _ in asserted:
+                    retract(handle, message)
+                asserted.clear()
+                new_names = derives & missing
                 if not new_names:
                     break
-                derived.update(new_names)
-                new_mask = 0
-                for name in sorted(new_names):
-                    entry = entries.get(name)
-                    if entry is not None:
-                        bit, _, true_part, anchored = entry
-                        present |= bit
-                        new_mask |= bit
-                        part_bits.append(bit)
-                        part_texts.append(true_part)
-                        for later, filed in anchored:
-                            pending[later] += filed
-                if not stage.cyclic or not stage.names & new_mask:
+                missing ^= new_names
+                rest = new_names
+                while rest:  # lowest bit first: name order
+                    bit = rest & -rest
+                    rest ^= bit
+                    true_part, anchored = by_bit[bit]
+                    part_bits.append(bit)
+                    part_texts.append(true_part)
+                    for later, filed in anchored:
+                        pending[later] += filed
+                if not stage.cyclic or not stage.names & new_names:
                     break
             else:
                 raise EngineFault("rules kept deriving new facts; stopped to avoid a loop")
@@ -291,7 +317,7 @@ class DurableRunner:
         return [(index, tuple(sorted(branches))) for index, branches in fired.items()]
 
     def _complement_text(self, mask: int) -> str:
-        """The parts of the complements in ``mask``, in name order (bit order), joined."""
+        """A fact's opening brace and the parts of the complements in ``mask``, in name order (bit order)."""
         text = self._complement_texts.get(mask)
         if text is None:
             held = []
@@ -300,7 +326,7 @@ class DurableRunner:
                 lowest = rest & -rest
                 held.append(self.tables.complement_parts[lowest.bit_length() - 1])
                 rest ^= lowest
-            text = ",".join(held)
+            text = "{" + "".join(held)
             if len(self._complement_texts) < _COMPLEMENT_TEXTS_KEPT:
                 self._complement_texts[mask] = text
         return text

@@ -28,19 +28,21 @@ from calfrules.rules.firing import Fired
 from calfrules.rules.program import CompiledRule, Program
 from calfrules.rules.vocabulary import Value
 
-# one alternative as the driver checks it: (its shard, mask of the names it tests positively,
-# mask of its complement names)
-Need = tuple[int, int, int]
+# one alternative as the driver checks it: the mask of the names it tests positively and of its
+# complement names, with its shard's number above every name bit (``tables.shard_shift``); it
+# could match when every one of those names is available
+Need = int
 # per alternative of one rule: (label in Firing.matched, the name whose value it shows, or None for 'not ...')
 RuleLabels = tuple[tuple[tuple[str, str | None], ...], ...]
 # one alternative as Firing.matched shows it: (the dict when it is the same in every case, its labels)
 Shown = tuple[dict[str, Value] | None, tuple[tuple[str, str | None], ...]]
-# what the driver files for a known name: (its bit, '"x12":', '"x12":true', per stage (its
-# index) the alternatives anchored on the name there)
-NameEntry = tuple[int, str, str, tuple[tuple[int, tuple[Need, ...]], ...]]
-# a durable rule's firing: (rule index, alternative, the names the rule derives, the firing
-# as run_fired reports it when the rule fires by this alternative alone)
-Hit = tuple[int, int, tuple[str, ...], Fired]
+# what the driver files for a known name: (its bit, '"x12":', '"x12":true,', per stage (its
+# index) the alternatives anchored on the name there); every part of a fact ends in a comma
+Anchored = tuple[tuple[int, tuple[Need, ...]], ...]
+NameEntry = tuple[int, str, str, Anchored]
+# a durable rule's firing: (rule index, alternative, mask of the names the rule derives that
+# some rule tests, the firing as run_fired reports it when the rule fires by this alternative alone)
+Hit = tuple[int, int, int, Fired]
 # a check made before the run on a finding or score: (mask of the complements it falsifies
 # or 0, answer name or None, check)
 PreCheck = tuple[int, str | None, Check]
@@ -55,7 +57,7 @@ class StageTable:
     shards: tuple[int, ...]
     cyclic: bool
     names: int  # mask of every name its shards test: a new one means a cyclic stage runs again
-    unanchored: tuple[tuple[int, int], ...]  # (shard, complement mask) of each all-'not' alternative
+    unanchored: tuple[Need, ...]  # the all-'not' alternatives: every case checks them
 
 
 @dataclass(frozen=True)
@@ -64,10 +66,12 @@ class DriverTables:
 
     names: dict[str, NameEntry]  # every name a rule tests (not the complements)
     bits: dict[str, int]  # name -> its bit in the masks
+    shard_shift: int  # a Need's shard is need >> shard_shift (every name bit is below it)
+    by_bit: dict[int, tuple[str, Anchored]]  # a tested name's bit -> its '"x12":true,' and anchored alternatives
     complements: int  # mask of every complement name
-    complement_parts: tuple[str, ...]  # bit position of a complement -> its '"x3":true'
+    complement_parts: tuple[str, ...]  # bit position of a complement -> its '"x3":true,'
     stages: tuple[StageTable, ...]
-    no_needs: tuple[tuple[Need, ...], ...]  # an empty tuple per stage (the driver copies it into lists)
+    first_needs: tuple[tuple[Need, ...], ...]  # per stage, its unanchored alternatives (copied per case)
     # durable rule name -> what its firing means
     fire_info: dict[str, Hit]
     # finding or score -> the complements it may falsify and the 'x is no' / 'x is recorded' answers it may make
@@ -76,7 +80,7 @@ class DriverTables:
 
 def build_tables(program: Program, plan: DurablePlan) -> DriverTables:
     prefixes = {name: json.dumps(key) + ":" for name, key in plan.fact_keys.items()}
-    true_parts = {name: prefix + "true" for name, prefix in prefixes.items()}
+    true_parts = {name: prefix + "true," for name, prefix in prefixes.items()}
     ordered = sorted(plan.complements) + sorted(set(prefixes) - plan.complements.keys())
     bits = {name: 1 << index for index, name in enumerate(ordered)}
     anchored, unanchored = _anchors(plan, bits)
@@ -93,27 +97,31 @@ def build_tables(program: Program, plan: DurablePlan) -> DriverTables:
             pre_checks.setdefault(atom.name, []).append((mask, None, compile_check(atom)))
     for name, answer in sorted(plan.answers.items()):
         pre_checks.setdefault(answer.name, []).append((0, name, compile_check(answer)))
+    names: dict[str, NameEntry] = {
+        name: (bits[name], prefix, true_parts[name], anchored.get(name, ()))
+        for name, prefix in prefixes.items()
+        if name not in plan.complements
+    }
+    stages = tuple(
+        StageTable(
+            stage.shards,
+            stage.cyclic,
+            _mask(bits, *(plan.shards[i].names for i in stage.shards)),
+            tuple(shard << len(bits) | complements for shard in stage.shards for complements in unanchored[shard]),
+        )
+        for stage in plan.stages
+    )
     return DriverTables(
-        names={
-            name: (bits[name], prefix, true_parts[name], anchored.get(name, ()))
-            for name, prefix in prefixes.items()
-            if name not in plan.complements
-        },
+        names=names,
         bits=bits,
+        shard_shift=len(bits),
+        by_bit={bit: (true_part, anchored) for bit, _, true_part, anchored in names.values()},
         complements=(1 << len(plan.complements)) - 1,
         complement_parts=tuple(true_parts[name] for name in sorted(plan.complements)),
-        stages=tuple(
-            StageTable(
-                stage.shards,
-                stage.cyclic,
-                _mask(bits, *(plan.shards[i].names for i in stage.shards)),
-                tuple((shard, complements) for shard in stage.shards for complements in unanchored[shard]),
-            )
-            for stage in plan.stages
-        ),
-        no_needs=((),) * len(plan.stages),
+        stages=stages,
+        first_needs=tuple(stage.unanchored for stage in stages),
         fire_info={
-            name: (rule, branch, program.rules[rule].outputs, (rule, (branch,)))
+            name: (rule, branch, _mask(bits, set(program.rules[rule].outputs) & names.keys()), (rule, (branch,)))
             for name, (rule, branch) in plan.durable_names.items()
         },
         pre_checks={
@@ -148,7 +156,7 @@ def _anchors(
         if anchor is None:
             unanchored[index].append(_mask(bits, complements))
         else:
-            need = (index, _mask(bits, positives), _mask(bits, complements))
+            need = index << len(bits) | _mask(bits, positives, complements)
             anchored.setdefault(anchor, {}).setdefault(stage_of[index], {})[need] = None
     return (
         {
