@@ -9,7 +9,6 @@ case, so ``policy`` only fills in what a case matched.
 from __future__ import annotations
 
 import math
-import operator
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from calfrules.engine import advice
 from calfrules.engine.assessment import LevelReason
 from calfrules.engine.screening import ScreenPlan
 from calfrules.rules.condition import And, Answer, Compare, Expr, Not, Or, Truthy
-from calfrules.rules.evaluate import Lookup
+from calfrules.rules.evaluate import compile_check
 from calfrules.rules.levels import Level
 from calfrules.rules.model import RuleRef, Source
 from calfrules.rules.program import CompiledRule, Program
@@ -186,69 +185,7 @@ def needs(expr: Expr) -> tuple[frozenset[str], ...]:
     return ()
 
 
-Check = Callable[[Lookup], bool]
-_NUMERIC = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-}
-
-
-def compile_check(expr: Expr) -> Check:
-    """``expr`` as a function of a lookup, deciding as ``rules.evaluate.evaluate`` does, made once
-    per program (the floor and the screen test a few conditions on every case)."""
-    if isinstance(expr, Truthy):
-        name = expr.name
-        return lambda look: look(name) is True
-    if isinstance(expr, Compare):
-        return _compare_check(expr)
-    if isinstance(expr, Answer):
-        name = expr.name
-        if expr.answer == "no":
-            return lambda look: look(name) is False
-        return lambda look: look(name) is not None
-    if isinstance(expr, Not):
-        operand = compile_check(expr.operand)
-        return lambda look: not operand(look)
-    if isinstance(expr, And):
-        return _all_of(tuple(compile_check(op) for op in expr.operands))
-    if isinstance(expr, Or):
-        return _any_of(tuple(compile_check(op) for op in expr.operands))
-    raise TypeError(f"not a condition: {expr!r}")
-
-
-# loops rather than all()/any() over a generator: no generator to make on every call
-
-
-def _all_of(parts: tuple[Check, ...]) -> Check:
-    if len(parts) == 2:
-        first, second = parts
-        return lambda look: first(look) and second(look)
-
-    def check(look: Lookup) -> bool:
-        for part in parts:  # noqa: SIM110 (a loop: no generator per call)
-            if not part(look):
-                return False
-        return True
-
-    return check
-
-
-def _any_of(parts: tuple[Check, ...]) -> Check:
-    if len(parts) == 2:
-        first, second = parts
-        return lambda look: first(look) or second(look)
-
-    def check(look: Lookup) -> bool:
-        for part in parts:  # noqa: SIM110 (a loop: no generator per call)
-            if part(look):
-                return True
-        return False
-
-    return check
+_OPERATORS = frozenset(("==", "!=", ">=", "<=", ">", "<"))
 
 
 # a condition as a function of the known values and the names among them that are yes (``yes_names``)
@@ -302,7 +239,7 @@ def _source(expr: Expr, constants: list[object]) -> str:
             if expr.op not in ("==", "!="):
                 return "False"
             return f"(isinstance(v := k.get({name}), str) and v {expr.op} {expected})"
-        if expr.op not in _NUMERIC:
+        if expr.op not in _OPERATORS:
             raise TypeError(f"not a comparison: {expr!r}")
         return f"(isinstance(v := k.get({name}), _number) and v.__class__ is not bool and v {expr.op} {expected})"
     if isinstance(expr, Not):
@@ -326,24 +263,6 @@ def _literal(value: object, constants: list[object]) -> str:
         return repr(value)
     constants.append(value)
     return f"_c[{len(constants) - 1}]"
-
-
-def _compare_check(expr: Compare) -> Check:
-    # as evaluate's _compare: no value, a yes/no, or text against a number (or the reverse) never holds
-    name, expected = expr.name, expr.value
-    if isinstance(expected, str):
-        if expr.op == "==":
-            return lambda look: isinstance(value := look(name), str) and value == expected
-        if expr.op == "!=":
-            return lambda look: isinstance(value := look(name), str) and value != expected
-        return lambda look: False
-    compare: Callable[[float, float], bool] = _NUMERIC[expr.op]
-
-    def check(look: Lookup) -> bool:
-        value = look(name)
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and compare(value, expected)
-
-    return check
 
 
 def _rule_plan(program: Program, rule: CompiledRule) -> RulePlan:

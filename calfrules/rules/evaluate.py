@@ -90,6 +90,10 @@ def compile_check(expr: Expr) -> Check:
 
 
 def _all_of(parts: tuple[Check, ...]) -> Check:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda look: first(look) and second(look)
+
     def check(look: Lookup) -> bool:
         for part in parts:  # noqa: SIM110
             if not part(look):
@@ -100,6 +104,10 @@ def _all_of(parts: tuple[Check, ...]) -> Check:
 
 
 def _any_of(parts: tuple[Check, ...]) -> Check:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda look: first(look) or second(look)
+
     def check(look: Lookup) -> bool:
         for part in parts:  # noqa: SIM110
             if part(look):
