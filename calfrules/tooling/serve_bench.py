@@ -54,7 +54,7 @@ from calfrules.engine.engine import load_engine
 from calfrules.tooling.bench import builtin_plugins, generate_cases, golden_findings
 
 TOKEN = "serve-bench-token"
-AUDIT_HEADER = b"x-calfrules-audit-id"
+AUDIT_HEADER = "x-calfrules-audit-id"
 CASE_COUNT = 500
 SEED = 12
 
@@ -125,14 +125,17 @@ class Figures:
     engine_cpu: float = 0.0
 
 
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection; ``request`` sends a prepared request and waits for its answer."""
+class KeepAliveConnection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection (httptools' parser); ``send`` writes a prepared
+    request and waits for its answer: the status, the headers (names in lower case) and the
+    body. Used here and by the cluster's load generator (scripts/cluster/loadgen.py)."""
 
     def __init__(self) -> None:
         self.parser = httptools.HttpResponseParser(self)
-        self.answer: asyncio.Future[tuple[int, str | None]] | None = None
-        self.audit_id: str | None = None
         self.transport: asyncio.Transport | None = None
+        self.pending: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
+        self.headers: dict[str, str] = {}
+        self.body: list[bytes] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transport is not a subclass
@@ -144,26 +147,29 @@ class _Connection(asyncio.Protocol):
             self._fail(exc)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(exc or ConnectionError("the server closed the connection"))
+        self._fail(exc or ConnectionError("the other end closed the connection"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() == AUDIT_HEADER:
-            self.audit_id = value.decode()
+        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.answer is not None and not self.answer.done():
-            self.answer.set_result((self.parser.get_status_code(), self.audit_id))
+        if self.pending is not None and not self.pending.done():
+            self.pending.set_result((self.parser.get_status_code(), self.headers, b"".join(self.body)))
 
     def _fail(self, exc: Exception) -> None:
-        if self.answer is not None and not self.answer.done():
-            self.answer.set_exception(exc)
+        if self.pending is not None and not self.pending.done():
+            self.pending.set_exception(exc)
 
-    async def request(self, payload: bytes) -> tuple[int, str | None]:
-        assert self.transport is not None
-        self.answer = asyncio.get_running_loop().create_future()
-        self.audit_id = None
+    async def send(self, payload: bytes) -> tuple[int, dict[str, str], bytes]:
+        if self.transport is None or self.transport.is_closing():
+            raise ConnectionError("the connection is closed")
+        self.pending = asyncio.get_running_loop().create_future()
+        self.headers, self.body = {}, []
         self.transport.write(payload)
-        return await self.answer
+        return await self.pending
 
 
 def prepared_requests(port: int) -> list[bytes]:
@@ -187,17 +193,18 @@ async def drive(system: System, connections: int, seconds: float, figures: Figur
     """``connections`` clients, each sending one request after another for ``seconds``."""
     loop = asyncio.get_running_loop()
     requests = prepared_requests_for(system.port)
-    opened = [await loop.create_connection(_Connection, "127.0.0.1", system.port) for _ in range(connections)]
+    opened = [await loop.create_connection(KeepAliveConnection, "127.0.0.1", system.port) for _ in range(connections)]
     deadline = time.perf_counter() + seconds
 
-    async def client(number: int, connection: _Connection) -> None:
+    async def client(number: int, connection: KeepAliveConnection) -> None:
         sent = number * 7
         while time.perf_counter() < deadline:
             payload = requests[sent % len(requests)]
             sent += 1
             started = time.perf_counter()
             try:
-                status, audit_id = await connection.request(payload)
+                status, headers, _ = await connection.send(payload)
+                audit_id = headers.get(AUDIT_HEADER)
             except (ConnectionError, httptools.HttpParserError):
                 figures.errors += 1
                 return

@@ -15,9 +15,11 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httptools
+
+from calfrules.tooling.serve_bench import KeepAliveConnection
 
 SERVICE = "/cds-services/calfrules-calf-pain"
 CDS_EVERY = 4  # one request in four is a CDS Hooks call (its card is what feedback refers to)
@@ -37,49 +39,6 @@ class Answer:
     level: str | None = None
     seconds: float = 0.0
     error: str | None = None
-
-
-class _Connection(asyncio.Protocol):
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.transport: asyncio.Transport | None = None
-        self.pending: asyncio.Future[tuple[int, dict[str, str], bytes]] | None = None
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(exc)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._fail(exc or ConnectionError("the balancer closed the connection"))
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self.pending is not None and not self.pending.done():
-            self.pending.set_result((self.parser.get_status_code(), self.headers, b"".join(self.body)))
-
-    def _fail(self, exc: Exception) -> None:
-        if self.pending is not None and not self.pending.done():
-            self.pending.set_exception(exc)
-
-    async def send(self, payload: bytes) -> tuple[int, dict[str, str], bytes]:
-        if self.transport is None or self.transport.is_closing():
-            raise ConnectionError("the connection is closed")
-        self.pending = asyncio.get_running_loop().create_future()
-        self.headers, self.body = {}, []
-        self.transport.write(payload)
-        return await self.pending
 
 
 def request_bytes(port: int, token: str, path: str, body: dict[str, Any], request_id: str) -> bytes:
@@ -126,8 +85,8 @@ async def run_load(
     for delay, action in at:
         loop.call_later(delay, action)
 
-    async def connect() -> _Connection:
-        _, protocol = await loop.create_connection(_Connection, "127.0.0.1", port)
+    async def connect() -> KeepAliveConnection:
+        _, protocol = await loop.create_connection(KeepAliveConnection, "127.0.0.1", port)
         return protocol
 
     async def client(number: int) -> None:
