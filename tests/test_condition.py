@@ -11,6 +11,8 @@ from calfrules.rules.condition import And, Answer, Compare, Not, Or, Truthy
 from calfrules.rules.errors import ConditionError
 from calfrules.rules.private_cache import private_cache_file
 
+from condition_strategies import condition_trees
+
 
 def test_parses_the_example_from_the_design() -> None:
     expr = condition.parse("swelling_unilateral and calf_circumference_diff_cm >= 3")
@@ -119,15 +121,7 @@ def exprs() -> st.SearchStrategy[condition.Expr]:
             st.integers(0, 10),
         ),
     )
-    return st.recursive(
-        leaves,
-        lambda inner: st.one_of(
-            inner.map(lambda e: Not(e, 1)),
-            st.lists(inner, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
-            st.lists(inner, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
-        ),
-        max_leaves=8,
-    )
+    return condition_trees(leaves, max_leaves=8, max_operands=3, line=1)
 
 
 def _truth(expr: condition.Expr, env: dict[str, object]) -> bool:

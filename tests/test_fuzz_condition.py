@@ -11,17 +11,17 @@ from hypothesis import strategies as st
 from calfrules.rules.condition import (
     MAX_BRANCHES,
     MAX_CONDITION_LENGTH,
-    And,
     Compare,
     Expr,
     Not,
-    Or,
     Truthy,
     parse,
     to_dnf,
     to_text,
 )
 from calfrules.rules.errors import ConditionError
+
+from condition_strategies import condition_trees
 
 KEYWORDS = {"and", "or", "not", "in"}
 names = st.from_regex(r"[a-z_][a-z0-9_]{0,12}", fullmatch=True).filter(lambda n: n not in KEYWORDS)
@@ -41,15 +41,7 @@ def leaves() -> st.SearchStrategy[Expr]:
 
 
 def trees() -> st.SearchStrategy[Expr]:
-    return st.recursive(
-        leaves(),
-        lambda inner: st.one_of(
-            st.builds(Not, inner, st.just(0)),
-            st.builds(And, st.lists(inner, min_size=2, max_size=4).map(tuple)),
-            st.builds(Or, st.lists(inner, min_size=2, max_size=4).map(tuple)),
-        ),
-        max_leaves=24,
-    )
+    return condition_trees(leaves(), max_leaves=24)
 
 
 def without_columns(expr: Expr) -> Expr:

@@ -31,6 +31,8 @@ from calfrules.rules.model import RuleRef
 from calfrules.rules.vocabulary import Value
 from calfrules.tooling import bench
 
+from condition_strategies import condition_trees
+
 NAMES = ["a", "b", "c", "d", "e"]  # few, so that trees and cases share names often
 
 
@@ -46,15 +48,7 @@ def leaves() -> st.SearchStrategy[Expr]:
 
 
 def trees() -> st.SearchStrategy[Expr]:
-    return st.recursive(
-        leaves(),
-        lambda inner: st.one_of(
-            st.builds(Not, inner, st.just(0)),
-            st.builds(And, st.lists(inner, min_size=2, max_size=4).map(tuple)),
-            st.builds(Or, st.lists(inner, min_size=2, max_size=4).map(tuple)),
-        ),
-        max_leaves=16,
-    )
+    return condition_trees(leaves(), max_leaves=16)
 
 
 values: st.SearchStrategy[Value] = st.one_of(st.booleans(), st.sampled_from([0.0, 3.0, 7.0]), st.just("x"))
