@@ -1,4 +1,4 @@
-"""engine/frozen.py makes the class dataclass(frozen=True) would, methods compiled in one go."""
+"""rules/frozen.py makes the class dataclass(frozen=True) would, methods compiled in one go."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from calfrules.engine import frozen
+from calfrules.rules import frozen
 
 
 def _declare(decorate: Any) -> type:
@@ -53,3 +53,26 @@ def test_a_frozen_dataclass_behaves_as_dataclasses_makes_it() -> None:
 def test_a_class_that_is_not_frozen_is_refused() -> None:
     with pytest.raises(TypeError, match="frozen classes only"):
         frozen.frozen_dataclass(frozen=False)
+
+
+def test_a_field_left_out_of_comparison_repr_or_hash_is_left_out_as_dataclasses_does() -> None:
+    def declare(decorate: Any) -> type:
+        class Tagged:
+            id: str
+            origin: str = dataclasses.field(default="", compare=False)
+            secret: str = dataclasses.field(default="", repr=False)
+            note: str = dataclasses.field(default="", hash=False)
+
+        return decorate(Tagged)  # type: ignore[no-any-return]
+
+    ours = declare(frozen.frozen_dataclass(frozen=True))
+    frozen.make_methods()
+    theirs = declare(dataclasses.dataclass(frozen=True))
+    for cls in (ours, theirs):
+        assert cls("a", origin="x.toml") == cls("a", origin="plugin:y")  # origin is not compared
+        assert hash(cls("a", origin="x")) == hash(cls("a")) and hash(cls("a", note="n")) == hash(cls("a"))
+        assert cls("a", note="n") != cls("a")  # hash=False still compares
+    assert repr(ours("a", "o", "s", "n")).replace("Tagged", "") == repr(theirs("a", "o", "s", "n")).replace(
+        "Tagged", ""
+    )
+    assert "secret" not in repr(ours("a"))

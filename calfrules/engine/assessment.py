@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypedDic
 import msgspec
 from msgspec import Meta
 
-from calfrules.engine import frozen
+from calfrules.rules import frozen
 from calfrules.rules.levels import Level
 from calfrules.rules.model import RecommendationKind, RuleRef, ScreenQuestion, Source
 from calfrules.rules.shapes import PUBLISHED_AS, FindingValue
@@ -22,7 +22,7 @@ from calfrules.rules.shapes import PUBLISHED_AS, FindingValue
 if TYPE_CHECKING:  # type checkers know it as what it makes: a frozen dataclass
     from dataclasses import dataclass as frozen_dataclass
 else:
-    from calfrules.engine.frozen import frozen_dataclass
+    from calfrules.rules.frozen import frozen_dataclass
 
 Matched = Annotated[
     dict[str, FindingValue],

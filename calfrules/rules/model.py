@@ -10,15 +10,21 @@ No ``from __future__ import annotations`` here: real annotation objects make rea
 description at start-up cheap (ruleset_form.py, msgspec).
 """
 
-from dataclasses import dataclass, field
-from typing import Annotated, Union
+from dataclasses import field
+from typing import TYPE_CHECKING, Annotated, Union
 
 from msgspec import Meta
 
+from calfrules.rules import frozen
 from calfrules.rules.levels import Level
 from calfrules.rules.numbers import format_number
 from calfrules.rules.shapes import INVALID
 from calfrules.rules.vocabulary import Finding
+
+if TYPE_CHECKING:  # type checkers know it as what it makes: a frozen dataclass
+    from dataclasses import dataclass as frozen_dataclass
+else:  # one exec for every class's __init__ instead of six per class (most of this module's import)
+    from calfrules.rules.frozen import frozen_dataclass
 
 # Keys of Meta(extra=...) for how a field looks in a ruleset file:
 KEYED_BY_ID = "keyed_by_id"  # a table of id -> item (the item without its id), not a list
@@ -88,14 +94,14 @@ _KEYED = Meta(extra={KEYED_BY_ID: True})
 _ALWAYS = Meta(extra={ALWAYS_WRITTEN: True})
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Source:
     id: str
     citation: str
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class RuleRef:
     """Which rule, in which ruleset, from which plugin."""
 
@@ -104,20 +110,20 @@ class RuleRef:
     plugin: str | None
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class ScreenQuestion:
     id: Annotated[str, Meta(description="the yes/no finding that answers it")]
     question: str
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Reference:
     id: Id
     citation: str
     url: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Recommendation:
     """Advice a rule gives: its text, how much and how often, and where it comes from."""
 
@@ -148,7 +154,7 @@ class Recommendation:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Rule:
     """If ``when`` holds: conclude a condition, derive facts, escalate, recommend."""
 
@@ -163,7 +169,7 @@ class Rule:
     description: str = ""
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class ConditionInfo:
     """A condition the rules may conclude, as a clinician would name it."""
 
@@ -173,7 +179,7 @@ class ConditionInfo:
     red_flag: bool = False
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class FloorEntry:
     """A red flag: when its condition holds, the level is at least ``level``.
 
@@ -188,7 +194,7 @@ class FloorEntry:
     references: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class ScreenGroup:
     """The red-flag questions to ask, for one presenting group, before self_care can stand.
 
@@ -205,7 +211,7 @@ class ScreenGroup:
     references: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Expectation:
     level: Level | None = None
     conditions: tuple[str, ...] = ()
@@ -216,7 +222,7 @@ class Expectation:
     screen_groups: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class GoldenCase:
     """A case with the outcome a clinician expects; ``calfrules test`` runs it."""
 
@@ -229,7 +235,7 @@ class GoldenCase:
         return {"id": self.id, "findings": dict(self.findings)}
 
 
-@dataclass(frozen=True)
+@frozen_dataclass(frozen=True)
 class Ruleset:
     id: Id
     version: str
@@ -251,3 +257,6 @@ class Ruleset:
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)
+
+
+frozen.make_methods()  # the classes above, compiled in one go

@@ -3,7 +3,8 @@
 ``@dataclass(frozen=True)`` compiles six methods per class, one ``exec`` each, which made
 importing ``engine.assessment`` the largest single cost of start-up. ``frozen_dataclass``
 makes the same class: the same fields and ``__init__`` signature, the same ``__repr__``,
-``__eq__`` and ``__hash__``, assigning or deleting a field raises ``FrozenInstanceError``.
+``__eq__`` and ``__hash__`` (a field's ``compare``, ``hash`` and ``repr`` are honoured), assigning
+or deleting a field raises ``FrozenInstanceError``.
 ``make_methods`` makes them for every class declared so far: the ``__init__``s compiled in one
 go, the others closures over the field names. Its ``__init__`` fills ``__dict__`` directly
 (dataclasses' calls ``object.__setattr__`` per field, most of the cost of building an assessment).
@@ -47,10 +48,10 @@ def make_methods() -> None:
         source.extend(_init_source(number, fields(cls), scope))
     exec(compile("\n".join(source), f"<frozen_dataclass {__name__}>", "exec"), scope)
     for number, (cls, undocumented) in enumerate(_pending):
-        names = tuple(f.name for f in fields(cls))
+        class_fields = fields(cls)
         init = scope[f"_init{number}"]
-        init.__annotations__ = {f.name: f.type for f in fields(cls)} | {"return": None}
-        methods = {"__init__": init, **_methods(cls, names)}
+        init.__annotations__ = {f.name: f.type for f in class_fields} | {"return": None}
+        methods = {"__init__": init, **_methods(cls, class_fields)}
         for name, method in methods.items():
             method.__name__, method.__qualname__ = name, f"{cls.__qualname__}.{name}"
             setattr(cls, name, method)
@@ -76,27 +77,36 @@ def _init_source(number: int, class_fields: tuple[Field[Any], ...], scope: dict[
     return [f"def _init{number}(self, {', '.join(params)}):", *body]
 
 
-def _methods(cls: type[Any], names: tuple[str, ...]) -> dict[str, Callable[..., Any]]:
-    """What dataclass(frozen=True) writes for a class with these fields, as closures."""
-    values: Callable[[Any], tuple[Any, ...]]
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of these fields of an object, as a tuple (in C when there are several)."""
+    if not names:
+        return lambda obj: ()
     if len(names) == 1:
         one = operator.attrgetter(names[0])
-        values = lambda obj: (one(obj),)  # noqa: E731
-    else:
-        values = operator.attrgetter(*names)  # the fields' values as a tuple, in C
+        return lambda obj: (one(obj),)
+    return operator.attrgetter(*names)
+
+
+def _methods(cls: type[Any], class_fields: tuple[Field[Any], ...]) -> dict[str, Callable[..., Any]]:
+    """What dataclass(frozen=True) writes for a class with these fields, as closures."""
+    names = tuple(f.name for f in class_fields)
+    shown_names = tuple(f.name for f in class_fields if f.repr)
+    shown_values = _getter(shown_names)
+    compared = _getter(tuple(f.name for f in class_fields if f.compare))
+    hashed = _getter(tuple(f.name for f in class_fields if (f.compare if f.hash is None else f.hash)))
 
     @reprlib.recursive_repr()
     def __repr__(self: Any) -> str:
-        shown = ", ".join(f"{name}={value!r}" for name, value in zip(names, values(self), strict=True))
+        shown = ", ".join(f"{name}={value!r}" for name, value in zip(shown_names, shown_values(self), strict=True))
         return f"{self.__class__.__qualname__}({shown})"
 
     def __eq__(self: Any, other: Any) -> Any:
         if other.__class__ is self.__class__:
-            return values(self) == values(other)
+            return compared(self) == compared(other)
         return NotImplemented
 
     def __hash__(self: Any) -> int:
-        return hash(values(self))
+        return hash(hashed(self))
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
