@@ -16,7 +16,7 @@ RATIO = r"\d+(\.\d+)?"
 LINE = re.compile(
     r"calfrules-bench: cases=200 p50_us=\d+ p99_us=\d+ cases_per_s=\d+ startup_ms=\d+ "
     rf"vs_reference={RATIO} vs_clips={RATIO} rules_vs_clips={RATIO} isolated_over_inprocess={RATIO} "
-    rf"to_dict_us={RATIO} cold_assess_ms=skipped"
+    rf"to_dict_us={RATIO} cold_assess_ms=skipped build=(python|mypyc)"
 )
 
 

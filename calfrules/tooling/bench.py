@@ -4,7 +4,7 @@ Prints one line of figures on standard output; it asserts nothing (speed is meas
 never tested)::
 
     calfrules-bench: cases=N p50_us=.. p99_us=.. cases_per_s=.. startup_ms=.. vs_reference=.. vs_clips=..
-    rules_vs_clips=.. isolated_over_inprocess=.. to_dict_us=.. cold_assess_ms=..
+    rules_vs_clips=.. isolated_over_inprocess=.. to_dict_us=.. cold_assess_ms=.. build=..
 
 (one line, wrapped here). The cases are a fixed, seeded mix drawn from the built-in vocabulary
 (installed packs are left out, so figures compare between machines): random findings, and
@@ -41,6 +41,8 @@ Figures are medians (p50) over the cases:
   ``PYTHONDONTWRITEBYTECODE`` is set, calfrules is compiled from source every time).
   ``cold_assess_ms``: a fresh ``calfrules assess CASE --json`` (wall-clock, median of 5, the
   same bytecode; its CPU time is in ``--json``), ``skipped`` with ``--no-extras``.
+- ``build``: ``python``, or ``mypyc`` when the hot path was compiled at install
+  (``CALFRULES_COMPILE=mypyc pip install .``; ``--json`` lists the compiled modules).
 - Ratios above 1 mean calfrules is slower.
 """
 
@@ -68,6 +70,7 @@ from calfrules.knowledge.builtin import BUILTIN_PLUGINS
 from calfrules.rules.errors import CalfrulesError
 from calfrules.rules.vocabulary import Finding, Value, Vocabulary
 from calfrules.tooling.bench_clock import ChildClock, Step
+from calfrules.tooling.build_info import build_kind, compiled_modules
 
 Case = dict[str, Any]
 DEFAULT_SEED = 20261125
@@ -85,6 +88,7 @@ LINE_KEYS = (
     "isolated_over_inprocess",
     "to_dict_us",
     "cold_assess_ms",
+    "build",
 )
 GOLDEN_SHARE = 0.35  # share of cases built on a golden case (so the rules really fire)
 
@@ -306,6 +310,8 @@ def measure(cases_wanted: int, seed: int, *, extras: bool = True) -> dict[str, A
         "oracle_p50_us": round(p50["oracle"]),
         "clips_p50_us": round(clips) if clips else None,
         "process_isolated_p50_us": round(p50["isolated"]),
+        "build": build_kind(),
+        "compiled_modules": compiled_modules(),
     }
     engine.close()
     return {**figures, **fresh}
