@@ -3,6 +3,7 @@ editable install, and the bench can tell which build runs (setup.py, scripts/bui
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import sys
@@ -77,15 +78,22 @@ def test_an_editable_install_refuses_to_compile_and_says_why(
 
 
 def test_the_compiled_hot_path_is_typed_source_that_exists() -> None:
-    setup_text = (ROOT / "setup.py").read_text()
-    listed = [line.strip().strip('",') for line in setup_text.splitlines() if line.strip().startswith('"calfrules/')]
-    assert listed and all((ROOT / path).is_file() for path in listed)
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    [listed] = [
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "HOT_PATH"
+    ]
+    assert listed and all((ROOT / path).is_file() and path.endswith(".py") for path in listed)
 
 
 def test_the_build_in_use_is_told_by_its_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert build_info.build_kind() == "python"  # the suite runs the editable, pure-Python install
+    import calfrules.engine.policy
+
+    source = calfrules.engine.policy.__file__ or ""
+    assert build_info.build_kind() == ("python" if source.endswith(".py") else "mypyc")
     fake = types.ModuleType("calfrules.engine.fake_compiled")
     fake.__file__ = "/x/calfrules/engine/fake_compiled.cpython-311-x86_64-linux-gnu.so"
     monkeypatch.setitem(sys.modules, fake.__name__, fake)
-    assert build_info.compiled_modules() == ["calfrules.engine.fake_compiled"]
+    assert "calfrules.engine.fake_compiled" in build_info.compiled_modules()
     assert build_info.build_kind() == "mypyc"
