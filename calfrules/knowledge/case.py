@@ -12,7 +12,6 @@ import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any, Union
 
 import msgspec
@@ -154,6 +153,8 @@ def read_case_source(source: str) -> object:
             raise CaseError("standard input: not UTF-8 text") from None
         name = "standard input"
     else:
+        from pathlib import Path  # here, not at the top: importing pathlib costs start-up 5-10 ms
+
         path = Path(source)
         try:
             if path.stat().st_size > MAX_CASE_BYTES:

@@ -16,7 +16,6 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import util
-from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -306,7 +305,9 @@ def declared_rulesets(info: PluginInfo, *, limit: int = 50) -> list[DeclaredRule
         spec = util.find_spec(top)  # finding a top-level package does not run its code
     except (ImportError, ValueError):
         return []
-    import tomli  # only a pack with no rulesets() hook needs it: not at start-up
+    from pathlib import Path  # both only for a pack with no rulesets() hook: not at start-up
+
+    import tomli
 
     declared: list[DeclaredRuleset] = []
     for folder in (spec.submodule_search_locations or []) if spec else []:

@@ -27,7 +27,6 @@ import sys
 import weakref
 from collections.abc import Callable
 from importlib import util
-from pathlib import Path
 
 from calfrules._version import __version__
 from calfrules.files import atomic_write_bytes
@@ -44,8 +43,10 @@ SUFFIX = ".pickle"
 # the folder is pruned to this many entries (oldest used first) whenever one is written
 MAX_ENTRIES = 256
 # what builds a Ruleset from a file's bytes: a change to any of these gives new keys
-_KNOWLEDGE = Path(__file__).resolve().parent
-_BUILDER_SOURCES = (_KNOWLEDGE.parent / "rules", "*.py"), (_KNOWLEDGE, "ruleset_*.py")
+# (os.path, not pathlib: importing pathlib would cost every start-up 5-10 ms)
+_KNOWLEDGE = os.path.dirname(os.path.realpath(__file__))
+# (folder, file name prefix): every .py file in it whose name starts so
+_BUILDER_SOURCES = (os.path.join(os.path.dirname(_KNOWLEDGE), "rules"), ""), (_KNOWLEDGE, "ruleset_")
 _LIBRARIES = ("tomli", "msgspec._version", "lark")  # each file named holds the library's version
 
 _fingerprint: bytes | None = None
@@ -109,14 +110,20 @@ def _code_fingerprint() -> bytes | None:
     if _fingerprint is None:
         digest = hashlib.sha256(f"{FORMAT}\0{__version__}\0{sys.version}\0".encode())
         try:
-            files = [path for folder, pattern in _BUILDER_SOURCES for path in sorted(folder.glob(pattern))]
+            files = [
+                os.path.join(folder, name)
+                for folder, prefix in _BUILDER_SOURCES
+                for name in sorted(os.listdir(folder))
+                if name.startswith(prefix) and name.endswith(".py")
+            ]
             for module in _LIBRARIES:
                 spec = util.find_spec(module)
                 if spec is None or spec.origin is None:
                     return None
-                files.append(Path(spec.origin))
+                files.append(spec.origin)
             for path in files:
-                digest.update(path.name.encode() + b"\0" + path.read_bytes())
+                with open(path, "rb") as file:
+                    digest.update(os.path.basename(path).encode() + b"\0" + file.read())
         except (OSError, ImportError, ValueError):
             return None
         _fingerprint = digest.digest()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from importlib import util
-from pathlib import Path
 
 from calfrules.files import atomic_write_text
 from calfrules.knowledge import ruleset_cache, ruleset_write
@@ -51,6 +50,8 @@ def loads(text: str, source: str = "<string>") -> Ruleset:
 
 
 def load(path: str | os.PathLike[str]) -> Ruleset:
+    from pathlib import Path  # here, not at the top: importing pathlib costs start-up 5-10 ms
+
     path = Path(path)
     try:
         data = path.read_bytes()

