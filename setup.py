@@ -3,7 +3,7 @@
 By default calfrules is pure Python. ``CALFRULES_COMPILE=mypyc pip install .`` (or building
 the release wheel that way) compiles the modules every assessment runs through with mypyc,
 from the same typed source (mypy --strict): the same answers, byte for byte, in about
-10-15% less CPU time a case (README, "Speed"). It needs a C compiler and the Python headers.
+10% less CPU time a case (README, "Speed"). It needs a C compiler and the Python headers.
 """
 
 from __future__ import annotations

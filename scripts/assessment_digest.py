@@ -37,7 +37,7 @@ def main() -> None:
                 answer = json.loads(assessment.to_json())
                 del answer["provenance"]
                 digest.update(json.dumps(answer).encode() + b"\n")
-            count += len(cases) + min(300, len(cases))
+            count += len(assessments)
     print(f"build={build_kind()} assessments={count} sha256={digest.hexdigest()}")
 
 
